@@ -1,0 +1,266 @@
+//! An ephemeral PostgreSQL server, and the bootstrap SQL that prepares a
+//! database for Shop.
+//!
+//! `shop up` and the test harness both need a real PostgreSQL without asking
+//! the user to run one. [`PgServer::start`] finds the server binaries (on
+//! `PATH`, or where Debian and Homebrew put them), runs `initdb` into a fresh
+//! directory and starts `postgres` on a free loopback port. As root it runs
+//! them as the unprivileged `postgres` account, because `initdb` refuses root.
+//!
+//! The server is supervised by a small shell that reads our end of a pipe:
+//! when this process exits for any reason, even a panic or `kill -9`, the pipe
+//! closes, the shell stops the server and deletes its directory. Nothing is
+//! left behind.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::Connection as _;
+use sqlx::postgres::PgConnection;
+
+/// Roles, schemas and grants of every Shop service; idempotent.
+pub const BOOTSTRAP_SQL: &str = include_str!("../../../db/bootstrap.sql");
+
+/// Why the ephemeral server could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The binaries are not installed.
+    #[error(
+        "PostgreSQL server binaries (initdb, postgres) not found on PATH or in /usr/lib/postgresql/*/bin; \
+         install them (Debian/Ubuntu: `apt-get install postgresql`, macOS: `brew install postgresql@16`) \
+         or pass an existing server with DATABASE_URL"
+    )]
+    NotInstalled,
+    /// Running as root, but the unprivileged account to run the server under is missing.
+    #[error("running as root and no unprivileged `postgres` account exists to run PostgreSQL under")]
+    NoUnprivilegedUser,
+    /// `initdb` or `postgres` failed; the log says why.
+    #[error("PostgreSQL failed to start: {0}")]
+    Start(String),
+    /// Local I/O failed (temporary directory, process spawn).
+    #[error("PostgreSQL setup failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The bootstrap SQL failed.
+    #[error("database bootstrap failed: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// A running throw-away PostgreSQL server, trusted on loopback only.
+#[derive(Debug)]
+pub struct PgServer {
+    /// TCP port on 127.0.0.1.
+    port: u16,
+    /// The supervising shell; kept to wait for it in [`PgServer::stop`].
+    supervisor: Child,
+    /// Our end of the supervisor's stdin: closing it stops the server.
+    lifeline: Option<ChildStdin>,
+}
+
+impl PgServer {
+    /// Starts a fresh server and waits until it accepts connections.
+    pub async fn start() -> Result<Self, PgError> {
+        let bin = find_bin_dir().ok_or(PgError::NotInstalled)?;
+        let run_as = if effective_uid_is_root() {
+            Some(unprivileged_account().ok_or(PgError::NoUnprivilegedUser)?)
+        } else {
+            None
+        };
+        let dir = make_temp_dir(run_as.as_ref())?;
+        let port = free_port()?;
+        let mut supervisor = spawn_supervisor(&bin, &dir, port, run_as.as_ref())?;
+        let lifeline = supervisor.stdin.take();
+        let mut server = Self {
+            port,
+            supervisor,
+            lifeline,
+        };
+        server.wait_ready(&dir).await?;
+        Ok(server)
+    }
+
+    /// The TCP port the server listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A URL connecting as `role` (no password: loopback is trusted) to `database`.
+    pub fn url(&self, role: &str, database: &str) -> String {
+        format!("postgres://{role}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The superuser URL for `database`.
+    pub fn admin_url(&self, database: &str) -> String {
+        self.url("postgres", database)
+    }
+
+    /// Stops the server (fast shutdown) and removes its data directory.
+    pub fn stop(mut self) {
+        drop(self.lifeline.take());
+        let _ = self.supervisor.wait();
+    }
+
+    async fn wait_ready(&mut self, dir: &Path) -> Result<(), PgError> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = self.admin_url("postgres");
+        loop {
+            if let Ok(conn) = PgConnection::connect(&url).await {
+                let _ = conn.close().await;
+                return Ok(());
+            }
+            if let Some(status) = self.supervisor.try_wait()? {
+                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(PgError::Start(format!("{status}: {}", tail.join(" | "))));
+            }
+            if Instant::now() > deadline {
+                return Err(PgError::Start("not ready after 60 s".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Runs [`BOOTSTRAP_SQL`] as an administrator in the database of `admin_url`.
+pub async fn bootstrap(admin_url: &str) -> Result<(), PgError> {
+    let mut conn = PgConnection::connect(admin_url).await?;
+    sqlx::raw_sql(BOOTSTRAP_SQL).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// The account the server runs under when we are root.
+#[derive(Debug, Clone)]
+struct Account {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+/// The shell that owns the server: `initdb`, start `postgres` in the
+/// background, block on stdin, then stop the server and delete its files.
+const SUPERVISOR: &str = r#"
+set -e
+initdb -D "$PGDATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync >"$PGDIR/server.log" 2>&1
+postgres -D "$PGDATA" -p "$PGPORT" -k "$PGDIR" -c listen_addresses=127.0.0.1 \
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+    >>"$PGDIR/server.log" 2>&1 &
+pid=$!
+read -r _ || true
+kill -INT "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+rm -rf "$PGDIR"
+"#;
+
+fn spawn_supervisor(
+    bin: &Path,
+    dir: &Path,
+    port: u16,
+    run_as: Option<&Account>,
+) -> Result<Child, PgError> {
+    let path = match std::env::var_os("PATH") {
+        Some(p) => {
+            let mut paths = vec![bin.to_path_buf()];
+            paths.extend(std::env::split_paths(&p));
+            std::env::join_paths(paths).map_err(|e| PgError::Start(e.to_string()))?
+        }
+        None => bin.as_os_str().to_owned(),
+    };
+    let mut cmd = match run_as {
+        Some(account) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", &account.name, "--", "sh", "-c", SUPERVISOR]);
+            c
+        }
+        None => {
+            let mut c = Command::new("sh");
+            c.args(["-c", SUPERVISOR]);
+            c
+        }
+    };
+    cmd.env("PATH", path)
+        .env("PGDIR", dir)
+        .env("PGDATA", dir.join("data"))
+        .env("PGPORT", port.to_string())
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Ok(cmd.spawn()?)
+}
+
+/// Where `initdb` and `postgres` live: `PATH` first, then the versioned
+/// directories of Debian's packages (newest first) and Homebrew's.
+fn find_bin_dir() -> Option<PathBuf> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(path) = std::env::var_os("PATH") {
+        if let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d)) {
+            return Some(dir);
+        }
+    }
+    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    let homebrew = ["/opt/homebrew/bin", "/usr/local/bin"].map(PathBuf::from);
+    versioned
+        .into_iter()
+        .map(|(_, dir)| dir)
+        .chain(homebrew)
+        .find(|d| has_both(d))
+}
+
+fn effective_uid_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The `postgres` account from `/etc/passwd`, which Debian's package creates.
+fn unprivileged_account() -> Option<Account> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        if name != "postgres" {
+            return None;
+        }
+        let _password = fields.next()?;
+        Some(Account {
+            name: name.to_string(),
+            uid: fields.next()?.parse().ok()?,
+            gid: fields.next()?.parse().ok()?,
+        })
+    })
+}
+
+/// A new directory under the system temp dir, owned by the server's account.
+fn make_temp_dir(owner: Option<&Account>) -> Result<PathBuf, PgError> {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("shop-pg-{}-{n}-{nanos}", std::process::id()));
+    std::fs::create_dir(&dir)?;
+    if let Some(account) = owner {
+        std::os::unix::fs::chown(&dir, Some(account.uid), Some(account.gid))?;
+    }
+    Ok(dir)
+}
+
+/// A loopback port that is free right now.
+fn free_port() -> Result<u16, PgError> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}

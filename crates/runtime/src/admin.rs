@@ -1,0 +1,110 @@
+//! The admin HTTP server: `/healthz`, `/readyz` and `/metrics`.
+//!
+//! It listens on its own port so probes and scrapes never compete with, or
+//! show up in, the service's own traffic.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+/// Whether the service should get traffic: its database answers and it is
+/// not draining.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    /// Shared flags.
+    inner: Arc<ReadinessFlags>,
+}
+
+#[derive(Debug, Default)]
+struct ReadinessFlags {
+    /// Last result of the database probe.
+    database_up: AtomicBool,
+    /// Set once shutdown began; never cleared.
+    draining: AtomicBool,
+}
+
+impl Readiness {
+    /// True while traffic is welcome.
+    pub fn is_ready(&self) -> bool {
+        self.inner.database_up.load(Ordering::Acquire) && !self.inner.draining.load(Ordering::Acquire)
+    }
+
+    /// Records the latest database probe.
+    pub fn set_database_up(&self, up: bool) {
+        self.inner.database_up.store(up, Ordering::Release);
+    }
+
+    /// Marks the start of the shutdown drain.
+    pub fn set_draining(&self) {
+        self.inner.draining.store(true, Ordering::Release);
+    }
+
+    /// True once shutdown began.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Acquire)
+    }
+}
+
+/// What the admin endpoints read.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    /// Answers `/readyz`.
+    pub readiness: Readiness,
+    /// Pool whose usage is published as gauges at each scrape.
+    pub pool: Option<PgPool>,
+    /// The `service` label of the pool gauges.
+    pub service: &'static str,
+}
+
+/// The admin routes.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Serves the admin routes until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AdminState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, "ready")
+    } else if state.readiness.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    }
+}
+
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    if let Some(pool) = &state.pool {
+        let idle = pool.num_idle() as f64;
+        let size = f64::from(pool.size());
+        let max = f64::from(pool.options().get_max_connections());
+        metrics::gauge!("db_pool_connections", "service" => state.service, "state" => "idle").set(idle);
+        metrics::gauge!("db_pool_connections", "service" => state.service, "state" => "in_use").set(size - idle);
+        metrics::gauge!("db_pool_max_connections", "service" => state.service).set(max);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::metrics::handle().render(),
+    )
+}

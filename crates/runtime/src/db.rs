@@ -1,0 +1,132 @@
+//! The database pool of a service, confined to the service's own schema.
+//!
+//! A service connects as its own login role with `search_path` set to its
+//! schema, so unqualified names in its queries and migrations land there and
+//! nowhere else. The schema itself is created by `db/bootstrap.sql`, never by
+//! the service. Migrations are embedded in the binary and applied at start.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+/// Why the database could not be prepared at start.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL does not parse.
+    #[error("invalid configuration: DATABASE_URL: {0}")]
+    Url(sqlx::Error),
+    /// The server did not answer within the start-up window.
+    #[error("database unreachable: {0}")]
+    Unreachable(sqlx::Error),
+    /// The role has no schema of that name: the bootstrap SQL was not run.
+    #[error("schema `{0}` is missing or not usable by this role: run db/bootstrap.sql as an administrator first")]
+    NoSchema(&'static str),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Another query failed.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// Pool size and timeouts.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Upper bound on open connections.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before failing UNAVAILABLE.
+    pub acquire_timeout: Duration,
+    /// How long start-up keeps retrying an unreachable server (compose ordering).
+    pub connect_window: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 20,
+            acquire_timeout: Duration::from_secs(3),
+            connect_window: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Connects as the service's role, checks its schema and applies its migrations.
+pub async fn connect(
+    url: &SecretString,
+    schema: &'static str,
+    application: &str,
+    migrator: &Migrator,
+    settings: &PoolSettings,
+) -> Result<PgPool, DbError> {
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .map_err(DbError::Url)?
+        .options([("search_path", schema)])
+        .application_name(application);
+    let pool_options = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout);
+
+    let deadline = tokio::time::Instant::now() + settings.connect_window;
+    let pool = loop {
+        match pool_options.clone().connect_with(options.clone()).await {
+            Ok(pool) => break pool,
+            Err(e) if is_unavailable(&e) && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "database not reachable yet, retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) if is_unavailable(&e) => return Err(DbError::Unreachable(e)),
+            Err(e) => return Err(DbError::Query(e)),
+        }
+    };
+
+    let current: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&pool)
+        .await?;
+    if current.as_deref() != Some(schema) {
+        return Err(DbError::NoSchema(schema));
+    }
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
+/// True while the database answers a trivial query within a second.
+pub async fn ping(pool: &PgPool) -> bool {
+    let query = sqlx::query("SELECT 1").execute(pool);
+    matches!(tokio::time::timeout(Duration::from_secs(1), query).await, Ok(Ok(_)))
+}
+
+/// Errors that mean "the database is not there right now", which services
+/// report as UNAVAILABLE rather than as a bug.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 53: insufficient resources;
+            // 57P01..57P03: the server is shutting down or starting.
+            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0")
+        }),
+        _ => false,
+    }
+}
+
+/// Errors that a retry of the same transaction may resolve: serialization
+/// failures and deadlocks.
+pub fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))
+}
+
+/// The name of the constraint a statement violated, for turning named
+/// constraint violations into client errors.
+pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}

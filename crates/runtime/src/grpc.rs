@@ -1,0 +1,177 @@
+//! The gRPC server of a service, with everything around it.
+//!
+//! [`serve`] runs a service's routes beside `grpc.health.v1.Health` and gRPC
+//! server reflection, under a per-request timeout, a tracing span and RED
+//! metrics, plus the admin server. It watches the database and reports
+//! NOT_SERVING while it does not answer. When `shutdown` completes it flips
+//! health and readiness to NOT_SERVING at once, stops accepting, lets
+//! in-flight calls finish for at most the grace period, and returns.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower_http::trace::TraceLayer;
+
+use crate::admin::{self, AdminState, Readiness};
+use crate::metrics::GrpcMetricsLayer;
+
+/// What a service hands to [`serve`].
+#[derive(Debug)]
+pub struct GrpcService {
+    /// Fully qualified gRPC service name reported by health, e.g. `shop.product.v1.ProductService`.
+    pub name: &'static str,
+    /// Component name for metrics and logs, e.g. `product-service`.
+    pub component: &'static str,
+    /// The service's own gRPC routes.
+    pub routes: Routes,
+    /// The database the service depends on; readiness follows it.
+    pub pool: PgPool,
+    /// Server-side cap on one request.
+    pub request_timeout: Duration,
+    /// Upper bound of the drain at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// Why serving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The reflection service could not be built from the descriptors.
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The admin server failed.
+    #[error("admin server: {0}")]
+    Admin(#[from] std::io::Error),
+}
+
+/// How often the database is probed for health and readiness.
+const DATABASE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Serves `service` on `listener` and the admin endpoints on `admin_listener`
+/// until `shutdown` completes, then drains within the grace period.
+pub async fn serve(
+    service: GrpcService,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let GrpcService {
+        name,
+        component,
+        routes,
+        pool,
+        request_timeout,
+        shutdown_grace,
+    } = service;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let readiness = Readiness::default();
+    readiness.set_database_up(crate::db::ping(&pool).await);
+    set_health(&health, name, readiness.is_ready()).await;
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(shop_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let drained = move || {
+        let mut rx = drain_rx.clone();
+        async move {
+            let _ = rx.wait_for(|draining| *draining).await;
+        }
+    };
+
+    let probe = tokio::spawn(watch_database(pool.clone(), health.clone(), name, readiness.clone()));
+    let admin_state = AdminState {
+        readiness: readiness.clone(),
+        pool: Some(pool.clone()),
+        service: component,
+    };
+    let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drained()));
+    let grpc = tokio::spawn(
+        tonic::transport::Server::builder()
+            .timeout(request_timeout)
+            .layer(TraceLayer::new_for_grpc())
+            .layer(GrpcMetricsLayer::new(component))
+            .add_routes(routes)
+            .add_service(health_service)
+            .add_service(reflection)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained()),
+    );
+    tracing::info!(service = component, "serving");
+
+    let mut grpc = grpc;
+    tokio::select! {
+        () = shutdown => {}
+        // The server stopped on its own: report why.
+        result = &mut grpc => {
+            probe.abort();
+            admin.abort();
+            return match result {
+                Ok(r) => r.map_err(ServeError::from),
+                Err(join) => Err(ServeError::Admin(std::io::Error::other(join))),
+            };
+        }
+    }
+
+    // Stop advertising first, then stop accepting, then drain.
+    probe.abort();
+    readiness.set_draining();
+    set_health(&health, name, false).await;
+    let _ = drain_tx.send(true);
+    tracing::info!(service = component, grace = ?shutdown_grace, "draining");
+    match tokio::time::timeout(shutdown_grace, &mut grpc).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(join)) => tracing::error!(error = %join, "gRPC server task failed"),
+        Err(_) => {
+            tracing::warn!(service = component, "drain exceeded the grace period; closing the remaining calls");
+            grpc.abort();
+        }
+    }
+    match tokio::time::timeout(Duration::from_secs(1), admin).await {
+        Ok(Ok(result)) => result?,
+        _ => tracing::warn!(service = component, "admin server did not stop in time"),
+    }
+    pool.close().await;
+    tracing::info!(service = component, "stopped");
+    Ok(())
+}
+
+async fn set_health(health: &HealthReporter, name: &str, serving: bool) {
+    let status = if serving {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    health.set_service_status(name, status).await;
+    health.set_service_status("", status).await;
+}
+
+/// Probes the database and mirrors the result into health and readiness.
+async fn watch_database(pool: PgPool, health: HealthReporter, name: &'static str, readiness: Readiness) {
+    let mut was_up = readiness.is_ready();
+    loop {
+        tokio::time::sleep(DATABASE_PROBE_INTERVAL).await;
+        let up = crate::db::ping(&pool).await;
+        readiness.set_database_up(up);
+        if up != was_up {
+            if up {
+                tracing::info!(service = name, "database reachable again");
+            } else {
+                tracing::warn!(service = name, "database unreachable: reporting NOT_SERVING");
+            }
+            set_health(&health, name, up).await;
+            was_up = up;
+        }
+    }
+}

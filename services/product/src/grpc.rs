@@ -1,0 +1,304 @@
+//! The gRPC handlers of `shop.product.v1.ProductService`.
+//!
+//! Each handler validates its request into domain types, calls the store,
+//! and maps the result back to protobuf. Errors go through
+//! [`crate::error::Error`] and its one mapping to `tonic::Status`.
+
+use std::time::Duration;
+
+use shop_proto::product::{self as pb, product_service_server::ProductService};
+use shop_runtime::page_token::PageTokens;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::domain::{self, Cursor, ListFilter, NewProduct, Product, ProductPatch, Reservation, ReserveRequest};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// Longest TTL a caller may ask for: one day.
+const MAX_TTL_SECONDS: i32 = 86_400;
+
+/// The service implementation.
+#[derive(Debug, Clone)]
+pub struct ProductApi {
+    /// The database.
+    store: Store,
+    /// Signs and checks page tokens.
+    tokens: PageTokens,
+    /// TTL of a reservation when the caller sends none.
+    default_ttl: Duration,
+}
+
+impl ProductApi {
+    /// Handlers over `store`.
+    pub fn new(store: Store, tokens: PageTokens, default_ttl: Duration) -> Self {
+        Self {
+            store,
+            tokens,
+            default_ttl,
+        }
+    }
+
+    async fn list(&self, req: pb::ListProductsRequest) -> Result<pb::ListProductsResponse> {
+        let filter = ListFilter {
+            category: non_empty(domain::text("category", &req.category, 0, 64)?),
+            query: non_empty(domain::text("query", &req.query, 0, 200)?),
+        };
+        let page_size = domain::page_size(req.page_size)?;
+        let scope = filter.scope();
+        let after: Option<Cursor> = match req.page_token.as_str() {
+            "" => None,
+            token => Some(
+                self.tokens
+                    .check(&scope, token)
+                    .map_err(|e| Error::invalid("page_token", e.to_string()))?,
+            ),
+        };
+        // One row more than asked tells whether another page follows.
+        let mut products = self.store.list(&filter, after.as_ref(), page_size + 1).await?;
+        let next_page_token = if products.len() as i64 > page_size {
+            products.truncate(page_size as usize);
+            let last = products.last().expect("page_size >= 1");
+            self.tokens.issue(
+                &scope,
+                &Cursor {
+                    name: last.name.clone(),
+                    id: last.id,
+                },
+            )
+        } else {
+            String::new()
+        };
+        Ok(pb::ListProductsResponse {
+            products: products.into_iter().map(to_pb).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn batch_get(&self, req: pb::BatchGetProductsRequest) -> Result<pb::BatchGetProductsResponse> {
+        if req.ids.len() > domain::MAX_BATCH {
+            return Err(Error::invalid(
+                "ids",
+                format!("at most {} ids, got {}", domain::MAX_BATCH, req.ids.len()),
+            ));
+        }
+        let mut ids: Vec<Uuid> = Vec::with_capacity(req.ids.len());
+        for raw in &req.ids {
+            let id = domain::parse_id("ids", raw)?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let mut found = self.store.get_many(&ids).await?;
+        let mut products = Vec::with_capacity(found.len());
+        let mut not_found_ids = Vec::new();
+        for id in ids {
+            match found.iter().position(|p| p.id == id) {
+                Some(i) => products.push(to_pb(found.swap_remove(i))),
+                None => not_found_ids.push(id.to_string()),
+            }
+        }
+        Ok(pb::BatchGetProductsResponse {
+            products,
+            not_found_ids,
+        })
+    }
+
+    async fn create(&self, req: pb::CreateProductRequest) -> Result<Product> {
+        if !(0..=domain::MAX_STOCK_DELTA).contains(&req.initial_stock) {
+            return Err(Error::invalid(
+                "initial_stock",
+                format!("must be between 0 and {}", domain::MAX_STOCK_DELTA),
+            ));
+        }
+        let new = NewProduct {
+            sku: domain::sku(&req.sku)?,
+            name: domain::text("name", &req.name, 1, 200)?,
+            description: domain::text("description", &req.description, 0, 5000)?,
+            category: domain::text("category", &req.category, 1, 64)?,
+            image_url: domain::image_url(&req.image_url)?.unwrap_or_else(|| domain::PLACEHOLDER_IMAGE.to_string()),
+            unit_price_minor: domain::unit_price(req.unit_price_minor)?,
+            currency: domain::currency(&req.currency)?,
+            initial_stock: req.initial_stock,
+        };
+        self.store.create(&new).await
+    }
+
+    async fn update(&self, req: pb::UpdateProductRequest) -> Result<Product> {
+        let id = domain::parse_id("id", &req.id)?;
+        let patch = ProductPatch {
+            sku: req.sku.as_deref().map(domain::sku).transpose()?,
+            name: req.name.as_deref().map(|v| domain::text("name", v, 1, 200)).transpose()?,
+            description: req
+                .description
+                .as_deref()
+                .map(|v| domain::text("description", v, 0, 5000))
+                .transpose()?,
+            category: req.category.as_deref().map(|v| domain::text("category", v, 1, 64)).transpose()?,
+            image_url: req
+                .image_url
+                .as_deref()
+                .map(|v| domain::image_url(v).map(|u| u.unwrap_or_else(|| domain::PLACEHOLDER_IMAGE.to_string())))
+                .transpose()?,
+            unit_price_minor: req.unit_price_minor.map(domain::unit_price).transpose()?,
+            currency: req.currency.as_deref().map(domain::currency).transpose()?,
+        };
+        self.store.update(id, &patch).await
+    }
+
+    async fn adjust_stock(&self, req: pb::AdjustStockRequest) -> Result<Product> {
+        let id = domain::parse_id("id", &req.id)?;
+        if req.delta == 0 || req.delta.abs() > domain::MAX_STOCK_DELTA {
+            return Err(Error::invalid(
+                "delta",
+                format!("must be non-zero and at most {} in size", domain::MAX_STOCK_DELTA),
+            ));
+        }
+        self.store.adjust_stock(id, req.delta).await
+    }
+
+    async fn reserve(&self, req: pb::ReserveStockRequest) -> Result<Reservation> {
+        let id = domain::parse_id("reservation_id", &req.reservation_id)?;
+        let ttl = match req.ttl_seconds {
+            0 => self.default_ttl,
+            s @ 1..=MAX_TTL_SECONDS => Duration::from_secs(s as u64),
+            s => {
+                return Err(Error::invalid(
+                    "ttl_seconds",
+                    format!("must be between 0 and {MAX_TTL_SECONDS}, got {s}"),
+                ));
+            }
+        };
+        let mut lines = Vec::with_capacity(req.lines.len());
+        for line in &req.lines {
+            lines.push((domain::parse_id("lines.product_id", &line.product_id)?, line.quantity));
+        }
+        self.store.reserve(&ReserveRequest::new(id, lines, ttl)?).await
+    }
+}
+
+#[tonic::async_trait]
+impl ProductService for ProductApi {
+    async fn list_products(
+        &self,
+        request: Request<pb::ListProductsRequest>,
+    ) -> Result<Response<pb::ListProductsResponse>, Status> {
+        Ok(Response::new(self.list(request.into_inner()).await?))
+    }
+
+    async fn get_product(&self, request: Request<pb::GetProductRequest>) -> Result<Response<pb::Product>, Status> {
+        let id = domain::parse_id("id", &request.get_ref().id)?;
+        Ok(Response::new(to_pb(self.store.get(id).await?)))
+    }
+
+    async fn batch_get_products(
+        &self,
+        request: Request<pb::BatchGetProductsRequest>,
+    ) -> Result<Response<pb::BatchGetProductsResponse>, Status> {
+        Ok(Response::new(self.batch_get(request.into_inner()).await?))
+    }
+
+    async fn create_product(
+        &self,
+        request: Request<pb::CreateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        Ok(Response::new(to_pb(self.create(request.into_inner()).await?)))
+    }
+
+    async fn update_product(
+        &self,
+        request: Request<pb::UpdateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        Ok(Response::new(to_pb(self.update(request.into_inner()).await?)))
+    }
+
+    async fn adjust_stock(&self, request: Request<pb::AdjustStockRequest>) -> Result<Response<pb::Product>, Status> {
+        Ok(Response::new(to_pb(self.adjust_stock(request.into_inner()).await?)))
+    }
+
+    async fn reserve_stock(
+        &self,
+        request: Request<pb::ReserveStockRequest>,
+    ) -> Result<Response<pb::Reservation>, Status> {
+        Ok(Response::new(reservation_to_pb(self.reserve(request.into_inner()).await?)))
+    }
+
+    async fn get_reservation(
+        &self,
+        request: Request<pb::GetReservationRequest>,
+    ) -> Result<Response<pb::Reservation>, Status> {
+        let id = domain::parse_id("reservation_id", &request.get_ref().reservation_id)?;
+        Ok(Response::new(reservation_to_pb(self.store.reservation(id).await?)))
+    }
+
+    async fn commit_reservation(
+        &self,
+        request: Request<pb::CommitReservationRequest>,
+    ) -> Result<Response<pb::Reservation>, Status> {
+        let id = domain::parse_id("reservation_id", &request.get_ref().reservation_id)?;
+        Ok(Response::new(reservation_to_pb(self.store.commit(id).await?)))
+    }
+
+    async fn release_reservation(
+        &self,
+        request: Request<pb::ReleaseReservationRequest>,
+    ) -> Result<Response<pb::Reservation>, Status> {
+        let id = domain::parse_id("reservation_id", &request.get_ref().reservation_id)?;
+        Ok(Response::new(reservation_to_pb(self.store.release(id).await?)))
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    })
+}
+
+fn to_pb(p: Product) -> pb::Product {
+    pb::Product {
+        id: p.id.to_string(),
+        sku: p.sku,
+        name: p.name,
+        description: p.description,
+        category: p.category,
+        image_url: p.image_url,
+        unit_price_minor: p.unit_price_minor,
+        currency: p.currency,
+        available: p.available,
+        created_at: timestamp(p.created_at),
+        updated_at: timestamp(p.updated_at),
+    }
+}
+
+fn reservation_to_pb(r: Reservation) -> pb::Reservation {
+    use crate::domain::ReservationStatus as S;
+    let status = match r.status {
+        S::Held => pb::ReservationStatus::Held,
+        S::Committed => pb::ReservationStatus::Committed,
+        S::Released => pb::ReservationStatus::Released,
+        S::Expired => pb::ReservationStatus::Expired,
+    };
+    pb::Reservation {
+        reservation_id: r.id.to_string(),
+        status: status.into(),
+        lines: r
+            .lines
+            .into_iter()
+            .map(|l| pb::ReservedLine {
+                product_id: l.product_id.to_string(),
+                sku: l.sku,
+                name: l.name,
+                quantity: l.quantity,
+                unit_price_minor: l.unit_price_minor,
+                currency: l.currency,
+            })
+            .collect(),
+        expires_at: timestamp(r.expires_at),
+        created_at: timestamp(r.created_at),
+    }
+}

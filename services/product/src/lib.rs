@@ -1,0 +1,117 @@
+//! product-service: the catalog, its inventory and stock reservations.
+//!
+//! Read top to bottom: [`run`] wires the pieces; [`grpc`] holds the handlers;
+//! [`domain`] the types and validation rules; [`store`] every SQL statement;
+//! [`error`] the one error type and its mapping to gRPC status.
+
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod seed;
+pub mod store;
+
+use std::future::Future;
+use std::time::Duration;
+
+use shop_proto::product::product_service_server::ProductServiceServer;
+use shop_runtime::db::{self, PoolSettings};
+use shop_runtime::page_token::PageTokens;
+use shop_runtime::{CommonConfig, ConfigError, Env, GrpcService};
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+use crate::grpc::ProductApi;
+use crate::store::Store;
+
+/// Fully qualified gRPC service name, as health reports it.
+pub const SERVICE_NAME: &str = "shop.product.v1.ProductService";
+/// Component name in logs, metrics and traces.
+pub const COMPONENT: &str = "product-service";
+/// The schema this service owns; created by `db/bootstrap.sql`.
+pub const SCHEMA: &str = "product";
+/// Default gRPC port.
+pub const DEFAULT_PORT: u16 = 50051;
+/// Default admin port (`/metrics`, `/healthz`, `/readyz`).
+pub const DEFAULT_ADMIN_PORT: u16 = 9101;
+
+/// Migrations embedded in the binary; applied at start.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Configuration of product-service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Settings every service shares.
+    pub common: CommonConfig,
+    /// How long reserved stock stays held unless committed (`RESERVATION_TTL_SECONDS`).
+    pub reservation_ttl: Duration,
+    /// Pause between two runs of the expiry sweeper (`RESERVATION_SWEEP_MILLIS`).
+    pub sweep_interval: Duration,
+    /// Seed the demo catalog into an empty database (`SEED_DEMO_CATALOG`).
+    pub seed_demo_catalog: bool,
+}
+
+impl Config {
+    /// Reads the configuration; a bad variable is named in the error.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(env, DEFAULT_PORT, DEFAULT_ADMIN_PORT)?,
+            reservation_ttl: env.seconds_or("RESERVATION_TTL_SECONDS", 120)?,
+            sweep_interval: Duration::from_millis(env.parse_or("RESERVATION_SWEEP_MILLIS", 1000)?),
+            seed_demo_catalog: env.parse_or("SEED_DEMO_CATALOG", true)?,
+        })
+    }
+}
+
+/// Runs product-service on already-bound listeners until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let pool = db::connect(
+        &config.common.database_url,
+        SCHEMA,
+        COMPONENT,
+        &MIGRATOR,
+        &PoolSettings::default(),
+    )
+    .await?;
+    let store = Store::new(pool.clone());
+    if config.seed_demo_catalog {
+        let seeded = store.seed(&seed::demo_catalog()).await?;
+        if seeded > 0 {
+            tracing::info!(products = seeded, "seeded the demo catalog");
+        }
+    }
+    let sweeper = tokio::spawn(expire_reservations(store.clone(), config.sweep_interval));
+
+    let api = ProductApi::new(
+        store,
+        PageTokens::new(config.common.page_token_secret.clone()),
+        config.reservation_ttl,
+    );
+    let service = GrpcService {
+        name: SERVICE_NAME,
+        component: COMPONENT,
+        routes: Routes::new(ProductServiceServer::new(api)),
+        pool,
+        request_timeout: config.common.request_timeout,
+        shutdown_grace: config.common.shutdown_grace,
+    };
+    let result = shop_runtime::serve(service, listener, admin_listener, shutdown).await;
+    sweeper.abort();
+    Ok(result?)
+}
+
+/// Gives back the stock of reservations whose TTL ran out, forever.
+async fn expire_reservations(store: Store, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        match store.expire_due(500).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(reservations = n, "expired held reservations"),
+            Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying"),
+        }
+    }
+}

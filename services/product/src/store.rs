@@ -1,0 +1,484 @@
+//! The database of product-service: every SQL statement it runs.
+//!
+//! Races are settled here, in SQL: stock moves with conditional updates under
+//! row locks taken in a fixed order (product id ascending, so two
+//! transactions never wait on each other in a cycle), reservations are keyed
+//! by a primary key, SKUs by a unique constraint. Nothing checks first and
+//! acts later.
+
+use std::time::Duration;
+
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::domain::{
+    Cursor, ListFilter, NewProduct, Product, ProductPatch, Reservation, ReservationStatus, ReserveRequest,
+    ReservedLine,
+};
+use crate::error::{Error, Result, Shortage};
+
+/// Product-service's tables.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Pool confined to the `product` schema.
+    pool: PgPool,
+}
+
+impl Store {
+    /// A store over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// One page of products after `after`, ordered by (name, id); fetches
+    /// `limit` rows.
+    pub async fn list(&self, filter: &ListFilter, after: Option<&Cursor>, limit: i64) -> Result<Vec<Product>> {
+        let rows = sqlx::query_as!(
+            Product,
+            r#"
+            SELECT id, sku, name, description, category, image_url, unit_price_minor, currency,
+                   available, created_at, updated_at
+            FROM products
+            WHERE ($1::text IS NULL OR category = $1)
+              AND ($2::text IS NULL OR name ILIKE $2 OR description ILIKE $2)
+              AND ($3::text IS NULL OR (name, id) > ($3, $4::uuid))
+            ORDER BY name, id
+            LIMIT $5
+            "#,
+            filter.category,
+            filter.like_pattern(),
+            after.map(|c| c.name.clone()),
+            after.map(|c| c.id),
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// One product.
+    pub async fn get(&self, id: Uuid) -> Result<Product> {
+        sqlx::query_as!(
+            Product,
+            r#"
+            SELECT id, sku, name, description, category, image_url, unit_price_minor, currency,
+                   available, created_at, updated_at
+            FROM products WHERE id = $1
+            "#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| product_not_found(id))
+    }
+
+    /// The products among `ids` that exist, in no particular order.
+    pub async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<Product>> {
+        let rows = sqlx::query_as!(
+            Product,
+            r#"
+            SELECT id, sku, name, description, category, image_url, unit_price_minor, currency,
+                   available, created_at, updated_at
+            FROM products WHERE id = ANY($1)
+            "#,
+            ids
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Inserts a product; a taken SKU fails on the unique constraint.
+    pub async fn create(&self, new: &NewProduct) -> Result<Product> {
+        let row = sqlx::query_as!(
+            Product,
+            r#"
+            INSERT INTO products (sku, name, description, category, image_url, unit_price_minor, currency,
+                                  available, stock_added)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+            RETURNING id, sku, name, description, category, image_url, unit_price_minor, currency,
+                      available, created_at, updated_at
+            "#,
+            new.sku,
+            new.name,
+            new.description,
+            new.category,
+            new.image_url,
+            new.unit_price_minor,
+            new.currency,
+            new.initial_stock,
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    /// Changes the fields set in `patch`.
+    pub async fn update(&self, id: Uuid, patch: &ProductPatch) -> Result<Product> {
+        sqlx::query_as!(
+            Product,
+            r#"
+            UPDATE products SET
+                sku = COALESCE($2, sku),
+                name = COALESCE($3, name),
+                description = COALESCE($4, description),
+                category = COALESCE($5, category),
+                image_url = COALESCE($6, image_url),
+                unit_price_minor = COALESCE($7, unit_price_minor),
+                currency = COALESCE($8, currency),
+                updated_at = now()
+            WHERE id = $1
+            RETURNING id, sku, name, description, category, image_url, unit_price_minor, currency,
+                      available, created_at, updated_at
+            "#,
+            id,
+            patch.sku,
+            patch.name,
+            patch.description,
+            patch.category,
+            patch.image_url,
+            patch.unit_price_minor,
+            patch.currency,
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| product_not_found(id))
+    }
+
+    /// Restocks or writes off, in one conditional update that can never take
+    /// available stock below zero.
+    pub async fn adjust_stock(&self, id: Uuid, delta: i64) -> Result<Product> {
+        let updated = sqlx::query_as!(
+            Product,
+            r#"
+            UPDATE products SET
+                available = available + $2,
+                stock_added = stock_added + $2,
+                updated_at = now()
+            WHERE id = $1 AND available + $2 >= 0
+            RETURNING id, sku, name, description, category, image_url, unit_price_minor, currency,
+                      available, created_at, updated_at
+            "#,
+            id,
+            delta,
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match updated {
+            Some(product) => Ok(product),
+            // Nothing changed: say why (the answer may be stale, the refusal is not).
+            None => {
+                let current = self.get(id).await?;
+                Err(Error::FailedPrecondition(format!(
+                    "cannot write off {} units of product {id}: only {} available",
+                    -delta, current.available
+                )))
+            }
+        }
+    }
+
+    /// Holds stock for every line or none, keyed by the reservation id.
+    pub async fn reserve(&self, req: &ReserveRequest) -> Result<Reservation> {
+        let mut tx = self.pool.begin().await?;
+        let ttl_seconds = req.ttl.as_secs_f64();
+        let inserted = sqlx::query_scalar!(
+            r#"
+            INSERT INTO reservations (id, status, expires_at)
+            VALUES ($1, 'HELD', now() + make_interval(secs => $2))
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id
+            "#,
+            req.id,
+            ttl_seconds,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            // A retry: the first call's reservation stands, whatever it holds.
+            tx.rollback().await?;
+            return self.reservation(req.id).await;
+        }
+
+        let locked = sqlx::query!(
+            "SELECT id, available FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &req.product_ids,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if locked.len() < req.product_ids.len() {
+            let missing: Vec<String> = req
+                .product_ids
+                .iter()
+                .filter(|id| !locked.iter().any(|row| row.id == **id))
+                .map(Uuid::to_string)
+                .collect();
+            return Err(Error::NotFound(format!("unknown product(s): {}", missing.join(", "))));
+        }
+        // Rows are locked: what we read is what we update.
+        let shortages: Vec<Shortage> = locked
+            .iter()
+            .zip(&req.quantities)
+            .filter(|(row, qty)| row.available < **qty)
+            .map(|(row, qty)| Shortage {
+                product_id: row.id,
+                requested: *qty,
+                available: row.available,
+            })
+            .collect();
+        if !shortages.is_empty() {
+            return Err(Error::InsufficientStock(shortages));
+        }
+
+        sqlx::query!(
+            r#"
+            UPDATE products p
+            SET available = p.available - l.qty, held = p.held + l.qty, updated_at = now()
+            FROM UNNEST($1::uuid[], $2::bigint[]) AS l(id, qty)
+            WHERE p.id = l.id
+            "#,
+            &req.product_ids,
+            &req.quantities,
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            r#"
+            INSERT INTO reservation_lines (reservation_id, product_id, sku, name, quantity, unit_price_minor, currency)
+            SELECT $1, p.id, p.sku, p.name, l.qty, p.unit_price_minor, p.currency
+            FROM UNNEST($2::uuid[], $3::bigint[]) AS l(id, qty)
+            JOIN products p ON p.id = l.id
+            "#,
+            req.id,
+            &req.product_ids,
+            &req.quantities,
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.reservation(req.id).await
+    }
+
+    /// A reservation with its lines.
+    pub async fn reservation(&self, id: Uuid) -> Result<Reservation> {
+        let head = sqlx::query!(
+            "SELECT id, status, expires_at, created_at FROM reservations WHERE id = $1",
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| reservation_not_found(id))?;
+        let lines = sqlx::query_as!(
+            ReservedLine,
+            r#"
+            SELECT product_id, sku, name, quantity, unit_price_minor, currency
+            FROM reservation_lines WHERE reservation_id = $1 ORDER BY product_id
+            "#,
+            id
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Reservation {
+            id: head.id,
+            status: ReservationStatus::parse(&head.status)?,
+            lines,
+            expires_at: head.expires_at,
+            created_at: head.created_at,
+        })
+    }
+
+    /// Moves a held reservation's stock to sold. Committing twice is a no-op.
+    pub async fn commit(&self, id: Uuid) -> Result<Reservation> {
+        let mut tx = self.pool.begin().await?;
+        let (status, expired) = lock_reservation(&mut tx, id).await?;
+        match status {
+            ReservationStatus::Committed => {}
+            ReservationStatus::Held if expired => {
+                // Too late: give the stock back now rather than wait for the sweeper.
+                move_stock(&mut tx, &[id], Move::HeldToAvailable).await?;
+                set_status(&mut tx, &[id], ReservationStatus::Expired).await?;
+                tx.commit().await?;
+                return Err(Error::FailedPrecondition(format!("reservation {id} has expired")));
+            }
+            ReservationStatus::Held => {
+                move_stock(&mut tx, &[id], Move::HeldToSold).await?;
+                set_status(&mut tx, &[id], ReservationStatus::Committed).await?;
+            }
+            ReservationStatus::Released | ReservationStatus::Expired => {
+                return Err(Error::FailedPrecondition(format!(
+                    "reservation {id} is {} and cannot be committed",
+                    status.as_str()
+                )));
+            }
+        }
+        tx.commit().await?;
+        self.reservation(id).await
+    }
+
+    /// Gives a reservation's stock back exactly once: held stock of a HELD
+    /// reservation, sold stock of a COMMITTED one.
+    pub async fn release(&self, id: Uuid) -> Result<Reservation> {
+        let mut tx = self.pool.begin().await?;
+        let (status, _) = lock_reservation(&mut tx, id).await?;
+        let movement = match status {
+            ReservationStatus::Held => Some(Move::HeldToAvailable),
+            ReservationStatus::Committed => Some(Move::SoldToAvailable),
+            ReservationStatus::Released | ReservationStatus::Expired => None,
+        };
+        if let Some(movement) = movement {
+            move_stock(&mut tx, &[id], movement).await?;
+            set_status(&mut tx, &[id], ReservationStatus::Released).await?;
+        }
+        tx.commit().await?;
+        self.reservation(id).await
+    }
+
+    /// Expires up to `batch` held reservations whose TTL ran out and returns
+    /// their stock. Reservations locked by a concurrent commit or release are
+    /// skipped and looked at again next time. Returns how many expired.
+    pub async fn expire_due(&self, batch: i64) -> Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let due = sqlx::query_scalar!(
+            r#"
+            SELECT id FROM reservations
+            WHERE status = 'HELD' AND expires_at <= now()
+            ORDER BY expires_at
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+            "#,
+            batch
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        move_stock(&mut tx, &due, Move::HeldToAvailable).await?;
+        set_status(&mut tx, &due, ReservationStatus::Expired).await?;
+        tx.commit().await?;
+        Ok(due.len())
+    }
+
+    /// Inserts the demo catalog unless the catalog already has products.
+    /// Safe when several instances start at once: SKUs are unique.
+    pub async fn seed(&self, products: &[NewProduct]) -> Result<u64> {
+        let column = |f: fn(&NewProduct) -> String| products.iter().map(f).collect::<Vec<_>>();
+        let prices: Vec<i64> = products.iter().map(|p| p.unit_price_minor).collect();
+        let stock: Vec<i64> = products.iter().map(|p| p.initial_stock).collect();
+        let result = sqlx::query!(
+            r#"
+            INSERT INTO products (sku, name, description, category, image_url, unit_price_minor, currency,
+                                  available, stock_added)
+            SELECT s.sku, s.name, s.description, s.category, s.image_url, s.price, s.currency, s.stock, s.stock
+            FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])
+                 AS s(sku, name, description, category, image_url, price, currency, stock)
+            WHERE NOT EXISTS (SELECT 1 FROM products)
+            ON CONFLICT (sku) DO NOTHING
+            "#,
+            &column(|p| p.sku.clone()),
+            &column(|p| p.name.clone()),
+            &column(|p| p.description.clone()),
+            &column(|p| p.category.clone()),
+            &column(|p| p.image_url.clone()),
+            &prices,
+            &column(|p| p.currency.clone()),
+            &stock,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+/// Which stock buckets a reservation's units move between.
+#[derive(Debug, Clone, Copy)]
+enum Move {
+    HeldToSold,
+    HeldToAvailable,
+    SoldToAvailable,
+}
+
+/// Locks a reservation row; returns its status and whether its TTL ran out.
+async fn lock_reservation(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(ReservationStatus, bool)> {
+    let row = sqlx::query!(
+        r#"SELECT status, expires_at <= now() AS "expired!" FROM reservations WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| reservation_not_found(id))?;
+    Ok((ReservationStatus::parse(&row.status)?, row.expired))
+}
+
+/// Moves the units of `reservations` between buckets, locking the products
+/// in id order first.
+async fn move_stock(tx: &mut Transaction<'_, Postgres>, reservations: &[Uuid], movement: Move) -> Result<()> {
+    sqlx::query!(
+        r#"
+        SELECT 1 AS "locked!" FROM products
+        WHERE id IN (SELECT product_id FROM reservation_lines WHERE reservation_id = ANY($1))
+        ORDER BY id FOR UPDATE
+        "#,
+        reservations
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let query = match movement {
+        Move::HeldToSold => sqlx::query!(
+            r#"
+            UPDATE products p SET held = p.held - l.qty, sold = p.sold + l.qty, updated_at = now()
+            FROM (SELECT product_id, SUM(quantity)::bigint AS qty FROM reservation_lines
+                  WHERE reservation_id = ANY($1) GROUP BY product_id) l
+            WHERE p.id = l.product_id
+            "#,
+            reservations
+        ),
+        Move::HeldToAvailable => sqlx::query!(
+            r#"
+            UPDATE products p SET held = p.held - l.qty, available = p.available + l.qty, updated_at = now()
+            FROM (SELECT product_id, SUM(quantity)::bigint AS qty FROM reservation_lines
+                  WHERE reservation_id = ANY($1) GROUP BY product_id) l
+            WHERE p.id = l.product_id
+            "#,
+            reservations
+        ),
+        Move::SoldToAvailable => sqlx::query!(
+            r#"
+            UPDATE products p SET sold = p.sold - l.qty, available = p.available + l.qty, updated_at = now()
+            FROM (SELECT product_id, SUM(quantity)::bigint AS qty FROM reservation_lines
+                  WHERE reservation_id = ANY($1) GROUP BY product_id) l
+            WHERE p.id = l.product_id
+            "#,
+            reservations
+        ),
+    };
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn set_status(tx: &mut Transaction<'_, Postgres>, ids: &[Uuid], status: ReservationStatus) -> Result<()> {
+    sqlx::query!(
+        "UPDATE reservations SET status = $2, updated_at = now() WHERE id = ANY($1)",
+        ids,
+        status.as_str()
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn product_not_found(id: Uuid) -> Error {
+    Error::NotFound(format!("product {id} not found"))
+}
+
+fn reservation_not_found(id: Uuid) -> Error {
+    Error::NotFound(format!("reservation {id} not found"))
+}
+
+/// How often the expiry sweeper runs, and how long stock stays held by default.
+#[derive(Debug, Clone, Copy)]
+pub struct ReservationTiming {
+    /// Default TTL of a reservation.
+    pub ttl: Duration,
+    /// Pause between two sweeps.
+    pub sweep_interval: Duration,
+}
