@@ -1,1 +1,225 @@
-//! stub
+//! Test support: real PostgreSQL, a fresh database per test, and Shop's
+//! services running in-process on port 0.
+//!
+//! The first test of a test binary starts one ephemeral PostgreSQL server
+//! (see `shop-pgtemp`) and prepares a template database with
+//! `db/bootstrap.sql`. Every [`TestDb`] is a new database copied from that
+//! template, so tests never see each other's rows and run in parallel.
+//! Set `DATABASE_URL` to an administrator URL to use an existing server
+//! instead; its test databases are named `shop_test_*`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use shop_pgtemp::PgServer;
+use shop_runtime::Env;
+use sqlx::postgres::PgPool;
+use sqlx::{Connection as _, PgConnection};
+use tokio::net::TcpListener;
+use tokio::sync::{OnceCell, oneshot};
+use tokio::task::JoinHandle;
+use url::Url;
+
+/// Password the harness gives each service role, so the same URLs work on
+/// the trusted ephemeral server and on an existing one.
+const ROLE_PASSWORD: &str = "shop-test";
+/// Roles created by the bootstrap SQL.
+const ROLES: [&str; 3] = ["product_svc", "cart_svc", "order_svc"];
+
+/// The server the tests of this process share.
+struct Cluster {
+    /// Administrator URL of the `postgres` database.
+    admin: Url,
+    /// Template database holding the bootstrapped schemas and roles.
+    template: String,
+    /// Keeps the ephemeral server alive for the whole process.
+    _server: Option<PgServer>,
+}
+
+static CLUSTER: OnceCell<Cluster> = OnceCell::const_new();
+
+async fn cluster() -> &'static Cluster {
+    CLUSTER
+        .get_or_try_init(|| async {
+            let (admin, server) = match std::env::var("DATABASE_URL") {
+                Ok(url) if !url.is_empty() => (Url::parse(&url)?, None),
+                _ => {
+                    let server = PgServer::start().await?;
+                    (Url::parse(&server.admin_url("postgres"))?, Some(server))
+                }
+            };
+            let template = prepare_template(&admin).await?;
+            anyhow::Ok(Cluster {
+                admin,
+                template,
+                _server: server,
+            })
+        })
+        .await
+        .unwrap_or_else(|e| panic!("test PostgreSQL unavailable: {e:#}"))
+}
+
+/// Creates the template database once per server and bootstrap version.
+/// An advisory lock in the `postgres` database serializes test processes.
+async fn prepare_template(admin: &Url) -> anyhow::Result<String> {
+    let digest = shop_pgtemp::BOOTSTRAP_SQL
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let template = format!("shop_template_{digest:016x}");
+    let mut conn = PgConnection::connect(admin.as_str()).await?;
+    sqlx::query("SELECT pg_advisory_lock(72657301)").execute(&mut conn).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&template)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        let building = format!("{template}_building");
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{building}\"")).execute(&mut conn).await?;
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{building}\"")).execute(&mut conn).await?;
+        shop_pgtemp::bootstrap(with_database(admin, &building).as_str()).await?;
+        for role in ROLES {
+            sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD '{ROLE_PASSWORD}'")).execute(&mut conn).await?;
+        }
+        sqlx::raw_sql(&format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"")).execute(&mut conn).await?;
+    }
+    sqlx::query("SELECT pg_advisory_unlock(72657301)").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(template)
+}
+
+fn with_database(url: &Url, database: &str) -> Url {
+    let mut url = url.clone();
+    url.set_path(database);
+    url
+}
+
+/// A fresh database with Shop's roles and schemas, used by one test.
+#[derive(Debug, Clone)]
+pub struct TestDb {
+    /// Database name.
+    pub name: String,
+    /// Administrator URL of this database.
+    admin: Url,
+}
+
+impl TestDb {
+    /// Creates a new database from the bootstrapped template.
+    pub async fn new() -> Self {
+        let cluster = cluster().await;
+        let name = format!("shop_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(cluster.admin.as_str())
+            .await
+            .expect("connect to the test server");
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", cluster.template))
+            .execute(&mut conn)
+            .await
+            .expect("create a test database");
+        let _ = conn.close().await;
+        Self {
+            admin: with_database(&cluster.admin, &name),
+            name,
+        }
+    }
+
+    /// URL connecting as `role` (e.g. `product_svc`) to this database.
+    pub fn url(&self, role: &str) -> String {
+        let mut url = self.admin.clone();
+        url.set_username(role).expect("URL takes a user");
+        url.set_password(Some(ROLE_PASSWORD)).expect("URL takes a password");
+        url.to_string()
+    }
+
+    /// Administrator URL of this database.
+    pub fn admin_url(&self) -> String {
+        self.admin.to_string()
+    }
+
+    /// An administrator pool, for assertions that look across schemas.
+    pub async fn admin_pool(&self) -> PgPool {
+        PgPool::connect(self.admin.as_str()).await.expect("admin connection")
+    }
+}
+
+/// An [`Env`] made of `pairs`, for building a service's config in a test.
+pub fn env(pairs: &[(&str, &str)]) -> Env {
+    Env::from_map(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<HashMap<_, _>>(),
+    )
+}
+
+/// A component running in this process on port 0.
+#[derive(Debug)]
+pub struct Running {
+    /// Address of its main listener (gRPC or HTTP).
+    pub addr: SocketAddr,
+    /// Address of its admin listener.
+    pub admin_addr: SocketAddr,
+    /// Fires its shutdown future.
+    stop: Option<oneshot::Sender<()>>,
+    /// Its `run` future.
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Binds two loopback listeners on port 0 and runs `run(listener, admin, shutdown)`.
+    pub async fn start<F, Fut>(run: F) -> Self
+    where
+        F: FnOnce(TcpListener, TcpListener, BoxedShutdown) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let (addr, admin_addr) = (listener.local_addr().unwrap(), admin.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown: BoxedShutdown = Box::pin(async move {
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(run(listener, admin, shutdown));
+        Self {
+            addr,
+            admin_addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// `http://` URL of the main listener, for a gRPC channel.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Starts the shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Shuts down and returns what `run` returned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.begin_shutdown();
+        self.task.await?
+    }
+}
+
+/// The shutdown future handed to a component's `run`.
+pub type BoxedShutdown = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs product-service against `db`, with a quick sweeper and a short drain.
+/// `extra` adds or overrides variables.
+pub async fn spawn_product(db: &TestDb, extra: &[(&str, &str)]) -> Running {
+    let url = db.url("product_svc");
+    let mut vars = vec![
+        ("DATABASE_URL", url.as_str()),
+        ("SEED_DEMO_CATALOG", "false"),
+        ("RESERVATION_SWEEP_MILLIS", "100"),
+        ("SHUTDOWN_GRACE_SECONDS", "2"),
+    ];
+    vars.extend_from_slice(extra);
+    let config = product_service::Config::from_env(&env(&vars)).expect("valid test config");
+    Running::start(|listener, admin, shutdown| product_service::run(config, listener, admin, shutdown)).await
+}
