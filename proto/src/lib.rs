@@ -4,7 +4,8 @@
 //! compiles them. `FILE_DESCRIPTOR_SET` feeds gRPC server reflection.
 
 /// The encoded descriptors of every Shop service, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/shop_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/shop_descriptor.bin"));
 
 /// `shop.product.v1`: catalog, inventory and stock reservations.
 pub mod product {

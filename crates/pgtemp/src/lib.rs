@@ -34,7 +34,9 @@ pub enum PgError {
     )]
     NotInstalled,
     /// Running as root, but the unprivileged account to run the server under is missing.
-    #[error("running as root and no unprivileged `postgres` account exists to run PostgreSQL under")]
+    #[error(
+        "running as root and no unprivileged `postgres` account exists to run PostgreSQL under"
+    )]
     NoUnprivilegedUser,
     /// `initdb` or `postgres` failed; the log says why.
     #[error("PostgreSQL failed to start: {0}")]
@@ -195,10 +197,10 @@ fn spawn_supervisor(
 /// directories of Debian's packages (newest first) and Homebrew's.
 fn find_bin_dir() -> Option<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d)) {
-            return Some(dir);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d))
+    {
+        return Some(dir);
     }
     let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -209,7 +211,7 @@ fn find_bin_dir() -> Option<PathBuf> {
             Some((version, entry.path().join("bin")))
         })
         .collect();
-    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     let homebrew = ["/opt/homebrew/bin", "/usr/local/bin"].map(PathBuf::from);
     versioned
         .into_iter()
@@ -262,5 +264,7 @@ fn make_temp_dir(owner: Option<&Account>) -> Result<PathBuf, PgError> {
 
 /// A loopback port that is free right now.
 fn free_port() -> Result<u16, PgError> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }

@@ -34,7 +34,8 @@ struct ReadinessFlags {
 impl Readiness {
     /// True while traffic is welcome.
     pub fn is_ready(&self) -> bool {
-        self.inner.database_up.load(Ordering::Acquire) && !self.inner.draining.load(Ordering::Acquire)
+        self.inner.database_up.load(Ordering::Acquire)
+            && !self.inner.draining.load(Ordering::Acquire)
     }
 
     /// Records the latest database probe.
@@ -99,12 +100,17 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         let idle = pool.num_idle() as f64;
         let size = f64::from(pool.size());
         let max = f64::from(pool.options().get_max_connections());
-        metrics::gauge!("db_pool_connections", "service" => state.service, "state" => "idle").set(idle);
-        metrics::gauge!("db_pool_connections", "service" => state.service, "state" => "in_use").set(size - idle);
+        metrics::gauge!("db_pool_connections", "service" => state.service, "state" => "idle")
+            .set(idle);
+        metrics::gauge!("db_pool_connections", "service" => state.service, "state" => "in_use")
+            .set(size - idle);
         metrics::gauge!("db_pool_max_connections", "service" => state.service).set(max);
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         crate::metrics::handle().render(),
     )
 }

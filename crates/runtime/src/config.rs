@@ -22,10 +22,13 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Looks a variable up by name.
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
 /// Where configuration values come from: the process environment, or a map in tests.
 pub struct Env {
     /// Looks a variable up by name.
-    lookup: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: Box<Lookup>,
 }
 
 impl std::fmt::Debug for Env {
@@ -110,10 +113,20 @@ const DEV_PAGE_TOKEN_SECRET: &str = "shop-development-page-token-key";
 
 impl CommonConfig {
     /// Reads the shared settings, with the design's default ports.
-    pub fn from_env(env: &Env, default_port: u16, default_admin_port: u16) -> Result<Self, ConfigError> {
+    pub fn from_env(
+        env: &Env,
+        default_port: u16,
+        default_admin_port: u16,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
-            listen_addr: env.parse_or("LISTEN_ADDR", SocketAddr::from(([0, 0, 0, 0], default_port)))?,
-            admin_addr: env.parse_or("ADMIN_ADDR", SocketAddr::from(([0, 0, 0, 0], default_admin_port)))?,
+            listen_addr: env.parse_or(
+                "LISTEN_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], default_port)),
+            )?,
+            admin_addr: env.parse_or(
+                "ADMIN_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], default_admin_port)),
+            )?,
             database_url: env.secret("DATABASE_URL")?,
             shutdown_grace: env.seconds_or("SHUTDOWN_GRACE_SECONDS", 10)?,
             request_timeout: env.seconds_or("REQUEST_TIMEOUT_SECONDS", 30)?,
@@ -130,12 +143,18 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
     fn defaults_apply_when_only_the_database_is_given() {
-        let cfg = CommonConfig::from_env(&env(&[("DATABASE_URL", "postgres://x")]), 50051, 9101).unwrap();
+        let cfg =
+            CommonConfig::from_env(&env(&[("DATABASE_URL", "postgres://x")]), 50051, 9101).unwrap();
         assert_eq!(cfg.listen_addr.port(), 50051);
         assert_eq!(cfg.admin_addr.port(), 9101);
         assert_eq!(cfg.shutdown_grace, Duration::from_secs(10));
@@ -150,7 +169,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.var, "LISTEN_ADDR");
-        assert!(err.to_string().starts_with("invalid configuration: LISTEN_ADDR:"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid configuration: LISTEN_ADDR:"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub enum DbError {
     #[error("database unreachable: {0}")]
     Unreachable(sqlx::Error),
     /// The role has no schema of that name: the bootstrap SQL was not run.
-    #[error("schema `{0}` is missing or not usable by this role: run db/bootstrap.sql as an administrator first")]
+    #[error(
+        "schema `{0}` is missing or not usable by this role: run db/bootstrap.sql as an administrator first"
+    )]
     NoSchema(&'static str),
     /// A migration failed.
     #[error("migration failed: {0}")]
@@ -95,7 +97,10 @@ pub async fn connect(
 /// True while the database answers a trivial query within a second.
 pub async fn ping(pool: &PgPool) -> bool {
     let query = sqlx::query("SELECT 1").execute(pool);
-    matches!(tokio::time::timeout(Duration::from_secs(1), query).await, Ok(Ok(_)))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), query).await,
+        Ok(Ok(_))
+    )
 }
 
 /// Errors that mean "the database is not there right now", which services

@@ -91,7 +91,12 @@ pub async fn serve(
         }
     };
 
-    let probe = tokio::spawn(watch_database(pool.clone(), health.clone(), name, readiness.clone()));
+    let probe = tokio::spawn(watch_database(
+        pool.clone(),
+        health.clone(),
+        name,
+        readiness.clone(),
+    ));
     let admin_state = AdminState {
         readiness: readiness.clone(),
         pool: Some(pool.clone()),
@@ -134,7 +139,10 @@ pub async fn serve(
         Ok(Ok(result)) => result?,
         Ok(Err(join)) => tracing::error!(error = %join, "gRPC server task failed"),
         Err(_) => {
-            tracing::warn!(service = component, "drain exceeded the grace period; closing the remaining calls");
+            tracing::warn!(
+                service = component,
+                "drain exceeded the grace period; closing the remaining calls"
+            );
             grpc.abort();
         }
     }
@@ -158,7 +166,12 @@ async fn set_health(health: &HealthReporter, name: &str, serving: bool) {
 }
 
 /// Probes the database and mirrors the result into health and readiness.
-async fn watch_database(pool: PgPool, health: HealthReporter, name: &'static str, readiness: Readiness) {
+async fn watch_database(
+    pool: PgPool,
+    health: HealthReporter,
+    name: &'static str,
+    readiness: Readiness,
+) {
     let mut was_up = readiness.is_ready();
     loop {
         tokio::time::sleep(DATABASE_PROBE_INTERVAL).await;
@@ -168,7 +181,10 @@ async fn watch_database(pool: PgPool, health: HealthReporter, name: &'static str
             if up {
                 tracing::info!(service = name, "database reachable again");
             } else {
-                tracing::warn!(service = name, "database unreachable: reporting NOT_SERVING");
+                tracing::warn!(
+                    service = name,
+                    "database unreachable: reporting NOT_SERVING"
+                );
             }
             set_health(&health, name, up).await;
             was_up = up;

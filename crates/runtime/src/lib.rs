@@ -41,7 +41,10 @@ pub async fn bind(config: &CommonConfig) -> Result<(TcpListener, TcpListener), C
 }
 
 /// Runs a binary's body and turns a failure into one line on stderr and exit code 1.
-pub async fn main_entry(component: &str, body: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+pub async fn main_entry(
+    component: &str,
+    body: impl Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
     match body.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

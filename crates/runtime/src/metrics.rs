@@ -19,7 +19,10 @@ pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let handle = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), DURATION_BUCKETS)
+            .set_buckets_for_metric(
+                Matcher::Suffix("_duration_seconds".into()),
+                DURATION_BUCKETS,
+            )
             .and_then(|b| b.install_recorder())
             .expect("the Prometheus recorder is installed once, with valid buckets");
         let upkeep = handle.clone();
@@ -105,7 +108,11 @@ where
                 Err(_) => tonic::Code::Unknown,
             };
             // Unknown paths would make unbounded label values.
-            let method = if code == tonic::Code::Unimplemented { "unknown".to_string() } else { path };
+            let method = if code == tonic::Code::Unimplemented {
+                "unknown".to_string()
+            } else {
+                path
+            };
             let code = format!("{code:?}");
             metrics::counter!("grpc_server_requests_total", "service" => service, "method" => method.clone(), "code" => code)
                 .increment(1);

@@ -50,13 +50,23 @@ impl PageTokens {
     pub fn issue<T: Serialize>(&self, scope: &str, cursor: &T) -> String {
         let payload = serde_json::to_vec(cursor).expect("cursors serialize");
         let tag = self.mac(scope, &payload).finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
     /// The cursor of a token issued by [`PageTokens::issue`] for the same scope.
-    pub fn check<T: DeserializeOwned>(&self, scope: &str, token: &str) -> Result<T, InvalidPageToken> {
+    pub fn check<T: DeserializeOwned>(
+        &self,
+        scope: &str,
+        token: &str,
+    ) -> Result<T, InvalidPageToken> {
         let (payload, tag) = token.split_once('.').ok_or(InvalidPageToken)?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| InvalidPageToken)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| InvalidPageToken)?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| InvalidPageToken)?;
         self.mac(scope, &payload)
             .verify_slice(&tag)
@@ -76,19 +86,29 @@ mod tests {
     #[test]
     fn an_issued_token_reads_back_its_cursor() {
         let token = tokens().issue("category=books", &("Dune", 42));
-        assert_eq!(tokens().check::<(String, i32)>("category=books", &token), Ok(("Dune".into(), 42)));
+        assert_eq!(
+            tokens().check::<(String, i32)>("category=books", &token),
+            Ok(("Dune".into(), 42))
+        );
     }
 
     #[test]
     fn a_token_for_other_filters_is_refused() {
         let token = tokens().issue("category=books", &1);
-        assert_eq!(tokens().check::<i32>("category=games", &token), Err(InvalidPageToken));
+        assert_eq!(
+            tokens().check::<i32>("category=games", &token),
+            Err(InvalidPageToken)
+        );
     }
 
     #[test]
     fn an_altered_token_is_refused() {
         let token = tokens().issue("", &1);
-        let forged = format!("{}.{}", URL_SAFE_NO_PAD.encode(b"2"), token.split_once('.').unwrap().1);
+        let forged = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(b"2"),
+            token.split_once('.').unwrap().1
+        );
         assert_eq!(tokens().check::<i32>("", &forged), Err(InvalidPageToken));
         assert_eq!(tokens().check::<i32>("", "garbage"), Err(InvalidPageToken));
     }

@@ -1,1 +1,39 @@
-fn main() {}
+//! `shop`: the command line of Shop.
+//!
+//! `shop up` runs the whole stack in this one process, each component on its
+//! own port and still talking gRPC, against an ephemeral PostgreSQL unless
+//! `--database-url` names a server to use.
+
+mod up;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shop",
+    version,
+    about = "Run Shop, the microservices reference shop, locally"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every component in one process; Ctrl-C stops them all.
+    Up(up::UpArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    shop_runtime::main_entry("shop", async {
+        match cli.command {
+            Command::Up(args) => up::run(args).await,
+        }
+    })
+    .await
+}

@@ -65,25 +65,42 @@ async fn cluster() -> &'static Cluster {
 async fn prepare_template(admin: &Url) -> anyhow::Result<String> {
     let digest = shop_pgtemp::BOOTSTRAP_SQL
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
     let template = format!("shop_template_{digest:016x}");
     let mut conn = PgConnection::connect(admin.as_str()).await?;
-    sqlx::query("SELECT pg_advisory_lock(72657301)").execute(&mut conn).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&template)
-        .fetch_one(&mut conn)
+    sqlx::query("SELECT pg_advisory_lock(72657301)")
+        .execute(&mut conn)
         .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&template)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         let building = format!("{template}_building");
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{building}\"")).execute(&mut conn).await?;
-        sqlx::raw_sql(&format!("CREATE DATABASE \"{building}\"")).execute(&mut conn).await?;
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{building}\""))
+            .execute(&mut conn)
+            .await?;
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{building}\""))
+            .execute(&mut conn)
+            .await?;
         shop_pgtemp::bootstrap(with_database(admin, &building).as_str()).await?;
         for role in ROLES {
-            sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD '{ROLE_PASSWORD}'")).execute(&mut conn).await?;
+            sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD '{ROLE_PASSWORD}'"))
+                .execute(&mut conn)
+                .await?;
         }
-        sqlx::raw_sql(&format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"")).execute(&mut conn).await?;
+        sqlx::raw_sql(&format!(
+            "ALTER DATABASE \"{building}\" RENAME TO \"{template}\""
+        ))
+        .execute(&mut conn)
+        .await?;
     }
-    sqlx::query("SELECT pg_advisory_unlock(72657301)").execute(&mut conn).await?;
+    sqlx::query("SELECT pg_advisory_unlock(72657301)")
+        .execute(&mut conn)
+        .await?;
     conn.close().await?;
     Ok(template)
 }
@@ -111,10 +128,13 @@ impl TestDb {
         let mut conn = PgConnection::connect(cluster.admin.as_str())
             .await
             .expect("connect to the test server");
-        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", cluster.template))
-            .execute(&mut conn)
-            .await
-            .expect("create a test database");
+        sqlx::raw_sql(&format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+            cluster.template
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
         let _ = conn.close().await;
         Self {
             admin: with_database(&cluster.admin, &name),
@@ -126,7 +146,8 @@ impl TestDb {
     pub fn url(&self, role: &str) -> String {
         let mut url = self.admin.clone();
         url.set_username(role).expect("URL takes a user");
-        url.set_password(Some(ROLE_PASSWORD)).expect("URL takes a password");
+        url.set_password(Some(ROLE_PASSWORD))
+            .expect("URL takes a password");
         url.to_string()
     }
 
@@ -137,7 +158,9 @@ impl TestDb {
 
     /// An administrator pool, for assertions that look across schemas.
     pub async fn admin_pool(&self) -> PgPool {
-        PgPool::connect(self.admin.as_str()).await.expect("admin connection")
+        PgPool::connect(self.admin.as_str())
+            .await
+            .expect("admin connection")
     }
 }
 
@@ -221,5 +244,8 @@ pub async fn spawn_product(db: &TestDb, extra: &[(&str, &str)]) -> Running {
     ];
     vars.extend_from_slice(extra);
     let config = product_service::Config::from_env(&env(&vars)).expect("valid test config");
-    Running::start(|listener, admin, shutdown| product_service::run(config, listener, admin, shutdown)).await
+    Running::start(|listener, admin, shutdown| {
+        product_service::run(config, listener, admin, shutdown)
+    })
+    .await
 }

@@ -117,7 +117,10 @@ impl ListFilter {
     /// The `ILIKE` pattern of `query`, with `%`, `_` and `\` taken literally.
     pub fn like_pattern(&self) -> Option<String> {
         self.query.as_ref().map(|q| {
-            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let escaped = q
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             format!("%{escaped}%")
         })
     }
@@ -163,7 +166,9 @@ impl ReservationStatus {
             "COMMITTED" => Ok(Self::Committed),
             "RELEASED" => Ok(Self::Released),
             "EXPIRED" => Ok(Self::Expired),
-            other => Err(Error::Internal(anyhow::anyhow!("unknown reservation status {other:?}"))),
+            other => Err(Error::Internal(anyhow::anyhow!(
+                "unknown reservation status {other:?}"
+            ))),
         }
     }
 }
@@ -215,7 +220,11 @@ pub struct ReserveRequest {
 
 impl ReserveRequest {
     /// Validates and merges the lines of a reservation.
-    pub fn new(id: Uuid, lines: impl IntoIterator<Item = (Uuid, i64)>, ttl: Duration) -> Result<Self> {
+    pub fn new(
+        id: Uuid,
+        lines: impl IntoIterator<Item = (Uuid, i64)>,
+        ttl: Duration,
+    ) -> Result<Self> {
         let mut merged = std::collections::BTreeMap::<Uuid, i64>::new();
         let mut count = 0;
         for (product_id, quantity) in lines {
@@ -253,7 +262,8 @@ impl ReserveRequest {
 
 /// Parses a UUID field.
 pub fn parse_id(field: &'static str, raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw.trim()).map_err(|_| Error::invalid(field, format!("must be a UUID, got {raw:?}")))
+    Uuid::parse_str(raw.trim())
+        .map_err(|_| Error::invalid(field, format!("must be a UUID, got {raw:?}")))
 }
 
 /// Applies the default and checks the range of a page size.
@@ -279,7 +289,10 @@ pub fn text(field: &'static str, raw: &str, min: usize, max: usize) -> Result<St
             format!("must be {min} to {max} characters, got {len}"),
         ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(Error::invalid(field, "must not contain control characters"));
     }
     Ok(value.to_string())
@@ -289,7 +302,9 @@ pub fn text(field: &'static str, raw: &str, min: usize, max: usize) -> Result<St
 pub fn sku(raw: &str) -> Result<String> {
     let value = raw.trim();
     let ok = (1..=64).contains(&value.len())
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(value.to_string())
     } else {
@@ -306,7 +321,10 @@ pub fn currency(raw: &str) -> Result<String> {
     if value.len() == 3 && value.chars().all(|c| c.is_ascii_uppercase()) {
         Ok(value.to_string())
     } else {
-        Err(Error::invalid("currency", format!("must be an ISO 4217 code like \"USD\", got {raw:?}")))
+        Err(Error::invalid(
+            "currency",
+            format!("must be an ISO 4217 code like \"USD\", got {raw:?}"),
+        ))
     }
 }
 
@@ -331,7 +349,10 @@ pub fn image_url(raw: &str) -> Result<Option<String>> {
     if value.starts_with('/') || value.starts_with("https://") || value.starts_with("http://") {
         Ok(Some(value))
     } else {
-        Err(Error::invalid("image_url", "must start with '/', 'http://' or 'https://'"))
+        Err(Error::invalid(
+            "image_url",
+            "must start with '/', 'http://' or 'https://'",
+        ))
     }
 }
 
@@ -342,7 +363,8 @@ mod tests {
     #[test]
     fn reservation_lines_for_one_product_are_merged_and_sorted() {
         let (a, b) = (Uuid::from_u128(2), Uuid::from_u128(1));
-        let req = ReserveRequest::new(Uuid::nil(), [(a, 2), (b, 1), (a, 3)], Duration::ZERO).unwrap();
+        let req =
+            ReserveRequest::new(Uuid::nil(), [(a, 2), (b, 1), (a, 3)], Duration::ZERO).unwrap();
         assert_eq!(req.product_ids, vec![b, a]);
         assert_eq!(req.quantities, vec![1, 5]);
     }

@@ -95,7 +95,12 @@ impl From<Error> for Status {
             Error::InsufficientStock(ref short) => {
                 let lines: Vec<String> = short
                     .iter()
-                    .map(|s| format!("{} (requested {}, available {})", s.product_id, s.requested, s.available))
+                    .map(|s| {
+                        format!(
+                            "{} (requested {}, available {})",
+                            s.product_id, s.requested, s.available
+                        )
+                    })
                     .collect();
                 let mut details = ErrorDetails::new();
                 for s in short {

@@ -11,7 +11,9 @@ use shop_runtime::page_token::PageTokens;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::domain::{self, Cursor, ListFilter, NewProduct, Product, ProductPatch, Reservation, ReserveRequest};
+use crate::domain::{
+    self, Cursor, ListFilter, NewProduct, Product, ProductPatch, Reservation, ReserveRequest,
+};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -55,7 +57,10 @@ impl ProductApi {
             ),
         };
         // One row more than asked tells whether another page follows.
-        let mut products = self.store.list(&filter, after.as_ref(), page_size + 1).await?;
+        let mut products = self
+            .store
+            .list(&filter, after.as_ref(), page_size + 1)
+            .await?;
         let next_page_token = if products.len() as i64 > page_size {
             products.truncate(page_size as usize);
             let last = products.last().expect("page_size >= 1");
@@ -75,7 +80,10 @@ impl ProductApi {
         })
     }
 
-    async fn batch_get(&self, req: pb::BatchGetProductsRequest) -> Result<pb::BatchGetProductsResponse> {
+    async fn batch_get(
+        &self,
+        req: pb::BatchGetProductsRequest,
+    ) -> Result<pb::BatchGetProductsResponse> {
         if req.ids.len() > domain::MAX_BATCH {
             return Err(Error::invalid(
                 "ids",
@@ -116,7 +124,8 @@ impl ProductApi {
             name: domain::text("name", &req.name, 1, 200)?,
             description: domain::text("description", &req.description, 0, 5000)?,
             category: domain::text("category", &req.category, 1, 64)?,
-            image_url: domain::image_url(&req.image_url)?.unwrap_or_else(|| domain::PLACEHOLDER_IMAGE.to_string()),
+            image_url: domain::image_url(&req.image_url)?
+                .unwrap_or_else(|| domain::PLACEHOLDER_IMAGE.to_string()),
             unit_price_minor: domain::unit_price(req.unit_price_minor)?,
             currency: domain::currency(&req.currency)?,
             initial_stock: req.initial_stock,
@@ -128,17 +137,28 @@ impl ProductApi {
         let id = domain::parse_id("id", &req.id)?;
         let patch = ProductPatch {
             sku: req.sku.as_deref().map(domain::sku).transpose()?,
-            name: req.name.as_deref().map(|v| domain::text("name", v, 1, 200)).transpose()?,
+            name: req
+                .name
+                .as_deref()
+                .map(|v| domain::text("name", v, 1, 200))
+                .transpose()?,
             description: req
                 .description
                 .as_deref()
                 .map(|v| domain::text("description", v, 0, 5000))
                 .transpose()?,
-            category: req.category.as_deref().map(|v| domain::text("category", v, 1, 64)).transpose()?,
+            category: req
+                .category
+                .as_deref()
+                .map(|v| domain::text("category", v, 1, 64))
+                .transpose()?,
             image_url: req
                 .image_url
                 .as_deref()
-                .map(|v| domain::image_url(v).map(|u| u.unwrap_or_else(|| domain::PLACEHOLDER_IMAGE.to_string())))
+                .map(|v| {
+                    domain::image_url(v)
+                        .map(|u| u.unwrap_or_else(|| domain::PLACEHOLDER_IMAGE.to_string()))
+                })
                 .transpose()?,
             unit_price_minor: req.unit_price_minor.map(domain::unit_price).transpose()?,
             currency: req.currency.as_deref().map(domain::currency).transpose()?,
@@ -151,7 +171,10 @@ impl ProductApi {
         if req.delta == 0 || req.delta.abs() > domain::MAX_STOCK_DELTA {
             return Err(Error::invalid(
                 "delta",
-                format!("must be non-zero and at most {} in size", domain::MAX_STOCK_DELTA),
+                format!(
+                    "must be non-zero and at most {} in size",
+                    domain::MAX_STOCK_DELTA
+                ),
             ));
         }
         self.store.adjust_stock(id, req.delta).await
@@ -171,9 +194,14 @@ impl ProductApi {
         };
         let mut lines = Vec::with_capacity(req.lines.len());
         for line in &req.lines {
-            lines.push((domain::parse_id("lines.product_id", &line.product_id)?, line.quantity));
+            lines.push((
+                domain::parse_id("lines.product_id", &line.product_id)?,
+                line.quantity,
+            ));
         }
-        self.store.reserve(&ReserveRequest::new(id, lines, ttl)?).await
+        self.store
+            .reserve(&ReserveRequest::new(id, lines, ttl)?)
+            .await
     }
 }
 
@@ -186,7 +214,10 @@ impl ProductService for ProductApi {
         Ok(Response::new(self.list(request.into_inner()).await?))
     }
 
-    async fn get_product(&self, request: Request<pb::GetProductRequest>) -> Result<Response<pb::Product>, Status> {
+    async fn get_product(
+        &self,
+        request: Request<pb::GetProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
         let id = domain::parse_id("id", &request.get_ref().id)?;
         Ok(Response::new(to_pb(self.store.get(id).await?)))
     }
@@ -202,25 +233,36 @@ impl ProductService for ProductApi {
         &self,
         request: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        Ok(Response::new(to_pb(self.create(request.into_inner()).await?)))
+        Ok(Response::new(to_pb(
+            self.create(request.into_inner()).await?,
+        )))
     }
 
     async fn update_product(
         &self,
         request: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        Ok(Response::new(to_pb(self.update(request.into_inner()).await?)))
+        Ok(Response::new(to_pb(
+            self.update(request.into_inner()).await?,
+        )))
     }
 
-    async fn adjust_stock(&self, request: Request<pb::AdjustStockRequest>) -> Result<Response<pb::Product>, Status> {
-        Ok(Response::new(to_pb(self.adjust_stock(request.into_inner()).await?)))
+    async fn adjust_stock(
+        &self,
+        request: Request<pb::AdjustStockRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        Ok(Response::new(to_pb(
+            self.adjust_stock(request.into_inner()).await?,
+        )))
     }
 
     async fn reserve_stock(
         &self,
         request: Request<pb::ReserveStockRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
-        Ok(Response::new(reservation_to_pb(self.reserve(request.into_inner()).await?)))
+        Ok(Response::new(reservation_to_pb(
+            self.reserve(request.into_inner()).await?,
+        )))
     }
 
     async fn get_reservation(
@@ -228,7 +270,9 @@ impl ProductService for ProductApi {
         request: Request<pb::GetReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
         let id = domain::parse_id("reservation_id", &request.get_ref().reservation_id)?;
-        Ok(Response::new(reservation_to_pb(self.store.reservation(id).await?)))
+        Ok(Response::new(reservation_to_pb(
+            self.store.reservation(id).await?,
+        )))
     }
 
     async fn commit_reservation(
@@ -236,7 +280,9 @@ impl ProductService for ProductApi {
         request: Request<pb::CommitReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
         let id = domain::parse_id("reservation_id", &request.get_ref().reservation_id)?;
-        Ok(Response::new(reservation_to_pb(self.store.commit(id).await?)))
+        Ok(Response::new(reservation_to_pb(
+            self.store.commit(id).await?,
+        )))
     }
 
     async fn release_reservation(
@@ -244,7 +290,9 @@ impl ProductService for ProductApi {
         request: Request<pb::ReleaseReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
         let id = domain::parse_id("reservation_id", &request.get_ref().reservation_id)?;
-        Ok(Response::new(reservation_to_pb(self.store.release(id).await?)))
+        Ok(Response::new(reservation_to_pb(
+            self.store.release(id).await?,
+        )))
     }
 }
 

@@ -12,8 +12,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::domain::{
-    Cursor, ListFilter, NewProduct, Product, ProductPatch, Reservation, ReservationStatus, ReserveRequest,
-    ReservedLine,
+    Cursor, ListFilter, NewProduct, Product, ProductPatch, Reservation, ReservationStatus,
+    ReserveRequest, ReservedLine,
 };
 use crate::error::{Error, Result, Shortage};
 
@@ -32,7 +32,12 @@ impl Store {
 
     /// One page of products after `after`, ordered by (name, id); fetches
     /// `limit` rows.
-    pub async fn list(&self, filter: &ListFilter, after: Option<&Cursor>, limit: i64) -> Result<Vec<Product>> {
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Vec<Product>> {
         let rows = sqlx::query_as!(
             Product,
             r#"
@@ -212,7 +217,10 @@ impl Store {
                 .filter(|id| !locked.iter().any(|row| row.id == **id))
                 .map(Uuid::to_string)
                 .collect();
-            return Err(Error::NotFound(format!("unknown product(s): {}", missing.join(", "))));
+            return Err(Error::NotFound(format!(
+                "unknown product(s): {}",
+                missing.join(", ")
+            )));
         }
         // Rows are locked: what we read is what we update.
         let shortages: Vec<Shortage> = locked
@@ -297,7 +305,9 @@ impl Store {
                 move_stock(&mut tx, &[id], Move::HeldToAvailable).await?;
                 set_status(&mut tx, &[id], ReservationStatus::Expired).await?;
                 tx.commit().await?;
-                return Err(Error::FailedPrecondition(format!("reservation {id} has expired")));
+                return Err(Error::FailedPrecondition(format!(
+                    "reservation {id} has expired"
+                )));
             }
             ReservationStatus::Held => {
                 move_stock(&mut tx, &[id], Move::HeldToSold).await?;
@@ -398,7 +408,10 @@ enum Move {
 }
 
 /// Locks a reservation row; returns its status and whether its TTL ran out.
-async fn lock_reservation(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(ReservationStatus, bool)> {
+async fn lock_reservation(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> Result<(ReservationStatus, bool)> {
     let row = sqlx::query!(
         r#"SELECT status, expires_at <= now() AS "expired!" FROM reservations WHERE id = $1 FOR UPDATE"#,
         id
@@ -411,7 +424,11 @@ async fn lock_reservation(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Resul
 
 /// Moves the units of `reservations` between buckets, locking the products
 /// in id order first.
-async fn move_stock(tx: &mut Transaction<'_, Postgres>, reservations: &[Uuid], movement: Move) -> Result<()> {
+async fn move_stock(
+    tx: &mut Transaction<'_, Postgres>,
+    reservations: &[Uuid],
+    movement: Move,
+) -> Result<()> {
     sqlx::query!(
         r#"
         SELECT 1 AS "locked!" FROM products
@@ -455,7 +472,11 @@ async fn move_stock(tx: &mut Transaction<'_, Postgres>, reservations: &[Uuid], m
     Ok(())
 }
 
-async fn set_status(tx: &mut Transaction<'_, Postgres>, ids: &[Uuid], status: ReservationStatus) -> Result<()> {
+async fn set_status(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &[Uuid],
+    status: ReservationStatus,
+) -> Result<()> {
     sqlx::query!(
         "UPDATE reservations SET status = $2, updated_at = now() WHERE id = ANY($1)",
         ids,

@@ -46,10 +46,17 @@ async fn pagination_walks_every_product_once_in_name_order() {
 
     assert_eq!(pages, 5);
     assert_eq!(seen.len(), 23);
-    assert_eq!(seen.iter().map(|(_, id)| id).collect::<HashSet<_>>().len(), 23, "no duplicates");
+    assert_eq!(
+        seen.iter().map(|(_, id)| id).collect::<HashSet<_>>().len(),
+        23,
+        "no duplicates"
+    );
     let mut sorted = seen.clone();
     sorted.sort();
-    assert_eq!(seen.iter().map(|s| &s.0).collect::<Vec<_>>(), sorted.iter().map(|s| &s.0).collect::<Vec<_>>());
+    assert_eq!(
+        seen.iter().map(|s| &s.0).collect::<Vec<_>>(),
+        sorted.iter().map(|s| &s.0).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -58,30 +65,66 @@ async fn category_and_text_filters_narrow_the_listing() {
     let mut req = new_product("MUG-1", "Blue Mug", "kitchen", 1);
     req.description = "Holds COFFEE".into();
     h.client.create_product(req).await.unwrap();
-    h.client.create_product(new_product("BOOK-1", "Coffee Table Book", "books", 1)).await.unwrap();
-    h.client.create_product(new_product("BOOK-2", "Rust 100% safe", "books", 1)).await.unwrap();
+    h.client
+        .create_product(new_product("BOOK-1", "Coffee Table Book", "books", 1))
+        .await
+        .unwrap();
+    h.client
+        .create_product(new_product("BOOK-2", "Rust 100% safe", "books", 1))
+        .await
+        .unwrap();
 
     let list = |category: &str, query: &str| pb::ListProductsRequest {
         category: category.into(),
         query: query.into(),
         ..Default::default()
     };
-    let names = |resp: pb::ListProductsResponse| resp.products.into_iter().map(|p| p.name).collect::<Vec<_>>();
+    let names = |resp: pb::ListProductsResponse| {
+        resp.products
+            .into_iter()
+            .map(|p| p.name)
+            .collect::<Vec<_>>()
+    };
 
-    let books = h.client.list_products(list("books", "")).await.unwrap().into_inner();
+    let books = h
+        .client
+        .list_products(list("books", ""))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(names(books), ["Coffee Table Book", "Rust 100% safe"]);
 
     // Case-insensitive, on name or description.
-    let coffee = h.client.list_products(list("", "coffee")).await.unwrap().into_inner();
+    let coffee = h
+        .client
+        .list_products(list("", "coffee"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(names(coffee), ["Blue Mug", "Coffee Table Book"]);
 
-    let both = h.client.list_products(list("books", "coffee")).await.unwrap().into_inner();
+    let both = h
+        .client
+        .list_products(list("books", "coffee"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(names(both), ["Coffee Table Book"]);
 
     // `%` is a character, not a wildcard.
-    let percent = h.client.list_products(list("", "0%")).await.unwrap().into_inner();
+    let percent = h
+        .client
+        .list_products(list("", "0%"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(names(percent), ["Rust 100% safe"]);
-    let none = h.client.list_products(list("", "%x%")).await.unwrap().into_inner();
+    let none = h
+        .client
+        .list_products(list("", "%x%"))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(none.products.is_empty());
 }
 
@@ -111,7 +154,11 @@ async fn bad_list_arguments_are_invalid_argument_naming_the_field() {
         .await
         .unwrap_err();
     assert_eq!(forged.code(), Code::InvalidArgument);
-    assert!(forged.message().contains("page_token"), "{}", forged.message());
+    assert!(
+        forged.message().contains("page_token"),
+        "{}",
+        forged.message()
+    );
 
     // A real token, replayed with other filters, is refused too.
     let page = h
@@ -159,32 +206,55 @@ async fn get_and_batch_get_return_products_and_report_unknown_ids() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(batch.products.iter().map(|p| &p.sku).collect::<Vec<_>>(), ["B", "A"]);
-    assert_eq!(batch.not_found_ids, [unknown.clone()]);
+    assert_eq!(
+        batch.products.iter().map(|p| &p.sku).collect::<Vec<_>>(),
+        ["B", "A"]
+    );
+    assert_eq!(batch.not_found_ids, std::slice::from_ref(&unknown));
 
-    let missing = h.client.get_product(pb::GetProductRequest { id: unknown }).await.unwrap_err();
+    let missing = h
+        .client
+        .get_product(pb::GetProductRequest { id: unknown })
+        .await
+        .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 
     let malformed = h
         .client
-        .get_product(pb::GetProductRequest { id: "not-a-uuid".into() })
+        .get_product(pb::GetProductRequest {
+            id: "not-a-uuid".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(malformed.code(), Code::InvalidArgument);
-    assert!(malformed.message().starts_with("id:"), "{}", malformed.message());
+    assert!(
+        malformed.message().starts_with("id:"),
+        "{}",
+        malformed.message()
+    );
 }
 
 #[tokio::test]
 async fn create_validates_every_field_and_refuses_a_duplicate_sku() {
     let mut h = start().await;
-    let created = h.client.create_product(new_product("DUP", "Thing", "misc", 7)).await.unwrap().into_inner();
+    let created = h
+        .client
+        .create_product(new_product("DUP", "Thing", "misc", 7))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(created.available, 7);
     assert_eq!(created.image_url, "/images/products/placeholder.svg");
 
-    let dup = h.client.create_product(new_product("DUP", "Other", "misc", 1)).await.unwrap_err();
+    let dup = h
+        .client
+        .create_product(new_product("DUP", "Other", "misc", 1))
+        .await
+        .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists);
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut pb::CreateProductRequest)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut pb::CreateProductRequest)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("sku", Box::new(|r| r.sku = "has space".into())),
         ("name", Box::new(|r| r.name = String::new())),
         ("name", Box::new(|r| r.name = "nul\u{0}byte".into())),
@@ -192,14 +262,21 @@ async fn create_validates_every_field_and_refuses_a_duplicate_sku() {
         ("currency", Box::new(|r| r.currency = "usd".into())),
         ("unit_price_minor", Box::new(|r| r.unit_price_minor = -1)),
         ("initial_stock", Box::new(|r| r.initial_stock = -5)),
-        ("image_url", Box::new(|r| r.image_url = "javascript:alert(1)".into())),
+        (
+            "image_url",
+            Box::new(|r| r.image_url = "javascript:alert(1)".into()),
+        ),
     ];
     for (field, mutate) in cases {
         let mut req = new_product("NEW", "New", "misc", 1);
         mutate(&mut req);
         let err = h.client.create_product(req).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{field}");
-        assert!(err.message().starts_with(field), "{field}: {}", err.message());
+        assert!(
+            err.message().starts_with(field),
+            "{field}: {}",
+            err.message()
+        );
     }
 }
 
@@ -220,8 +297,14 @@ async fn update_changes_only_the_given_fields() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((updated.name.as_str(), updated.unit_price_minor), ("Renamed", 999));
-    assert_eq!((updated.sku.as_str(), updated.description.as_str()), (p.sku.as_str(), p.description.as_str()));
+    assert_eq!(
+        (updated.name.as_str(), updated.unit_price_minor),
+        ("Renamed", 999)
+    );
+    assert_eq!(
+        (updated.sku.as_str(), updated.description.as_str()),
+        (p.sku.as_str(), p.description.as_str())
+    );
 
     let taken = h
         .client
@@ -249,10 +332,29 @@ async fn update_changes_only_the_given_fields() {
 async fn stock_adjustments_restock_and_write_off_but_never_below_zero() {
     let mut h = start().await;
     let p = create(&mut h.client, "STK", 5).await;
-    let adjust = |delta| pb::AdjustStockRequest { id: p.id.clone(), delta };
+    let adjust = |delta| pb::AdjustStockRequest {
+        id: p.id.clone(),
+        delta,
+    };
 
-    assert_eq!(h.client.adjust_stock(adjust(10)).await.unwrap().into_inner().available, 15);
-    assert_eq!(h.client.adjust_stock(adjust(-15)).await.unwrap().into_inner().available, 0);
+    assert_eq!(
+        h.client
+            .adjust_stock(adjust(10))
+            .await
+            .unwrap()
+            .into_inner()
+            .available,
+        15
+    );
+    assert_eq!(
+        h.client
+            .adjust_stock(adjust(-15))
+            .await
+            .unwrap()
+            .into_inner()
+            .available,
+        0
+    );
 
     let below = h.client.adjust_stock(adjust(-1)).await.unwrap_err();
     assert_eq!(below.code(), Code::FailedPrecondition);
@@ -269,7 +371,11 @@ async fn concurrent_write_offs_never_take_stock_below_zero() {
         .map(|_| {
             let mut client = h.client.clone();
             let id = p.id.clone();
-            tokio::spawn(async move { client.adjust_stock(pb::AdjustStockRequest { id, delta: -1 }).await })
+            tokio::spawn(async move {
+                client
+                    .adjust_stock(pb::AdjustStockRequest { id, delta: -1 })
+                    .await
+            })
         })
         .collect();
     let mut ok = 0;

@@ -11,10 +11,10 @@ use shop_testkit::TestDb;
 use tokio_stream::StreamExt as _;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 #[tokio::test]
 async fn first_start_seeds_the_demo_catalog_once() {
@@ -23,7 +23,10 @@ async fn first_start_seeds_the_demo_catalog_once() {
     let first = shop_testkit::spawn_product(&db, &seed).await;
     let mut client = common::connect(&first).await;
     let all = client
-        .list_products(pb::ListProductsRequest { page_size: 100, ..Default::default() })
+        .list_products(pb::ListProductsRequest {
+            page_size: 100,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -33,13 +36,19 @@ async fn first_start_seeds_the_demo_catalog_once() {
     let categories: std::collections::HashSet<_> = all.iter().map(|p| p.category.clone()).collect();
     assert!(all.len() >= 20, "{} products", all.len());
     assert!(categories.len() >= 4, "{categories:?}");
-    assert!(all.iter().all(|p| p.image_url.starts_with("/images/") && p.available > 0));
+    assert!(
+        all.iter()
+            .all(|p| p.image_url.starts_with("/images/") && p.available > 0)
+    );
 
     // A restart finds products and seeds nothing more.
     let second = shop_testkit::spawn_product(&db, &seed).await;
     let mut client = common::connect(&second).await;
     let again = client
-        .list_products(pb::ListProductsRequest { page_size: 100, ..Default::default() })
+        .list_products(pb::ListProductsRequest {
+            page_size: 100,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -53,7 +62,9 @@ async fn health_reports_serving_then_not_serving_when_shutdown_begins() {
     let mut h = start().await;
     let mut health = HealthClient::new(channel(&h.service).await);
     let mut watch = health
-        .watch(HealthCheckRequest { service: product_service::SERVICE_NAME.into() })
+        .watch(HealthCheckRequest {
+            service: product_service::SERVICE_NAME.into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -61,13 +72,21 @@ async fn health_reports_serving_then_not_serving_when_shutdown_begins() {
     assert_eq!(first.status(), ServingStatus::Serving);
 
     h.service.begin_shutdown();
-    let next = tokio::time::timeout(Duration::from_secs(2), watch.next()).await.unwrap().unwrap().unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(2), watch.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(next.status(), ServingStatus::NotServing);
 
     // The drain is bounded: run() returns within the grace period (2 s in tests).
     let started = std::time::Instant::now();
     h.service.stop().await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -77,7 +96,10 @@ async fn after_shutdown_new_calls_are_refused() {
     h.service.stop().await.unwrap();
     let err = match pb::product_service_client::ProductServiceClient::connect(url).await {
         Err(_) => return, // connection refused
-        Ok(mut c) => c.list_products(pb::ListProductsRequest::default()).await.unwrap_err(),
+        Ok(mut c) => c
+            .list_products(pb::ListProductsRequest::default())
+            .await
+            .unwrap_err(),
     };
     assert_eq!(err.code(), tonic::Code::Unavailable);
 }
@@ -95,20 +117,30 @@ async fn reflection_lists_the_product_service_and_health() {
         .await
         .unwrap()
         .into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) = responses.next().await.unwrap().unwrap().message_response
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.next().await.unwrap().unwrap().message_response
     else {
         panic!("expected a service list");
     };
     let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(names.contains(&product_service::SERVICE_NAME.to_string()), "{names:?}");
-    assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+    assert!(
+        names.contains(&product_service::SERVICE_NAME.to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_string()),
+        "{names:?}"
+    );
 }
 
 #[tokio::test]
 async fn readyz_is_ok_while_serving_and_metrics_count_calls() {
     let mut h = start().await;
     let admin = format!("http://{}", h.service.admin_addr);
-    h.client.get_product(pb::GetProductRequest { id: "bad".into() }).await.unwrap_err();
+    h.client
+        .get_product(pb::GetProductRequest { id: "bad".into() })
+        .await
+        .unwrap_err();
 
     let ready = http_get(&format!("{admin}/readyz")).await;
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
@@ -131,14 +163,23 @@ async fn a_service_role_cannot_read_another_services_schema() {
     product.stop().await.unwrap();
 
     let cart = sqlx::PgPool::connect(&db.url("cart_svc")).await.unwrap();
-    let err = sqlx::query("SELECT count(*) FROM product.products").fetch_one(&cart).await.unwrap_err();
+    let err = sqlx::query("SELECT count(*) FROM product.products")
+        .fetch_one(&cart)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
     // Not in `public` either.
-    let err = sqlx::query("CREATE TABLE public.sneaky (id int)").execute(&cart).await.unwrap_err();
+    let err = sqlx::query("CREATE TABLE public.sneaky (id int)")
+        .execute(&cart)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
 
     let own = sqlx::PgPool::connect(&db.url("product_svc")).await.unwrap();
-    let schema: String = sqlx::query_scalar("SELECT current_schema()::text").fetch_one(&own).await.unwrap();
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&own)
+        .await
+        .unwrap();
     assert_eq!(schema, "product");
 }
 
@@ -146,14 +187,21 @@ async fn a_service_role_cannot_read_another_services_schema() {
 async fn a_missing_schema_fails_start_with_a_clear_message() {
     let db = TestDb::new().await;
     let admin = db.admin_pool().await;
-    sqlx::query("DROP SCHEMA product CASCADE").execute(&admin).await.unwrap();
+    sqlx::query("DROP SCHEMA product CASCADE")
+        .execute(&admin)
+        .await
+        .unwrap();
     let service = shop_testkit::spawn_product(&db, &[]).await;
     let err = service.stop().await.unwrap_err();
     assert!(err.to_string().contains("bootstrap.sql"), "{err}");
 }
 
 async fn channel(service: &shop_testkit::Running) -> tonic::transport::Channel {
-    tonic::transport::Endpoint::from_shared(service.url()).unwrap().connect().await.unwrap()
+    tonic::transport::Endpoint::from_shared(service.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
 }
 
 /// A minimal HTTP/1.1 GET, so the test needs no HTTP client crate.
@@ -163,7 +211,9 @@ async fn http_get(url: &str) -> String {
     let (host, path) = rest.split_once('/').unwrap();
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
     stream
-        .write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await
         .unwrap();
     let mut out = String::new();

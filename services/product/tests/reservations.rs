@@ -25,15 +25,25 @@ async fn reserve_commit_and_release_move_stock_between_buckets() {
     let mug = create(&mut h.client, "MUG", 10).await;
     let id = Uuid::new_v4().to_string();
 
-    let held = h.client.reserve_stock(reserve(&id, vec![line(&mug, 3)])).await.unwrap().into_inner();
+    let held = h
+        .client
+        .reserve_stock(reserve(&id, vec![line(&mug, 3)]))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(held.status(), ReservationStatus::Held);
     assert_eq!(held.lines.len(), 1);
-    assert_eq!((held.lines[0].quantity, held.lines[0].unit_price_minor), (3, mug.unit_price_minor));
+    assert_eq!(
+        (held.lines[0].quantity, held.lines[0].unit_price_minor),
+        (3, mug.unit_price_minor)
+    );
     assert_eq!(buckets(&h.db, &mug.id).await, (7, 3, 0, 10));
 
     let committed = h
         .client
-        .commit_reservation(pb::CommitReservationRequest { reservation_id: id.clone() })
+        .commit_reservation(pb::CommitReservationRequest {
+            reservation_id: id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -42,7 +52,9 @@ async fn reserve_commit_and_release_move_stock_between_buckets() {
 
     // A second commit changes nothing.
     h.client
-        .commit_reservation(pb::CommitReservationRequest { reservation_id: id.clone() })
+        .commit_reservation(pb::CommitReservationRequest {
+            reservation_id: id.clone(),
+        })
         .await
         .unwrap();
     assert_eq!(buckets(&h.db, &mug.id).await, (7, 0, 3, 10));
@@ -51,7 +63,9 @@ async fn reserve_commit_and_release_move_stock_between_buckets() {
     for _ in 0..2 {
         let released = h
             .client
-            .release_reservation(pb::ReleaseReservationRequest { reservation_id: id.clone() })
+            .release_reservation(pb::ReleaseReservationRequest {
+                reservation_id: id.clone(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -72,7 +86,10 @@ async fn releasing_a_held_reservation_returns_its_stock() {
     let mut h = start().await;
     let mug = create(&mut h.client, "MUG", 4).await;
     let id = Uuid::new_v4().to_string();
-    h.client.reserve_stock(reserve(&id, vec![line(&mug, 4)])).await.unwrap();
+    h.client
+        .reserve_stock(reserve(&id, vec![line(&mug, 4)]))
+        .await
+        .unwrap();
     assert_eq!(buckets(&h.db, &mug.id).await, (0, 4, 0, 4));
 
     h.client
@@ -88,8 +105,18 @@ async fn a_retried_reserve_with_the_same_id_holds_stock_once() {
     let mug = create(&mut h.client, "MUG", 10).await;
     let id = Uuid::new_v4().to_string();
 
-    let first = h.client.reserve_stock(reserve(&id, vec![line(&mug, 2)])).await.unwrap().into_inner();
-    let retry = h.client.reserve_stock(reserve(&id, vec![line(&mug, 2)])).await.unwrap().into_inner();
+    let first = h
+        .client
+        .reserve_stock(reserve(&id, vec![line(&mug, 2)]))
+        .await
+        .unwrap()
+        .into_inner();
+    let retry = h
+        .client
+        .reserve_stock(reserve(&id, vec![line(&mug, 2)]))
+        .await
+        .unwrap()
+        .into_inner();
 
     assert_eq!(first, retry);
     assert_eq!(buckets(&h.db, &mug.id).await, (8, 2, 0, 10));
@@ -103,13 +130,19 @@ async fn a_short_line_fails_the_whole_reservation_and_lists_the_short_lines() {
 
     let err = h
         .client
-        .reserve_stock(reserve(&Uuid::new_v4().to_string(), vec![line(&plenty, 5), line(&scarce, 2)]))
+        .reserve_stock(reserve(
+            &Uuid::new_v4().to_string(),
+            vec![line(&plenty, 5), line(&scarce, 2)],
+        ))
         .await
         .unwrap_err();
 
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains(&scarce.id), "{}", err.message());
-    let violations = err.get_details_precondition_failure().expect("precondition details").violations;
+    let violations = err
+        .get_details_precondition_failure()
+        .expect("precondition details")
+        .violations;
     assert_eq!(violations.len(), 1);
     assert_eq!(violations[0].subject, scarce.id);
     assert_eq!(violations[0].description, "requested 2, available 1");
@@ -130,27 +163,43 @@ async fn bad_reservations_are_invalid_argument_or_not_found() {
         (reserve(&id, vec![line(&mug, 0)]), "lines.quantity"),
         (reserve(&id, vec![line(&mug, -3)]), "lines.quantity"),
         (
-            reserve(&id, vec![pb::ReservationLine { product_id: "x".into(), quantity: 1 }]),
+            reserve(
+                &id,
+                vec![pb::ReservationLine {
+                    product_id: "x".into(),
+                    quantity: 1,
+                }],
+            ),
             "lines.product_id",
         ),
     ];
     for (req, field) in cases {
         let err = h.client.reserve_stock(req).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{field}");
-        assert!(err.message().starts_with(field), "{field}: {}", err.message());
+        assert!(
+            err.message().starts_with(field),
+            "{field}: {}",
+            err.message()
+        );
     }
 
     let unknown = pb::ReservationLine {
         product_id: Uuid::new_v4().to_string(),
         quantity: 1,
     };
-    let err = h.client.reserve_stock(reserve(&id, vec![line(&mug, 1), unknown])).await.unwrap_err();
+    let err = h
+        .client
+        .reserve_stock(reserve(&id, vec![line(&mug, 1), unknown]))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     assert_eq!(buckets(&h.db, &mug.id).await, (10, 0, 0, 10));
 
     let err = h
         .client
-        .commit_reservation(pb::CommitReservationRequest { reservation_id: Uuid::new_v4().to_string() })
+        .commit_reservation(pb::CommitReservationRequest {
+            reservation_id: Uuid::new_v4().to_string(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -199,7 +248,9 @@ async fn an_expired_reservation_gives_its_stock_back_and_cannot_be_committed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         status = h
             .client
-            .get_reservation(pb::GetReservationRequest { reservation_id: id.clone() })
+            .get_reservation(pb::GetReservationRequest {
+                reservation_id: id.clone(),
+            })
             .await
             .unwrap()
             .into_inner()

@@ -23,12 +23,18 @@ pub async fn start_with(extra: &[(&str, &str)]) -> Harness {
     let db = TestDb::new().await;
     let service = shop_testkit::spawn_product(&db, extra).await;
     let client = connect(&service).await;
-    Harness { db, service, client }
+    Harness {
+        db,
+        service,
+        client,
+    }
 }
 
 /// A client of `service`.
 pub async fn connect(service: &Running) -> ProductServiceClient<Channel> {
-    ProductServiceClient::connect(service.url()).await.expect("connect to product-service")
+    ProductServiceClient::connect(service.url())
+        .await
+        .expect("connect to product-service")
 }
 
 /// A valid create request.
@@ -46,7 +52,11 @@ pub fn new_product(sku: &str, name: &str, category: &str, stock: i64) -> pb::Cre
 }
 
 /// Creates a product and returns it.
-pub async fn create(client: &mut ProductServiceClient<Channel>, sku: &str, stock: i64) -> pb::Product {
+pub async fn create(
+    client: &mut ProductServiceClient<Channel>,
+    sku: &str,
+    stock: i64,
+) -> pb::Product {
     client
         .create_product(new_product(sku, &format!("Product {sku}"), "test", stock))
         .await

@@ -1,0 +1,164 @@
+//! `shop up`: the whole stack in one process.
+//!
+//! 1. A database: an ephemeral PostgreSQL (removed again on exit), or the
+//!    server named by `--database-url` / `DATABASE_URL` (an administrator URL).
+//! 2. `db/bootstrap.sql`, idempotently, and a fresh password for each
+//!    service role, so each component connects as its own role.
+//! 3. Every component on its design.md port, until Ctrl-C or SIGTERM; then
+//!    all drain together.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use shop_pgtemp::PgServer;
+use shop_runtime::Env;
+use sqlx::Connection as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use url::Url;
+
+/// Arguments of `shop up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Administrator URL of an existing PostgreSQL to bootstrap and use;
+    /// without it an ephemeral server is started and removed on exit.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Address the components listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+}
+
+/// Runs the stack until a shutdown signal.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let process_env: HashMap<String, String> = std::env::vars().collect();
+    shop_runtime::telemetry::init(&Env::from_map(process_env.clone()))?;
+
+    let (admin_url, server) = match &args.database_url {
+        Some(url) => (
+            Url::parse(url).context("invalid configuration: DATABASE_URL")?,
+            None,
+        ),
+        None => {
+            tracing::info!("starting an ephemeral PostgreSQL");
+            let server = PgServer::start().await?;
+            let mut conn = sqlx::PgConnection::connect(&server.admin_url("postgres")).await?;
+            sqlx::raw_sql("CREATE DATABASE shop")
+                .execute(&mut conn)
+                .await?;
+            conn.close().await?;
+            (Url::parse(&server.admin_url("shop"))?, Some(server))
+        }
+    };
+    let role_urls = bootstrap(&admin_url).await?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    // product-service
+    let product_env = component_env(&process_env, &role_urls["product_svc"]);
+    let product_config = product_service::Config::from_env(&product_env)?;
+    let (listener, admin) = listen(
+        args.host,
+        product_service::DEFAULT_PORT,
+        product_service::DEFAULT_ADMIN_PORT,
+        product_service::COMPONENT,
+    )
+    .await?;
+    let product = tokio::spawn(product_service::run(
+        product_config,
+        listener,
+        admin,
+        stopped(),
+    ));
+
+    println!();
+    println!("  Shop is running.");
+    println!(
+        "  product-service  grpc://{}:{}  (admin http://{}:{}/metrics)",
+        args.host,
+        product_service::DEFAULT_PORT,
+        args.host,
+        product_service::DEFAULT_ADMIN_PORT
+    );
+    println!("  database         {}", redact(&admin_url));
+    println!("  Press Ctrl-C to stop.");
+    println!();
+
+    let mut product = product;
+    let outcome = tokio::select! {
+        () = shop_runtime::shutdown::signal() => Ok(()),
+        result = &mut product => result.context("product-service panicked")?.context("product-service stopped"),
+    };
+    let _ = stop_tx.send(true);
+    if !product.is_finished() {
+        product.await.context("product-service panicked")??;
+    }
+    if let Some(server) = server {
+        server.stop();
+        tracing::info!("ephemeral PostgreSQL stopped and removed");
+    }
+    outcome
+}
+
+/// Runs the bootstrap SQL and gives each service role a fresh password;
+/// returns each role's URL.
+async fn bootstrap(admin_url: &Url) -> anyhow::Result<HashMap<&'static str, Url>> {
+    shop_pgtemp::bootstrap(admin_url.as_str())
+        .await
+        .with_context(|| format!("bootstrapping {}", redact(admin_url)))?;
+    let mut conn = sqlx::PgConnection::connect(admin_url.as_str()).await?;
+    let mut urls = HashMap::new();
+    for role in ["product_svc", "cart_svc", "order_svc"] {
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD '{password}'"))
+            .execute(&mut conn)
+            .await?;
+        let mut url = admin_url.clone();
+        url.set_username(role)
+            .map_err(|()| anyhow::anyhow!("DATABASE_URL cannot carry a user"))?;
+        url.set_password(Some(&password))
+            .map_err(|()| anyhow::anyhow!("DATABASE_URL cannot carry a password"))?;
+        urls.insert(role, url);
+    }
+    conn.close().await?;
+    Ok(urls)
+}
+
+/// The process environment with the component's own database URL.
+fn component_env(process_env: &HashMap<String, String>, database_url: &Url) -> Env {
+    let mut vars = process_env.clone();
+    vars.insert("DATABASE_URL".into(), database_url.to_string());
+    Env::from_map(vars)
+}
+
+/// Binds a component's two ports, or says which port is taken.
+async fn listen(
+    host: std::net::IpAddr,
+    port: u16,
+    admin_port: u16,
+    component: &str,
+) -> anyhow::Result<(TcpListener, TcpListener)> {
+    let bind = |port: u16| async move {
+        let addr = SocketAddr::new(host, port);
+        TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} for {component}: stop whatever uses port {port} and try again")
+        })
+    };
+    Ok((bind(port).await?, bind(admin_port).await?))
+}
+
+/// A URL without its password, for printing.
+fn redact(url: &Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    url.to_string()
+}
