@@ -9,6 +9,7 @@
 //! ([`shutdown`]).
 
 pub mod admin;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod grpc;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod page_token;
 pub mod shutdown;
 pub mod telemetry;
+pub mod validate;
 
 pub use config::{CommonConfig, ConfigError, Env};
 pub use grpc::{GrpcService, serve};

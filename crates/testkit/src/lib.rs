@@ -183,8 +183,8 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     /// Fires its shutdown future.
     stop: Option<oneshot::Sender<()>>,
-    /// Its `run` future.
-    task: JoinHandle<anyhow::Result<()>>,
+    /// Its `run` future, until it was awaited.
+    task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Running {
@@ -206,7 +206,7 @@ impl Running {
             addr,
             admin_addr,
             stop: Some(stop),
-            task,
+            task: Some(task),
         }
     }
 
@@ -224,8 +224,17 @@ impl Running {
 
     /// Shuts down and returns what `run` returned.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shut_down().await
+    }
+
+    /// Shuts down in place (the value stays, stopped); returns what `run`
+    /// returned, or `Ok` when it was already stopped.
+    pub async fn shut_down(&mut self) -> anyhow::Result<()> {
         self.begin_shutdown();
-        self.task.await?
+        match self.task.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
     }
 }
 
@@ -248,4 +257,108 @@ pub async fn spawn_product(db: &TestDb, extra: &[(&str, &str)]) -> Running {
         product_service::run(config, listener, admin, shutdown)
     })
     .await
+}
+
+/// Runs cart-service against `db`, calling product-service at `product`.
+pub async fn spawn_cart(db: &TestDb, product: &Running, extra: &[(&str, &str)]) -> Running {
+    let url = db.url("cart_svc");
+    let product_url = product.url();
+    let mut vars = vec![
+        ("DATABASE_URL", url.as_str()),
+        ("PRODUCT_SERVICE_ADDR", product_url.as_str()),
+        ("DOWNSTREAM_TIMEOUT_MILLIS", "1000"),
+        ("SHUTDOWN_GRACE_SECONDS", "2"),
+    ];
+    vars.extend_from_slice(extra);
+    let config = cart_service::Config::from_env(&env(&vars)).expect("valid test config");
+    Running::start(|listener, admin, shutdown| cart_service::run(config, listener, admin, shutdown))
+        .await
+}
+
+/// Runs order-service against `db`, calling `cart` and `product`.
+pub async fn spawn_order(
+    db: &TestDb,
+    cart: &Running,
+    product: &Running,
+    extra: &[(&str, &str)],
+) -> Running {
+    let url = db.url("order_svc");
+    let (cart_url, product_url) = (cart.url(), product.url());
+    let mut vars = vec![
+        ("DATABASE_URL", url.as_str()),
+        ("CART_SERVICE_ADDR", cart_url.as_str()),
+        ("PRODUCT_SERVICE_ADDR", product_url.as_str()),
+        ("DOWNSTREAM_TIMEOUT_MILLIS", "2000"),
+        ("SHUTDOWN_GRACE_SECONDS", "2"),
+    ];
+    vars.extend_from_slice(extra);
+    let config = order_service::Config::from_env(&env(&vars)).expect("valid test config");
+    Running::start(|listener, admin, shutdown| {
+        order_service::run(config, listener, admin, shutdown)
+    })
+    .await
+}
+
+/// Checks the design.md invariants with SQL across the three schemas, as an
+/// administrator; returns every violation found (empty when all hold).
+///
+/// - for every product: stock ever added = available + held + sold, available >= 0;
+/// - held and sold stock match the HELD and COMMITTED reservations;
+/// - every CONFIRMED order has exactly one COMMITTED reservation with the same lines;
+/// - REJECTED and CANCELLED orders hold nothing;
+/// - no order is PENDING and no follow-up is left.
+pub async fn invariant_violations(db: &TestDb) -> Vec<String> {
+    let pool = db.admin_pool().await;
+    let checks: [(&str, &str); 6] = [
+        (
+            "stock does not balance",
+            "SELECT sku FROM product.products WHERE stock_added <> available + held + sold OR available < 0",
+        ),
+        (
+            "held or sold stock differs from reservations",
+            r#"SELECT p.sku FROM product.products p
+               LEFT JOIN (SELECT l.product_id,
+                                 SUM(l.quantity) FILTER (WHERE r.status = 'HELD') AS held,
+                                 SUM(l.quantity) FILTER (WHERE r.status = 'COMMITTED') AS sold
+                          FROM product.reservation_lines l JOIN product.reservations r ON r.id = l.reservation_id
+                          GROUP BY l.product_id) x ON x.product_id = p.id
+               WHERE p.held <> COALESCE(x.held, 0) OR p.sold <> COALESCE(x.sold, 0)"#,
+        ),
+        (
+            "confirmed order without a matching committed reservation",
+            r#"SELECT o.number::text FROM orders.orders o
+               LEFT JOIN product.reservations r ON r.id = o.id
+               WHERE o.status = 'CONFIRMED' AND (r.status IS DISTINCT FROM 'COMMITTED'
+                  OR EXISTS (SELECT product_id, quantity FROM orders.order_items WHERE order_id = o.id
+                             EXCEPT SELECT product_id, quantity FROM product.reservation_lines WHERE reservation_id = o.id)
+                  OR EXISTS (SELECT product_id, quantity FROM product.reservation_lines WHERE reservation_id = o.id
+                             EXCEPT SELECT product_id, quantity FROM orders.order_items WHERE order_id = o.id))"#,
+        ),
+        (
+            "rejected or cancelled order still holds stock",
+            r#"SELECT o.number::text FROM orders.orders o JOIN product.reservations r ON r.id = o.id
+               WHERE o.status IN ('REJECTED', 'CANCELLED') AND r.status IN ('HELD', 'COMMITTED')"#,
+        ),
+        (
+            "committed reservation without a confirmed order",
+            r#"SELECT r.id::text FROM product.reservations r LEFT JOIN orders.orders o ON o.id = r.id
+               WHERE r.status = 'COMMITTED' AND o.status IS DISTINCT FROM 'CONFIRMED'"#,
+        ),
+        (
+            "order pending or with work left",
+            "SELECT number::text FROM orders.orders WHERE status = 'PENDING' OR followup IS NOT NULL",
+        ),
+    ];
+    let mut violations = Vec::new();
+    for (what, sql) in checks {
+        let rows: Vec<String> = sqlx::query_scalar(sql)
+            .fetch_all(&pool)
+            .await
+            .expect("invariant query");
+        if !rows.is_empty() {
+            violations.push(format!("{what}: {rows:?}"));
+        }
+    }
+    pool.close().await;
+    violations
 }

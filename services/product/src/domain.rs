@@ -11,10 +11,6 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-/// Page size when the caller sends none.
-pub const DEFAULT_PAGE_SIZE: i64 = 20;
-/// Largest page a caller may ask for.
-pub const MAX_PAGE_SIZE: i64 = 100;
 /// Most ids in one batch get.
 pub const MAX_BATCH: usize = 100;
 /// Most lines in one reservation.
@@ -260,43 +256,7 @@ impl ReserveRequest {
     }
 }
 
-/// Parses a UUID field.
-pub fn parse_id(field: &'static str, raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw.trim())
-        .map_err(|_| Error::invalid(field, format!("must be a UUID, got {raw:?}")))
-}
-
-/// Applies the default and checks the range of a page size.
-pub fn page_size(raw: i32) -> Result<i64> {
-    match i64::from(raw) {
-        0 => Ok(DEFAULT_PAGE_SIZE),
-        n @ 1..=MAX_PAGE_SIZE => Ok(n),
-        n => Err(Error::invalid(
-            "page_size",
-            format!("must be between 1 and {MAX_PAGE_SIZE}, got {n}"),
-        )),
-    }
-}
-
-/// Checks a free-text field: length in characters and no control characters
-/// (PostgreSQL refuses NUL, and nobody needs the rest in a product name).
-pub fn text(field: &'static str, raw: &str, min: usize, max: usize) -> Result<String> {
-    let value = raw.trim();
-    let len = value.chars().count();
-    if len < min || len > max {
-        return Err(Error::invalid(
-            field,
-            format!("must be {min} to {max} characters, got {len}"),
-        ));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(Error::invalid(field, "must not contain control characters"));
-    }
-    Ok(value.to_string())
-}
+pub use shop_runtime::validate::{page_size, text, uuid as parse_id};
 
 /// A SKU: 1 to 64 letters, digits, `-`, `_` or `.`.
 pub fn sku(raw: &str) -> Result<String> {
@@ -383,20 +343,5 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(filter.like_pattern().unwrap(), "%50\\%\\_off\\\\%");
-    }
-
-    #[test]
-    fn page_size_defaults_and_bounds() {
-        assert_eq!(page_size(0).unwrap(), DEFAULT_PAGE_SIZE);
-        assert_eq!(page_size(100).unwrap(), 100);
-        assert!(page_size(101).is_err());
-        assert!(page_size(-1).is_err());
-    }
-
-    #[test]
-    fn text_refuses_nul_and_overlong_values() {
-        assert!(text("name", "a\u{0}b", 1, 10).is_err());
-        assert!(text("name", &"x".repeat(11), 1, 10).is_err());
-        assert_eq!(text("name", "  Mug ", 1, 10).unwrap(), "Mug");
     }
 }

@@ -67,6 +67,15 @@ impl Error {
     }
 }
 
+impl From<shop_runtime::validate::FieldError> for Error {
+    fn from(e: shop_runtime::validate::FieldError) -> Self {
+        Self::InvalidArgument {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         use shop_runtime::db;

@@ -1,0 +1,122 @@
+//! Field validation shared by every service: each check names the field, so
+//! the client's INVALID_ARGUMENT says exactly what to fix.
+
+use uuid::Uuid;
+
+/// A request field that is malformed or out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// The request field at fault.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A new field error.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<FieldError> for tonic::Status {
+    fn from(e: FieldError) -> Self {
+        tonic::Status::invalid_argument(e.to_string())
+    }
+}
+
+/// Page size when the caller sends none.
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+/// Largest page a caller may ask for.
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+/// Parses a UUID field.
+pub fn uuid(field: &'static str, raw: &str) -> Result<Uuid, FieldError> {
+    Uuid::parse_str(raw.trim())
+        .map_err(|_| FieldError::new(field, format!("must be a UUID, got {raw:?}")))
+}
+
+/// Applies the default (0 → 20) and checks the range 1..=100 of a page size.
+pub fn page_size(raw: i32) -> Result<i64, FieldError> {
+    match i64::from(raw) {
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        n @ 1..=MAX_PAGE_SIZE => Ok(n),
+        n => Err(FieldError::new(
+            "page_size",
+            format!("must be between 1 and {MAX_PAGE_SIZE}, got {n}"),
+        )),
+    }
+}
+
+/// Checks a free-text field after trimming: length in characters and no
+/// control characters but newline and tab (PostgreSQL refuses NUL, and
+/// nobody needs the others).
+pub fn text(field: &'static str, raw: &str, min: usize, max: usize) -> Result<String, FieldError> {
+    let value = raw.trim();
+    let len = value.chars().count();
+    if len < min || len > max {
+        return Err(FieldError::new(
+            field,
+            format!("must be {min} to {max} characters, got {len}"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// An opaque user id as the gateway sends it: 1 to 128 visible ASCII characters.
+pub fn user_id(raw: &str) -> Result<String, FieldError> {
+    if (1..=128).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(raw.to_string())
+    } else {
+        Err(FieldError::new(
+            "user_id",
+            "must be 1 to 128 visible ASCII characters",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_size_defaults_and_bounds() {
+        assert_eq!(page_size(0).unwrap(), DEFAULT_PAGE_SIZE);
+        assert_eq!(page_size(100).unwrap(), 100);
+        assert_eq!(page_size(101).unwrap_err().field, "page_size");
+        assert!(page_size(-1).is_err());
+    }
+
+    #[test]
+    fn text_refuses_nul_and_overlong_values_and_trims() {
+        assert!(text("name", "a\u{0}b", 1, 10).is_err());
+        assert!(text("name", &"x".repeat(11), 1, 10).is_err());
+        assert_eq!(text("name", "  Mug ", 1, 10).unwrap(), "Mug");
+    }
+
+    #[test]
+    fn user_ids_are_visible_ascii() {
+        assert!(user_id("7f1c2a").is_ok());
+        assert!(user_id("").is_err());
+        assert!(user_id("a b").is_err());
+        assert!(user_id(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn a_malformed_uuid_names_the_field() {
+        assert_eq!(uuid("id", "nope").unwrap_err().field, "id");
+    }
+}

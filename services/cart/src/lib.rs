@@ -1,0 +1,98 @@
+//! cart-service: per-shopper carts, validated and priced through product-service.
+//!
+//! Read top to bottom: [`run`] wires the pieces; [`grpc`] holds the handlers;
+//! [`catalog`] is the product-service client; [`domain`] the limits;
+//! [`store`] every SQL statement; [`error`] the one error type.
+
+pub mod catalog;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod store;
+
+use std::future::Future;
+use std::time::Duration;
+
+use shop_proto::cart::cart_service_server::CartServiceServer;
+use shop_runtime::client::CallPolicy;
+use shop_runtime::db::{self, PoolSettings};
+use shop_runtime::{CommonConfig, ConfigError, Env, GrpcService};
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+use crate::catalog::Catalog;
+use crate::grpc::CartApi;
+use crate::store::Store;
+
+/// Fully qualified gRPC service name, as health reports it.
+pub const SERVICE_NAME: &str = "shop.cart.v1.CartService";
+/// Component name in logs, metrics and traces.
+pub const COMPONENT: &str = "cart-service";
+/// The schema this service owns; created by `db/bootstrap.sql`.
+pub const SCHEMA: &str = "cart";
+/// Default gRPC port.
+pub const DEFAULT_PORT: u16 = 50052;
+/// Default admin port.
+pub const DEFAULT_ADMIN_PORT: u16 = 9102;
+
+/// Migrations embedded in the binary; applied at start.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Configuration of cart-service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Settings every service shares.
+    pub common: CommonConfig,
+    /// product-service, with scheme (`PRODUCT_SERVICE_ADDR`).
+    pub product_service_addr: String,
+    /// Deadline of each call to product-service (`DOWNSTREAM_TIMEOUT_MILLIS`).
+    pub downstream_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the configuration; a bad variable is named in the error.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(env, DEFAULT_PORT, DEFAULT_ADMIN_PORT)?,
+            product_service_addr: env
+                .get("PRODUCT_SERVICE_ADDR")
+                .unwrap_or_else(|| "http://127.0.0.1:50051".into()),
+            downstream_timeout: Duration::from_millis(
+                env.parse_or("DOWNSTREAM_TIMEOUT_MILLIS", 2000)?,
+            ),
+        })
+    }
+}
+
+/// Runs cart-service on already-bound listeners until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let channel =
+        shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &config.product_service_addr)?;
+    let policy = CallPolicy {
+        deadline: config.downstream_timeout,
+        ..CallPolicy::default()
+    };
+    let pool = db::connect(
+        &config.common.database_url,
+        SCHEMA,
+        COMPONENT,
+        &MIGRATOR,
+        &PoolSettings::default(),
+    )
+    .await?;
+    let api = CartApi::new(Store::new(pool.clone()), Catalog::new(channel, policy));
+    let service = GrpcService {
+        name: SERVICE_NAME,
+        component: COMPONENT,
+        routes: Routes::new(CartServiceServer::new(api)),
+        pool,
+        request_timeout: config.common.request_timeout,
+        shutdown_grace: config.common.shutdown_grace,
+    };
+    Ok(shop_runtime::serve(service, listener, admin_listener, shutdown).await?)
+}

@@ -1,0 +1,17 @@
+//! The cart-service binary: configuration from the environment, then [`cart_service::run`].
+
+use std::process::ExitCode;
+
+use shop_runtime::Env;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shop_runtime::main_entry(cart_service::COMPONENT, async {
+        let env = Env::process();
+        shop_runtime::telemetry::init(&env)?;
+        let config = cart_service::Config::from_env(&env)?;
+        let (listener, admin) = shop_runtime::bind(&config.common).await?;
+        cart_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await
+    })
+    .await
+}

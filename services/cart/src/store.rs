@@ -1,0 +1,192 @@
+//! The database of cart-service: every SQL statement it runs.
+//!
+//! Every change to a cart starts by locking the shopper's `carts` row, so the
+//! changes to one cart run one after another: concurrent adds to a line all
+//! count, and the 50-line and 99-unit limits hold under any race. Purchases
+//! are keyed by order id, so removing an order's lines twice removes nothing
+//! more.
+
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::domain::{Line, MAX_LINES, MAX_QUANTITY};
+use crate::error::{Error, Result};
+
+/// cart-service's tables.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Pool confined to the `cart` schema.
+    pool: PgPool,
+}
+
+impl Store {
+    /// A store over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The lines of a cart, oldest first.
+    pub async fn lines(&self, user_id: &str) -> Result<Vec<Line>> {
+        let lines = sqlx::query_as!(
+            Line,
+            "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY added_at, product_id",
+            user_id
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(lines)
+    }
+
+    /// Adds `quantity` to a line, creating it when missing.
+    pub async fn add(&self, user_id: &str, product_id: Uuid, quantity: i32) -> Result<()> {
+        let mut tx = lock_cart(&self.pool, user_id).await?;
+        let total = sqlx::query_scalar!(
+            r#"
+            INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, $3)
+            ON CONFLICT (user_id, product_id)
+            DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity
+            WHERE cart_items.quantity + EXCLUDED.quantity <= $4
+            RETURNING quantity
+            "#,
+            user_id,
+            product_id,
+            quantity,
+            MAX_QUANTITY as i32,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if total.is_none() {
+            return Err(Error::invalid(
+                "quantity",
+                format!("a line holds at most {MAX_QUANTITY} units"),
+            ));
+        }
+        check_line_count(&mut tx, user_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets a line's quantity; 0 removes it.
+    pub async fn set(&self, user_id: &str, product_id: Uuid, quantity: i32) -> Result<()> {
+        if quantity == 0 {
+            return self.remove(user_id, product_id).await;
+        }
+        let mut tx = lock_cart(&self.pool, user_id).await?;
+        sqlx::query!(
+            r#"
+            INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, $3)
+            ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity
+            "#,
+            user_id,
+            product_id,
+            quantity,
+        )
+        .execute(&mut *tx)
+        .await?;
+        check_line_count(&mut tx, user_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a line; a missing line is not an error.
+    pub async fn remove(&self, user_id: &str, product_id: Uuid) -> Result<()> {
+        sqlx::query!(
+            "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2",
+            user_id,
+            product_id
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Empties a cart.
+    pub async fn clear(&self, user_id: &str) -> Result<()> {
+        sqlx::query!("DELETE FROM cart_items WHERE user_id = $1", user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes an order's purchased quantities out of the cart, once per order.
+    /// Lines bought in full go; a line the shopper topped up during checkout
+    /// keeps the extra units; other lines are untouched.
+    pub async fn remove_purchased(
+        &self,
+        user_id: &str,
+        order_id: Uuid,
+        bought: &[Line],
+    ) -> Result<()> {
+        let mut tx = lock_cart(&self.pool, user_id).await?;
+        let first_time = sqlx::query_scalar!(
+            "INSERT INTO purchases (order_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING order_id",
+            order_id,
+            user_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if first_time.is_none() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = bought.iter().map(|l| l.product_id).collect();
+        let quantities: Vec<i32> = bought.iter().map(|l| l.quantity).collect();
+        sqlx::query!(
+            r#"
+            DELETE FROM cart_items c
+            USING UNNEST($2::uuid[], $3::int[]) AS b(product_id, qty)
+            WHERE c.user_id = $1 AND c.product_id = b.product_id AND c.quantity <= b.qty
+            "#,
+            user_id,
+            &ids,
+            &quantities,
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            r#"
+            UPDATE cart_items c SET quantity = c.quantity - b.qty
+            FROM UNNEST($2::uuid[], $3::int[]) AS b(product_id, qty)
+            WHERE c.user_id = $1 AND c.product_id = b.product_id AND c.quantity > b.qty
+            "#,
+            user_id,
+            &ids,
+            &quantities,
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Begins a transaction holding the lock on the shopper's cart row.
+async fn lock_cart<'a>(pool: &PgPool, user_id: &str) -> Result<Transaction<'a, Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"
+        INSERT INTO carts (user_id) VALUES ($1)
+        ON CONFLICT (user_id) DO UPDATE SET updated_at = now()
+        "#,
+        user_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(tx)
+}
+
+/// Fails the transaction when the cart now holds more than 50 lines.
+async fn check_line_count(tx: &mut Transaction<'_, Postgres>, user_id: &str) -> Result<()> {
+    let lines = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM cart_items WHERE user_id = $1"#,
+        user_id
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    if lines > MAX_LINES {
+        return Err(Error::invalid(
+            "product_id",
+            format!("a cart holds at most {MAX_LINES} different products"),
+        ));
+    }
+    Ok(())
+}

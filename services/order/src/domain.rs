@@ -1,0 +1,248 @@
+//! Orders, their life cycle, and the validation of what callers send.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shop_runtime::validate::FieldError;
+use uuid::Uuid;
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    /// Checkout is running (or crashed and awaits recovery).
+    Pending,
+    /// Stock is sold to this order.
+    Confirmed,
+    /// Checkout was refused; nothing is held.
+    Rejected,
+    /// The shopper cancelled; the stock went back.
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The value stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Confirmed => "CONFIRMED",
+            Self::Rejected => "REJECTED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Parses the `status` column.
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "PENDING" => Self::Pending,
+            "CONFIRMED" => Self::Confirmed,
+            "REJECTED" => Self::Rejected,
+            "CANCELLED" => Self::Cancelled,
+            other => anyhow::bail!("unknown order status {other:?}"),
+        })
+    }
+}
+
+/// Why checkout refused an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionReason {
+    /// The cart was empty.
+    EmptyCart,
+    /// Some lines were short of stock.
+    InsufficientStock,
+    /// A product in the cart no longer exists.
+    UnknownProduct,
+    /// The stock reservation expired or was released before it was committed.
+    ReservationLost,
+}
+
+impl RejectionReason {
+    /// The value stored in `rejection_reason` and sent as ErrorInfo reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EmptyCart => "EMPTY_CART",
+            Self::InsufficientStock => "INSUFFICIENT_STOCK",
+            Self::UnknownProduct => "UNKNOWN_PRODUCT",
+            Self::ReservationLost => "RESERVATION_LOST",
+        }
+    }
+
+    /// Parses the stored value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "EMPTY_CART" => Self::EmptyCart,
+            "INSUFFICIENT_STOCK" => Self::InsufficientStock,
+            "UNKNOWN_PRODUCT" => Self::UnknownProduct,
+            "RESERVATION_LOST" => Self::ReservationLost,
+            _ => return None,
+        })
+    }
+
+    /// What the shopper is told.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::EmptyCart => "the cart is empty",
+            Self::InsufficientStock => "insufficient stock for some items",
+            Self::UnknownProduct => "a product in the cart is no longer sold",
+            Self::ReservationLost => "the stock reservation expired before checkout finished",
+        }
+    }
+}
+
+/// A line that was short of stock, as product-service reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shortage {
+    /// The product.
+    pub product_id: String,
+    /// E.g. "requested 2, available 1".
+    pub description: String,
+}
+
+/// Work left after an order's status changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followup {
+    /// Remove the purchased lines from the cart (after CONFIRMED).
+    ClearCart,
+    /// Give the stock back (after CANCELLED).
+    ReturnStock,
+}
+
+impl Followup {
+    /// The value stored in the `followup` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClearCart => "CLEAR_CART",
+            Self::ReturnStock => "RETURN_STOCK",
+        }
+    }
+
+    /// Parses the stored value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "CLEAR_CART" => Some(Self::ClearCart),
+            "RETURN_STOCK" => Some(Self::ReturnStock),
+            _ => None,
+        }
+    }
+}
+
+/// An order with its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// Primary key; also the key of its stock reservation.
+    pub id: Uuid,
+    /// From a sequence.
+    pub number: i64,
+    /// The shopper.
+    pub user_id: String,
+    /// Where it stands.
+    pub status: OrderStatus,
+    /// Lines: what was bought (CONFIRMED, CANCELLED) or attempted (REJECTED).
+    pub items: Vec<OrderItem>,
+    /// Sum of line totals.
+    pub total_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Why it was rejected.
+    pub rejection_reason: Option<RejectionReason>,
+    /// Short lines of a stock rejection.
+    pub shortages: Vec<Shortage>,
+    /// Work left to do.
+    pub followup: Option<Followup>,
+    /// When checkout began.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// `SO-000123`.
+    pub fn display_number(&self) -> String {
+        format!("SO-{:06}", self.number)
+    }
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderItem {
+    /// The product.
+    pub product_id: Uuid,
+    /// SKU at checkout.
+    pub sku: String,
+    /// Name at checkout.
+    pub name: String,
+    /// Units.
+    pub quantity: i64,
+    /// Price from product-service at checkout.
+    pub unit_price_minor: i64,
+    /// quantity × unit price.
+    pub line_total_minor: i64,
+}
+
+/// Position after the last order of a page: history is newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// `created_at` of the last order, in microseconds since the epoch.
+    pub created_at_micros: i64,
+    /// Id of the last order.
+    pub id: Uuid,
+}
+
+/// An idempotency key: 1 to 128 visible ASCII characters.
+pub fn idempotency_key(raw: &str) -> Result<String, FieldError> {
+    if (1..=128).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(raw.to_string())
+    } else {
+        Err(FieldError::new(
+            "idempotency_key",
+            "must be 1 to 128 visible ASCII characters",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_numbers_are_zero_padded_to_six_digits() {
+        let order = Order {
+            id: Uuid::nil(),
+            number: 123,
+            user_id: String::new(),
+            status: OrderStatus::Pending,
+            items: vec![],
+            total_minor: 0,
+            currency: String::new(),
+            rejection_reason: None,
+            shortages: vec![],
+            followup: None,
+            created_at: Utc::now(),
+        };
+        assert_eq!(order.display_number(), "SO-000123");
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii_up_to_128() {
+        assert!(idempotency_key("abc-123").is_ok());
+        assert!(idempotency_key("").is_err());
+        assert!(idempotency_key("has space").is_err());
+        assert!(idempotency_key(&"k".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn statuses_and_reasons_round_trip() {
+        for s in [
+            OrderStatus::Pending,
+            OrderStatus::Confirmed,
+            OrderStatus::Rejected,
+            OrderStatus::Cancelled,
+        ] {
+            assert_eq!(OrderStatus::parse(s.as_str()).unwrap(), s);
+        }
+        for r in [
+            RejectionReason::EmptyCart,
+            RejectionReason::InsufficientStock,
+            RejectionReason::UnknownProduct,
+            RejectionReason::ReservationLost,
+        ] {
+            assert_eq!(RejectionReason::parse(r.as_str()), Some(r));
+        }
+    }
+}

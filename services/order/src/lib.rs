@@ -1,0 +1,150 @@
+//! order-service: orders and the checkout saga.
+//!
+//! Read top to bottom: [`run`] wires the pieces and the recovery loop;
+//! [`grpc`] holds the handlers; [`saga`] the checkout, its recovery and
+//! cancellation; [`downstream`] the cart and product clients; [`domain`] the
+//! types; [`store`] every SQL statement; [`error`] the one error type.
+
+pub mod domain;
+pub mod downstream;
+pub mod error;
+pub mod grpc;
+pub mod saga;
+pub mod store;
+
+use std::future::Future;
+use std::time::Duration;
+
+use shop_proto::order::order_service_server::OrderServiceServer;
+use shop_runtime::client::CallPolicy;
+use shop_runtime::db::{self, PoolSettings};
+use shop_runtime::page_token::PageTokens;
+use shop_runtime::{CommonConfig, ConfigError, Env, GrpcService};
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+use crate::downstream::Downstream;
+use crate::grpc::OrderApi;
+use crate::saga::{Saga, Step};
+use crate::store::Store;
+
+/// Fully qualified gRPC service name, as health reports it.
+pub const SERVICE_NAME: &str = "shop.order.v1.OrderService";
+/// Component name in logs, metrics and traces.
+pub const COMPONENT: &str = "order-service";
+/// The schema this service owns; created by `db/bootstrap.sql`.
+pub const SCHEMA: &str = "orders";
+/// Default gRPC port.
+pub const DEFAULT_PORT: u16 = 50053;
+/// Default admin port.
+pub const DEFAULT_ADMIN_PORT: u16 = 9103;
+
+/// Migrations embedded in the binary; applied at start.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Configuration of order-service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Settings every service shares.
+    pub common: CommonConfig,
+    /// cart-service, with scheme (`CART_SERVICE_ADDR`).
+    pub cart_service_addr: String,
+    /// product-service, with scheme (`PRODUCT_SERVICE_ADDR`).
+    pub product_service_addr: String,
+    /// Deadline of each downstream call (`DOWNSTREAM_TIMEOUT_MILLIS`).
+    pub downstream_timeout: Duration,
+    /// Age after which an unfinished order is settled by recovery (`RECOVERY_HORIZON_SECONDS`).
+    pub recovery_horizon: Duration,
+    /// Pause between two recovery runs (`RECOVERY_INTERVAL_MILLIS`).
+    pub recovery_interval: Duration,
+    /// Tests only: fail checkouts right after this saga step (`SAGA_FAULT_AFTER`).
+    pub fault_after: Option<Step>,
+}
+
+impl Config {
+    /// Reads the configuration; a bad variable is named in the error.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let fault_after = match env.get("SAGA_FAULT_AFTER") {
+            None => None,
+            Some(_) => Some(env.parse_or("SAGA_FAULT_AFTER", Step::OrderCreated)?),
+        };
+        Ok(Self {
+            common: CommonConfig::from_env(env, DEFAULT_PORT, DEFAULT_ADMIN_PORT)?,
+            cart_service_addr: env
+                .get("CART_SERVICE_ADDR")
+                .unwrap_or_else(|| "http://127.0.0.1:50052".into()),
+            product_service_addr: env
+                .get("PRODUCT_SERVICE_ADDR")
+                .unwrap_or_else(|| "http://127.0.0.1:50051".into()),
+            downstream_timeout: Duration::from_millis(
+                env.parse_or("DOWNSTREAM_TIMEOUT_MILLIS", 2000)?,
+            ),
+            recovery_horizon: env.seconds_or("RECOVERY_HORIZON_SECONDS", 15)?,
+            recovery_interval: Duration::from_millis(
+                env.parse_or("RECOVERY_INTERVAL_MILLIS", 1000)?,
+            ),
+            fault_after,
+        })
+    }
+}
+
+/// Runs order-service on already-bound listeners until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let cart = shop_runtime::client::channel("CART_SERVICE_ADDR", &config.cart_service_addr)?;
+    let product =
+        shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &config.product_service_addr)?;
+    let policy = CallPolicy {
+        deadline: config.downstream_timeout,
+        ..CallPolicy::default()
+    };
+    let pool = db::connect(
+        &config.common.database_url,
+        SCHEMA,
+        COMPONENT,
+        &MIGRATOR,
+        &PoolSettings::default(),
+    )
+    .await?;
+    let store = Store::new(pool.clone());
+    let saga = Saga::new(
+        store.clone(),
+        Downstream::new(cart, product, policy),
+        config.fault_after,
+    );
+    let recovery = tokio::spawn(recover_forever(
+        saga.clone(),
+        config.recovery_horizon,
+        config.recovery_interval,
+    ));
+    let api = OrderApi::new(
+        saga,
+        store,
+        PageTokens::new(config.common.page_token_secret.clone()),
+    );
+    let service = GrpcService {
+        name: SERVICE_NAME,
+        component: COMPONENT,
+        routes: Routes::new(OrderServiceServer::new(api)),
+        pool,
+        request_timeout: config.common.request_timeout,
+        shutdown_grace: config.common.shutdown_grace,
+    };
+    let result = shop_runtime::serve(service, listener, admin_listener, shutdown).await;
+    recovery.abort();
+    Ok(result?)
+}
+
+/// Settles unfinished orders, forever.
+async fn recover_forever(saga: Saga, horizon: Duration, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        if let Err(e) = saga.recover(horizon).await {
+            tracing::warn!(error = %e, "recovery run failed; retrying");
+        }
+    }
+}

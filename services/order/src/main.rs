@@ -1,0 +1,17 @@
+//! The order-service binary: configuration from the environment, then [`order_service::run`].
+
+use std::process::ExitCode;
+
+use shop_runtime::Env;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shop_runtime::main_entry(order_service::COMPONENT, async {
+        let env = Env::process();
+        shop_runtime::telemetry::init(&env)?;
+        let config = order_service::Config::from_env(&env)?;
+        let (listener, admin) = shop_runtime::bind(&config.common).await?;
+        order_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await
+    })
+    .await
+}

@@ -1,0 +1,327 @@
+//! The checkout saga, its recovery, and cancellation.
+//!
+//! ```text
+//! PlaceOrder(user, key)
+//!   1. INSERT order PENDING, unique (user, key)   -- a replay returns the first outcome
+//!   2. GetCart                                     -- empty → REJECTED (EMPTY_CART)
+//!   3. ReserveStock(order id, lines)               -- short → REJECTED (INSUFFICIENT_STOCK)
+//!   4. CommitReservation(order id), then CONFIRMED with the reserved lines and prices
+//!   5. RemovePurchasedItems(order id)              -- a follow-up, retried until done
+//! ```
+//!
+//! Every step is keyed by the order id, so it can run again. The order only
+//! becomes CONFIRMED after its reservation is committed, so a CONFIRMED order
+//! always has its stock sold. A crash anywhere leaves a PENDING order (or a
+//! follow-up) that the recovery loop settles once it is older than the
+//! horizon: it asks product-service for the order's reservation and resumes
+//! (held or committed: commit and confirm), rejects (released or expired),
+//! or forgets the order (no reservation: nothing was held, and the shopper's
+//! retry with the same key starts afresh).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::domain::{Followup, Order, OrderItem, OrderStatus, RejectionReason, Shortage};
+use crate::downstream::{Downstream, Reservation, Reserved};
+use crate::error::{Error, Result};
+use crate::store::Store;
+use shop_proto::product::ReservationStatus;
+
+/// A point in the saga after which a test can make the request fail as if
+/// the process had crashed there (`SAGA_FAULT_AFTER`; tests only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The PENDING order is recorded.
+    OrderCreated,
+    /// The cart is read and its lines are saved on the order.
+    CartRead,
+    /// Stock is held.
+    Reserved,
+    /// The reservation is committed.
+    Committed,
+    /// The order is CONFIRMED; the cart is not cleared yet.
+    Confirmed,
+}
+
+impl FromStr for Step {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "order_created" => Self::OrderCreated,
+            "cart_read" => Self::CartRead,
+            "reserved" => Self::Reserved,
+            "committed" => Self::Committed,
+            "confirmed" => Self::Confirmed,
+            other => {
+                return Err(format!(
+                    "expected order_created, cart_read, reserved, committed or confirmed, got {other:?}"
+                ));
+            }
+        })
+    }
+}
+
+/// How a PlaceOrder call ended well.
+#[derive(Debug)]
+pub enum Placed {
+    /// This call checked out the cart.
+    Created(Order),
+    /// An earlier call with the same key did.
+    Replayed(Order),
+}
+
+/// The saga's orchestrator.
+#[derive(Debug, Clone)]
+pub struct Saga {
+    /// The orders database.
+    store: Store,
+    /// cart-service and product-service.
+    downstream: Downstream,
+    /// Test-only crash point.
+    fault_after: Option<Step>,
+}
+
+impl Saga {
+    /// An orchestrator over `store` and `downstream`.
+    pub fn new(store: Store, downstream: Downstream, fault_after: Option<Step>) -> Self {
+        Self {
+            store,
+            downstream,
+            fault_after,
+        }
+    }
+
+    /// Checks out the user's cart, once per idempotency key.
+    pub async fn place(&self, user_id: &str, key: &str) -> Result<Placed> {
+        let id = Uuid::new_v4();
+        if !self.store.insert_pending(id, user_id, key).await? {
+            return self.replay(user_id, key).await;
+        }
+        self.fault(Step::OrderCreated)?;
+        let result = self.checkout(id, user_id).await;
+        let outcome = match &result {
+            Ok(_) => "confirmed",
+            Err(Error::Rejected(..)) => "rejected",
+            Err(_) => "failed",
+        };
+        metrics::counter!("checkout_outcomes_total", "outcome" => outcome).increment(1);
+        result.map(Placed::Created)
+    }
+
+    async fn replay(&self, user_id: &str, key: &str) -> Result<Placed> {
+        let order = match self.store.by_key(user_id, key).await {
+            Ok(order) => order,
+            // The first request just gave up and forgot its order: retry.
+            Err(Error::NotFound) => return Err(Error::InProgress),
+            Err(e) => return Err(e),
+        };
+        match order.status {
+            OrderStatus::Pending => Err(Error::InProgress),
+            OrderStatus::Rejected => Err(Error::Rejected(
+                order
+                    .rejection_reason
+                    .unwrap_or(RejectionReason::ReservationLost),
+                order.shortages,
+            )),
+            OrderStatus::Confirmed | OrderStatus::Cancelled => Ok(Placed::Replayed(order)),
+        }
+    }
+
+    async fn checkout(&self, id: Uuid, user_id: &str) -> Result<Order> {
+        let cart = match self.downstream.cart(user_id).await {
+            Ok(cart) => cart,
+            Err(e) => {
+                self.store.forget_pending(id).await?;
+                return Err(e);
+            }
+        };
+        if cart.items.is_empty() {
+            return self.reject(id, RejectionReason::EmptyCart, vec![]).await;
+        }
+        let attempted: Vec<OrderItem> = cart
+            .items
+            .iter()
+            .filter_map(|i| {
+                Some(OrderItem {
+                    product_id: Uuid::parse_str(&i.product_id).ok()?,
+                    sku: i.sku.clone(),
+                    name: i.name.clone(),
+                    quantity: i.quantity,
+                    unit_price_minor: i.unit_price_minor,
+                    line_total_minor: i.line_total_minor,
+                })
+            })
+            .collect();
+        self.store.set_items(id, &attempted, &cart.currency).await?;
+        self.fault(Step::CartRead)?;
+
+        let reservation = match self.downstream.reserve(id, &cart.items).await {
+            Ok(Reserved::Held(reservation)) => reservation,
+            Ok(Reserved::Short(shortages)) => {
+                return self
+                    .reject(id, RejectionReason::InsufficientStock, shortages)
+                    .await;
+            }
+            Ok(Reserved::UnknownProduct) => {
+                return self
+                    .reject(id, RejectionReason::UnknownProduct, vec![])
+                    .await;
+            }
+            Err(e) => {
+                // The reserve may or may not have happened: undo it if we can,
+                // otherwise the recovery loop will.
+                if self.downstream.release(id).await.is_ok() {
+                    self.store.forget_pending(id).await?;
+                }
+                return Err(e);
+            }
+        };
+        self.fault(Step::Reserved)?;
+        self.finish(id, user_id, reservation).await
+    }
+
+    /// From a reservation to a CONFIRMED order with its cart cleared.
+    async fn finish(&self, id: Uuid, user_id: &str, reservation: Reservation) -> Result<Order> {
+        let committed = match reservation.status {
+            ReservationStatus::Committed => reservation,
+            ReservationStatus::Held => match self.downstream.commit(id).await? {
+                Some(committed) => committed,
+                None => {
+                    return self
+                        .reject(id, RejectionReason::ReservationLost, vec![])
+                        .await;
+                }
+            },
+            _ => {
+                return self
+                    .reject(id, RejectionReason::ReservationLost, vec![])
+                    .await;
+            }
+        };
+        self.fault(Step::Committed)?;
+        if !self
+            .store
+            .confirm(id, &committed.items, &committed.currency)
+            .await?
+        {
+            // Another actor settled the order first.
+            return match self.store.get(id).await {
+                Ok(order) if order.status == OrderStatus::Confirmed => Ok(order),
+                _ => {
+                    // It was given up: the stock we committed must go back.
+                    self.downstream.release(id).await?;
+                    Err(Error::Unavailable("checkout was interrupted; retry".into()))
+                }
+            };
+        }
+        self.fault(Step::Confirmed)?;
+        self.clear_cart(id, user_id, &committed.items).await;
+        self.store.get(id).await
+    }
+
+    /// PENDING → REJECTED, with nothing left held.
+    async fn reject(
+        &self,
+        id: Uuid,
+        reason: RejectionReason,
+        shortages: Vec<Shortage>,
+    ) -> Result<Order> {
+        self.store.reject(id, reason, &shortages).await?;
+        if reason == RejectionReason::ReservationLost {
+            self.downstream.release(id).await?;
+        }
+        Err(Error::Rejected(reason, shortages))
+    }
+
+    /// Removes the purchased lines from the cart; on failure the follow-up
+    /// stays for the recovery loop.
+    async fn clear_cart(&self, id: Uuid, user_id: &str, items: &[OrderItem]) {
+        let done = match self.downstream.remove_purchased(user_id, id, items).await {
+            Ok(()) => self.store.followup_done(id, Followup::ClearCart).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            tracing::warn!(order_id = %id, error = %e, "cart not cleared yet; recovery will retry");
+        }
+    }
+
+    /// Cancels a CONFIRMED order and returns its stock, exactly once.
+    pub async fn cancel(&self, user_id: &str, id: Uuid) -> Result<Order> {
+        if !self.store.cancel(id, user_id).await? {
+            let order = self.store.get(id).await?;
+            if order.user_id != user_id {
+                return Err(Error::NotFound);
+            }
+            return Err(Error::FailedPrecondition(format!(
+                "order {} is {}; only CONFIRMED orders can be cancelled",
+                order.display_number(),
+                order.status.as_str()
+            )));
+        }
+        if let Err(e) = self.return_stock(id).await {
+            tracing::warn!(order_id = %id, error = %e, "stock not returned yet; recovery will retry");
+        }
+        self.store.get(id).await
+    }
+
+    async fn return_stock(&self, id: Uuid) -> Result<()> {
+        self.downstream.release(id).await?;
+        self.store.followup_done(id, Followup::ReturnStock).await
+    }
+
+    /// Settles every order left unfinished for longer than `horizon`.
+    /// Returns how many it looked at.
+    pub async fn recover(&self, horizon: Duration) -> Result<usize> {
+        let ids = self.store.claim_unfinished(horizon, 100).await?;
+        for &id in &ids {
+            match self.recover_one(id).await {
+                Ok(action) => {
+                    tracing::info!(order_id = %id, action, "recovered order");
+                    metrics::counter!("orders_recovered_total", "action" => action).increment(1);
+                }
+                Err(e) => tracing::warn!(order_id = %id, error = %e, "recovery failed; will retry"),
+            }
+        }
+        Ok(ids.len())
+    }
+
+    async fn recover_one(&self, id: Uuid) -> Result<&'static str> {
+        let order = self.store.get(id).await?;
+        match (order.status, order.followup) {
+            (OrderStatus::Pending, _) => match self.downstream.reservation(id).await? {
+                None => {
+                    self.store.forget_pending(id).await?;
+                    Ok("forgotten")
+                }
+                Some(reservation) => match self.finish(id, &order.user_id, reservation).await {
+                    Ok(_) => Ok("confirmed"),
+                    Err(Error::Rejected(..)) => Ok("rejected"),
+                    Err(e) => Err(e),
+                },
+            },
+            (OrderStatus::Confirmed, Some(Followup::ClearCart)) => {
+                self.downstream
+                    .remove_purchased(&order.user_id, id, &order.items)
+                    .await?;
+                self.store.followup_done(id, Followup::ClearCart).await?;
+                Ok("cart_cleared")
+            }
+            (OrderStatus::Cancelled, Some(Followup::ReturnStock)) => {
+                self.return_stock(id).await?;
+                Ok("stock_returned")
+            }
+            _ => Ok("nothing"),
+        }
+    }
+
+    fn fault(&self, step: Step) -> Result<()> {
+        if self.fault_after == Some(step) {
+            return Err(Error::Unavailable(format!(
+                "injected fault after step {step:?}"
+            )));
+        }
+        Ok(())
+    }
+}
