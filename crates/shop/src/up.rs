@@ -61,9 +61,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     };
 
-    // product-service
-    let product_env = component_env(&process_env, &role_urls["product_svc"]);
-    let product_config = product_service::Config::from_env(&product_env)?;
+    let local = |port: u16| format!("http://{}:{port}", args.host);
+    let mut shared = process_env.clone();
+    shared.insert(
+        "PRODUCT_SERVICE_ADDR".into(),
+        local(product_service::DEFAULT_PORT),
+    );
+    shared.insert(
+        "CART_SERVICE_ADDR".into(),
+        local(cart_service::DEFAULT_PORT),
+    );
+    shared.insert(
+        "ORDER_SERVICE_ADDR".into(),
+        local(order_service::DEFAULT_PORT),
+    );
+    let env_for = |role: &str| component_env(&shared, &role_urls[role]);
+
+    let mut components = Vec::new();
     let (listener, admin) = listen(
         args.host,
         product_service::DEFAULT_PORT,
@@ -71,34 +85,80 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         product_service::COMPONENT,
     )
     .await?;
-    let product = tokio::spawn(product_service::run(
-        product_config,
-        listener,
-        admin,
-        stopped(),
+    let config = product_service::Config::from_env(&env_for("product_svc"))?;
+    components.push((
+        product_service::COMPONENT,
+        product_service::DEFAULT_PORT,
+        product_service::DEFAULT_ADMIN_PORT,
+        tokio::spawn(product_service::run(config, listener, admin, stopped())),
+    ));
+    let (listener, admin) = listen(
+        args.host,
+        cart_service::DEFAULT_PORT,
+        cart_service::DEFAULT_ADMIN_PORT,
+        cart_service::COMPONENT,
+    )
+    .await?;
+    let config = cart_service::Config::from_env(&env_for("cart_svc"))?;
+    components.push((
+        cart_service::COMPONENT,
+        cart_service::DEFAULT_PORT,
+        cart_service::DEFAULT_ADMIN_PORT,
+        tokio::spawn(cart_service::run(config, listener, admin, stopped())),
+    ));
+    let (listener, admin) = listen(
+        args.host,
+        order_service::DEFAULT_PORT,
+        order_service::DEFAULT_ADMIN_PORT,
+        order_service::COMPONENT,
+    )
+    .await?;
+    let config = order_service::Config::from_env(&env_for("order_svc"))?;
+    components.push((
+        order_service::COMPONENT,
+        order_service::DEFAULT_PORT,
+        order_service::DEFAULT_ADMIN_PORT,
+        tokio::spawn(order_service::run(config, listener, admin, stopped())),
     ));
 
     println!();
     println!("  Shop is running.");
-    println!(
-        "  product-service  grpc://{}:{}  (admin http://{}:{}/metrics)",
-        args.host,
-        product_service::DEFAULT_PORT,
-        args.host,
-        product_service::DEFAULT_ADMIN_PORT
-    );
-    println!("  database         {}", redact(&admin_url));
+    for (name, port, admin_port, _) in &components {
+        println!(
+            "  {name:<16} grpc://{}:{port}  (admin http://{}:{admin_port}/readyz)",
+            args.host, args.host
+        );
+    }
+    println!("  {:<16} {}", "database", redact(&admin_url));
     println!("  Press Ctrl-C to stop.");
     println!();
 
-    let mut product = product;
+    // Run until a signal, or until a component stops on its own (a failure).
+    let names: Vec<&str> = components.iter().map(|c| c.0).collect();
+    let mut tasks: Vec<_> = components.into_iter().map(|c| c.3).collect();
     let outcome = tokio::select! {
         () = shop_runtime::shutdown::signal() => Ok(()),
-        result = &mut product => result.context("product-service panicked")?.context("product-service stopped"),
+        (result, index, _) = futures::future::select_all(tasks.iter_mut()) => {
+            let name = names[index];
+            match result {
+                Ok(Ok(())) => Err(anyhow::anyhow!("{name} stopped unexpectedly")),
+                Ok(Err(e)) => Err(e.context(format!("{name} failed"))),
+                Err(join) => Err(anyhow::anyhow!("{name} panicked: {join}")),
+            }
+        }
     };
     let _ = stop_tx.send(true);
-    if !product.is_finished() {
-        product.await.context("product-service panicked")??;
+    for (task, name) in tasks.into_iter().zip(names) {
+        if task.is_finished() {
+            continue;
+        }
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(component = name, error = %e, "failed while stopping"),
+            Err(join) => {
+                tracing::error!(component = name, error = %join, "panicked while stopping")
+            }
+        }
     }
     if let Some(server) = server {
         server.stop();
