@@ -15,8 +15,8 @@ use axum::routing::get;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-/// Whether the service should get traffic: its database answers and it is
-/// not draining.
+/// Whether the component should get traffic: what it depends on answers
+/// (a service's database, the gateway's backends) and it is not draining.
 #[derive(Debug, Clone, Default)]
 pub struct Readiness {
     /// Shared flags.
@@ -25,8 +25,8 @@ pub struct Readiness {
 
 #[derive(Debug, Default)]
 struct ReadinessFlags {
-    /// Last result of the database probe.
-    database_up: AtomicBool,
+    /// Last result of the dependency probe.
+    dependencies_up: AtomicBool,
     /// Set once shutdown began; never cleared.
     draining: AtomicBool,
 }
@@ -34,13 +34,13 @@ struct ReadinessFlags {
 impl Readiness {
     /// True while traffic is welcome.
     pub fn is_ready(&self) -> bool {
-        self.inner.database_up.load(Ordering::Acquire)
+        self.inner.dependencies_up.load(Ordering::Acquire)
             && !self.inner.draining.load(Ordering::Acquire)
     }
 
-    /// Records the latest database probe.
-    pub fn set_database_up(&self, up: bool) {
-        self.inner.database_up.store(up, Ordering::Release);
+    /// Records the latest dependency probe.
+    pub fn set_dependencies_up(&self, up: bool) {
+        self.inner.dependencies_up.store(up, Ordering::Release);
     }
 
     /// Marks the start of the shutdown drain.
@@ -91,7 +91,7 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     } else if state.readiness.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        (StatusCode::SERVICE_UNAVAILABLE, "dependencies unavailable")
     }
 }
 

@@ -75,7 +75,7 @@ pub async fn serve(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     let readiness = Readiness::default();
-    readiness.set_database_up(crate::db::ping(&pool).await);
+    readiness.set_dependencies_up(crate::db::ping(&pool).await);
     set_health(&health, name, readiness.is_ready()).await;
 
     let reflection = tonic_reflection::server::Builder::configure()
@@ -176,7 +176,7 @@ async fn watch_database(
     loop {
         tokio::time::sleep(DATABASE_PROBE_INTERVAL).await;
         let up = crate::db::ping(&pool).await;
-        readiness.set_database_up(up);
+        readiness.set_dependencies_up(up);
         if up != was_up {
             if up {
                 tracing::info!(service = name, "database reachable again");

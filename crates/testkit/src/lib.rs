@@ -299,6 +299,69 @@ pub async fn spawn_order(
     .await
 }
 
+/// Administrator password of test gateways.
+pub const TEST_ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// Runs the gateway in front of the three services.
+pub async fn spawn_gateway(
+    product: &Running,
+    cart: &Running,
+    order: &Running,
+    extra: &[(&str, &str)],
+) -> Running {
+    let (p, c, o) = (product.url(), cart.url(), order.url());
+    let mut vars = vec![
+        ("PRODUCT_SERVICE_ADDR", p.as_str()),
+        ("CART_SERVICE_ADDR", c.as_str()),
+        ("ORDER_SERVICE_ADDR", o.as_str()),
+        ("AUTH_SECRET", "test-secret-that-is-long-enough"),
+        ("ADMIN_PASSWORD", TEST_ADMIN_PASSWORD),
+        ("SHUTDOWN_GRACE_SECONDS", "2"),
+    ];
+    vars.extend_from_slice(extra);
+    let config = gateway::Config::from_env(&env(&vars)).expect("valid test config");
+    Running::start(|listener, admin, shutdown| gateway::run(config, listener, admin, shutdown))
+        .await
+}
+
+/// The whole stack on one fresh database: product, cart, order and gateway.
+#[derive(Debug)]
+pub struct Stack {
+    /// The database.
+    pub db: TestDb,
+    /// product-service.
+    pub product: Running,
+    /// cart-service.
+    pub cart: Running,
+    /// order-service.
+    pub order: Running,
+    /// The gateway.
+    pub gateway: Running,
+}
+
+impl Stack {
+    /// Starts every component; `gateway_vars` add or override the gateway's variables.
+    pub async fn start(gateway_vars: &[(&str, &str)]) -> Self {
+        let db = TestDb::new().await;
+        let product = spawn_product(&db, &[]).await;
+        let cart = spawn_cart(&db, &product, &[]).await;
+        let order = spawn_order(&db, &cart, &product, &[]).await;
+        let gateway = spawn_gateway(&product, &cart, &order, gateway_vars).await;
+        Self {
+            db,
+            product,
+            cart,
+            order,
+            gateway,
+        }
+    }
+
+    /// Base URL of the gateway, e.g. `http://127.0.0.1:41234`.
+    pub fn base_url(&self) -> String {
+        self.gateway.url()
+    }
+}
+
 /// Checks the design.md invariants with SQL across the three schemas, as an
 /// administrator; returns every violation found (empty when all hold).
 ///

@@ -1,0 +1,232 @@
+//! Authentication: HS256 JWTs signed with `AUTH_SECRET`.
+//!
+//! Claims are `sub` (user id), `role` (`shopper` or `admin`), `iat` and `exp`
+//! (24 h). Only HS256 is accepted: a token with any other algorithm, `none`
+//! included, is refused, as is an expired or tampered one. Admin login
+//! compares the password in constant time.
+
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq as _;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// How long a token is valid.
+pub const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+/// User id of the administrator.
+pub const ADMIN_USER_ID: &str = "admin";
+
+/// Who a token speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A shopper: their own cart and orders.
+    Shopper,
+    /// The administrator: the catalog, plus what a shopper can do.
+    Admin,
+}
+
+/// The claims of a Shop token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: String,
+    /// Role.
+    pub role: Role,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Expires at, seconds since the epoch.
+    pub exp: i64,
+}
+
+/// Issues and verifies tokens.
+pub struct Auth {
+    /// Signs tokens.
+    encoding: EncodingKey,
+    /// Verifies tokens.
+    decoding: DecodingKey,
+    /// HS256 only, expiry required.
+    validation: Validation,
+    /// The administrator's password.
+    admin_password: SecretString,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auth")
+    }
+}
+
+impl Auth {
+    /// Keys from the secret.
+    pub fn new(secret: &SecretString, admin_password: SecretString) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
+            validation,
+            admin_password,
+        }
+    }
+
+    /// A signed token for `sub`, and when it expires.
+    pub fn issue(&self, sub: &str, role: Role) -> (String, DateTime<Utc>) {
+        let now = Utc::now();
+        let expires = now + chrono::Duration::from_std(TOKEN_TTL).expect("24 h fits");
+        let claims = Claims {
+            sub: sub.to_string(),
+            role,
+            iat: now.timestamp(),
+            exp: expires.timestamp(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail");
+        (token, expires)
+    }
+
+    /// The claims of a valid token.
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|_| ApiError::unauthorized("invalid or expired token"))
+    }
+
+    /// True when `username` and `password` are the administrator's, compared
+    /// in constant time.
+    pub fn is_admin(&self, username: &str, password: &str) -> bool {
+        let user_ok = username.as_bytes().ct_eq(ADMIN_USER_ID.as_bytes());
+        let password_ok = password
+            .as_bytes()
+            .ct_eq(self.admin_password.expose_secret().as_bytes());
+        bool::from(user_ok & password_ok)
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Any authenticated caller: its claims.
+#[derive(Debug, Clone)]
+pub struct User(pub Claims);
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        Ok(Self(state.auth.verify(token)?))
+    }
+}
+
+/// The administrator; a shopper gets 403.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Claims);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let User(claims) = User::from_request_parts(parts, state).await?;
+        if claims.role != Role::Admin {
+            return Err(ApiError::forbidden("this route is for the administrator"));
+        }
+        Ok(Self(claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn auth() -> Auth {
+        Auth::new(&"secret".to_string().into(), "pw".to_string().into())
+    }
+
+    #[test]
+    fn an_issued_token_verifies_with_its_claims() {
+        let (token, _) = auth().issue("u1", Role::Shopper);
+        let claims = auth().verify(&token).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.role), ("u1", Role::Shopper));
+        assert_eq!(claims.exp - claims.iat, 24 * 3600);
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_refused() {
+        let other = Auth::new(&"other".to_string().into(), "pw".to_string().into());
+        let (token, _) = other.issue("u1", Role::Admin);
+        assert_eq!(auth().verify(&token).unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn alg_none_and_other_algorithms_are_refused() {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let exp = Utc::now().timestamp() + 3600;
+        let payload = b64(&format!(
+            r#"{{"sub":"u1","role":"admin","iat":0,"exp":{exp}}}"#
+        ));
+        let none = format!("{}.{payload}.", b64(r#"{"alg":"none","typ":"JWT"}"#));
+        assert_eq!(auth().verify(&none).unwrap_err().status, 401);
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &Claims {
+                sub: "u1".into(),
+                role: Role::Admin,
+                iat: 0,
+                exp,
+            },
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap();
+        assert_eq!(auth().verify(&hs512).unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let claims = Claims {
+            sub: "u1".into(),
+            role: Role::Shopper,
+            iat: 0,
+            exp: Utc::now().timestamp() - 60,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap();
+        assert_eq!(auth().verify(&token).unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn admin_credentials_are_checked_exactly() {
+        assert!(auth().is_admin("admin", "pw"));
+        assert!(!auth().is_admin("admin", "pw "));
+        assert!(!auth().is_admin("root", "pw"));
+        assert!(!auth().is_admin("admin", ""));
+    }
+}

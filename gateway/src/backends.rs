@@ -1,0 +1,84 @@
+//! The gateway's gRPC clients: one shared channel per service, a deadline on
+//! every call, and the request id forwarded as `x-request-id` metadata.
+
+use std::time::Duration;
+
+use shop_proto::cart::cart_service_client::CartServiceClient;
+use shop_proto::order::order_service_client::OrderServiceClient;
+use shop_proto::product::product_service_client::ProductServiceClient;
+use shop_runtime::ConfigError;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Clients of product-, cart- and order-service.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// product-service.
+    pub product: ProductServiceClient<Channel>,
+    /// cart-service.
+    pub cart: CartServiceClient<Channel>,
+    /// order-service.
+    pub order: OrderServiceClient<Channel>,
+    /// Each channel with the gRPC service name its health reports.
+    health: Vec<(Channel, &'static str)>,
+    /// Deadline of each call.
+    deadline: Duration,
+}
+
+impl Backends {
+    /// Lazily connected clients of the three addresses.
+    pub fn new(
+        product: &str,
+        cart: &str,
+        order: &str,
+        deadline: Duration,
+    ) -> Result<Self, ConfigError> {
+        let product = shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", product)?;
+        let cart = shop_runtime::client::channel("CART_SERVICE_ADDR", cart)?;
+        let order = shop_runtime::client::channel("ORDER_SERVICE_ADDR", order)?;
+        Ok(Self {
+            product: ProductServiceClient::new(product.clone()),
+            cart: CartServiceClient::new(cart.clone()),
+            order: OrderServiceClient::new(order.clone()),
+            health: vec![
+                (product, "shop.product.v1.ProductService"),
+                (cart, "shop.cart.v1.CartService"),
+                (order, "shop.order.v1.OrderService"),
+            ],
+            deadline,
+        })
+    }
+
+    /// A request with the deadline and the caller's request id.
+    pub fn request<T>(&self, message: T, request_id: Option<&str>) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.deadline);
+        if let Some(id) = request_id.and_then(|id| id.parse().ok()) {
+            request.metadata_mut().insert("x-request-id", id);
+        }
+        request
+    }
+
+    /// True when every backend reports SERVING.
+    pub async fn all_serving(&self) -> bool {
+        let checks = self.health.iter().map(|(channel, service)| {
+            let mut client = HealthClient::new(channel.clone());
+            let mut request = tonic::Request::new(HealthCheckRequest {
+                service: (*service).to_string(),
+            });
+            request.set_timeout(Duration::from_secs(1));
+            async move {
+                matches!(
+                    client.check(request).await.map(|r| r.into_inner().status()),
+                    Ok(ServingStatus::Serving)
+                )
+            }
+        });
+        futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .all(|up| up)
+    }
+}

@@ -1,0 +1,282 @@
+//! gateway: the REST API, auth, OpenAPI and the storefront in front of
+//! Shop's gRPC services.
+//!
+//! Read top to bottom: [`run`] wires the pieces; [`router`] stacks the
+//! middleware; [`api`] holds the REST handlers; [`storefront`] the HTML
+//! pages; [`auth`] the tokens; [`backends`] the gRPC clients; [`error`] the
+//! problem+json mapping; [`middleware`] the rate limit and metrics;
+//! [`openapi`] the API description.
+
+pub mod api;
+pub mod auth;
+pub mod backends;
+pub mod error;
+pub mod middleware;
+pub mod openapi;
+pub mod storefront;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use secrecy::{ExposeSecret, SecretString};
+use shop_runtime::admin::{self, AdminState, Readiness};
+use shop_runtime::{ConfigError, Env};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Auth;
+use crate::backends::Backends;
+use crate::error::ApiError;
+
+/// Component name in logs, metrics and traces.
+pub const COMPONENT: &str = "gateway";
+/// Default HTTP port.
+pub const DEFAULT_PORT: u16 = 8080;
+/// Default admin port.
+pub const DEFAULT_ADMIN_PORT: u16 = 8081;
+/// Largest request body: 1 MiB.
+pub const BODY_LIMIT: usize = 1_048_576;
+
+/// Configuration of the gateway.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP listener (`LISTEN_ADDR`).
+    pub listen_addr: SocketAddr,
+    /// Admin listener (`ADMIN_ADDR`).
+    pub admin_addr: SocketAddr,
+    /// product-service (`PRODUCT_SERVICE_ADDR`).
+    pub product_service_addr: String,
+    /// cart-service (`CART_SERVICE_ADDR`).
+    pub cart_service_addr: String,
+    /// order-service (`ORDER_SERVICE_ADDR`).
+    pub order_service_addr: String,
+    /// HS256 key of the tokens (`AUTH_SECRET`).
+    pub auth_secret: SecretString,
+    /// The administrator's password (`ADMIN_PASSWORD`).
+    pub admin_password: SecretString,
+    /// Requests per second per client; 0 turns the limit off (`RATE_LIMIT_PER_SECOND`).
+    pub rate_limit_per_second: u32,
+    /// Burst per client (`RATE_LIMIT_BURST`).
+    pub rate_limit_burst: u32,
+    /// Requests served at once before shedding load with 503 (`MAX_CONCURRENT_REQUESTS`).
+    pub max_concurrent_requests: usize,
+    /// Deadline of each backend call (`DOWNSTREAM_TIMEOUT_MILLIS`).
+    pub downstream_timeout: Duration,
+    /// Cap on a whole HTTP request (`REQUEST_TIMEOUT_SECONDS`).
+    pub request_timeout: Duration,
+    /// Upper bound of the drain at shutdown (`SHUTDOWN_GRACE_SECONDS`).
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Reads the configuration; a bad variable is named in the error.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let auth_secret = env.secret("AUTH_SECRET")?;
+        if auth_secret.expose_secret().len() < 16 {
+            return Err(ConfigError {
+                var: "AUTH_SECRET".into(),
+                message: "must be at least 16 characters".into(),
+            });
+        }
+        Ok(Self {
+            listen_addr: env.parse_or(
+                "LISTEN_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            )?,
+            admin_addr: env.parse_or(
+                "ADMIN_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], DEFAULT_ADMIN_PORT)),
+            )?,
+            product_service_addr: env
+                .get("PRODUCT_SERVICE_ADDR")
+                .unwrap_or_else(|| "http://127.0.0.1:50051".into()),
+            cart_service_addr: env
+                .get("CART_SERVICE_ADDR")
+                .unwrap_or_else(|| "http://127.0.0.1:50052".into()),
+            order_service_addr: env
+                .get("ORDER_SERVICE_ADDR")
+                .unwrap_or_else(|| "http://127.0.0.1:50053".into()),
+            auth_secret,
+            admin_password: env.secret("ADMIN_PASSWORD")?,
+            rate_limit_per_second: env.parse_or("RATE_LIMIT_PER_SECOND", 200)?,
+            rate_limit_burst: env.parse_or("RATE_LIMIT_BURST", 400)?,
+            max_concurrent_requests: env.parse_or("MAX_CONCURRENT_REQUESTS", 1024)?,
+            downstream_timeout: Duration::from_millis(
+                env.parse_or("DOWNSTREAM_TIMEOUT_MILLIS", 5000)?,
+            ),
+            request_timeout: env.seconds_or("REQUEST_TIMEOUT_SECONDS", 15)?,
+            shutdown_grace: env.seconds_or("SHUTDOWN_GRACE_SECONDS", 10)?,
+        })
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// gRPC clients.
+    pub backends: Backends,
+    /// Token issuing and checking.
+    pub auth: Arc<Auth>,
+    /// Per-client rate limit, when on.
+    pub limiter: Option<Arc<middleware::Limiter>>,
+    /// Key of the storefront's CSRF tokens.
+    pub csrf_key: Arc<String>,
+}
+
+/// The whole HTTP application: API, docs, storefront and their middleware.
+pub fn router(state: AppState, config: &Config) -> Router {
+    let api = api::router().layer(DefaultBodyLimit::max(BODY_LIMIT));
+    let pages = storefront::router().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        storefront::session,
+    ));
+    let app = Router::new()
+        .nest("/api/v1", api)
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs))
+        .merge(pages)
+        .merge(storefront::assets())
+        .fallback(|| async { ApiError::not_found("no such resource") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn(middleware::record_metrics))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .with_state(state);
+    // Outermost first. Everything inside `problem_for_every_error` answers
+    // errors as problem+json; load beyond the concurrency limit is shed with 503.
+    app.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(TraceLayer::new_for_http())
+            .layer(CompressionLayer::new())
+            .layer(CatchPanicLayer::custom(|_| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            }))
+            .layer(axum::middleware::map_response(
+                error::problem_for_every_error,
+            ))
+            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                let mut error = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the shop is overloaded; retry shortly",
+                );
+                error.retry_after = Some(1);
+                error
+            }))
+            .load_shed()
+            .concurrency_limit(config.max_concurrent_requests),
+    )
+}
+
+/// Runs the gateway on already-bound listeners until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let backends = Backends::new(
+        &config.product_service_addr,
+        &config.cart_service_addr,
+        &config.order_service_addr,
+        config.downstream_timeout,
+    )?;
+    let limiter = middleware::limiter(config.rate_limit_per_second, config.rate_limit_burst);
+    let state = AppState {
+        backends: backends.clone(),
+        auth: Arc::new(Auth::new(
+            &config.auth_secret,
+            config.admin_password.clone(),
+        )),
+        limiter: limiter.clone(),
+        csrf_key: Arc::new(format!("csrf:{}", config.auth_secret.expose_secret())),
+    };
+    let app = router(state, &config);
+
+    let readiness = Readiness::default();
+    let probe = tokio::spawn(watch_backends(backends, readiness.clone(), limiter));
+    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+    let drained = move || {
+        let mut rx = drain_rx.clone();
+        async move {
+            let _ = rx.wait_for(|d| *d).await;
+        }
+    };
+    let admin_state = AdminState {
+        readiness: readiness.clone(),
+        pool: None,
+        service: COMPONENT,
+    };
+    let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drained()));
+    let mut server = tokio::spawn(
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(drained())
+        .into_future(),
+    );
+    tracing::info!(service = COMPONENT, "serving");
+
+    tokio::select! {
+        () = shutdown => {}
+        result = &mut server => {
+            probe.abort();
+            admin.abort();
+            return Ok(result??);
+        }
+    }
+    probe.abort();
+    readiness.set_draining();
+    let _ = drain_tx.send(true);
+    tracing::info!(service = COMPONENT, grace = ?config.shutdown_grace, "draining");
+    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
+        Ok(result) => result??,
+        Err(_) => {
+            tracing::warn!(
+                service = COMPONENT,
+                "drain exceeded the grace period; closing the remaining requests"
+            );
+            server.abort();
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
+    tracing::info!(service = COMPONENT, "stopped");
+    Ok(())
+}
+
+/// Readiness follows the backends' health; stale rate-limit buckets are dropped.
+async fn watch_backends(
+    backends: Backends,
+    readiness: Readiness,
+    limiter: Option<Arc<middleware::Limiter>>,
+) {
+    loop {
+        readiness.set_dependencies_up(backends.all_serving().await);
+        if let Some(limiter) = &limiter {
+            limiter.retain_recent();
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}

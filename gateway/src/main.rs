@@ -1,0 +1,18 @@
+//! The gateway binary: configuration from the environment, then [`gateway::run`].
+
+use std::process::ExitCode;
+
+use shop_runtime::Env;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shop_runtime::main_entry(gateway::COMPONENT, async {
+        let env = Env::process();
+        shop_runtime::telemetry::init(&env)?;
+        let config = gateway::Config::from_env(&env)?;
+        let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+        let admin = tokio::net::TcpListener::bind(config.admin_addr).await?;
+        gateway::run(config, listener, admin, shop_runtime::shutdown::signal()).await
+    })
+    .await
+}

@@ -1,0 +1,58 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, and
+//! a docs page that renders it without any CDN.
+
+use axum::Json;
+use axum::response::Html;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api;
+
+/// The API description served at `/openapi.json`.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Shop API", version = "1", description = "REST API of Shop, the microservices reference shop. Errors are application/problem+json (RFC 9457)."),
+    paths(
+        api::guest, api::login,
+        api::list_products, api::get_product, api::create_product, api::update_product, api::adjust_stock,
+        api::get_cart, api::add_item, api::set_item, api::remove_item, api::clear_cart,
+        api::place_order, api::list_orders, api::get_order, api::cancel_order,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Tokens for guests and the administrator"),
+        (name = "products", description = "The catalog"),
+        (name = "cart", description = "The caller's cart"),
+        (name = "orders", description = "Checkout and order history"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme the paths refer to.
+#[derive(Debug)]
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// `GET /docs`: a self-contained page listing every operation of the document.
+pub async fn docs() -> Html<&'static str> {
+    Html(include_str!("../static/docs.html"))
+}

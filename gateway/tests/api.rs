@@ -1,0 +1,653 @@
+//! The REST contract of design.md, row by row, through the gateway in front
+//! of real services and PostgreSQL: every route, and every error status the
+//! contract lists (400, 401, 403, 404, 409, 413, 422, 429, 503).
+
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{Value, json};
+use shop_testkit::{Stack, TEST_ADMIN_PASSWORD};
+
+struct Api {
+    stack: Stack,
+    http: Client,
+    base: String,
+}
+
+async fn start() -> Api {
+    start_with(&[]).await
+}
+
+async fn start_with(vars: &[(&str, &str)]) -> Api {
+    let stack = Stack::start(vars).await;
+    let base = stack.base_url();
+    Api {
+        stack,
+        http: Client::new(),
+        base,
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("gateway answers")
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    async fn guest(&self) -> String {
+        let response = self
+            .call(Method::POST, "/api/v1/auth/guest", None, None)
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    async fn admin(&self) -> String {
+        let response = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"username": "admin", "password": TEST_ADMIN_PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["role"], "admin");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    async fn product(&self, admin: &str, sku: &str, price: i64, available: i64) -> Value {
+        let response = self
+            .post(
+                "/api/v1/products",
+                Some(admin),
+                json!({"sku": sku, "name": format!("Product {sku}"), "description": "A thing",
+                       "category": "test", "unit_price_cents": price, "currency": "USD", "available": available}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    async fn place(&self, token: &str, key: Option<&str>) -> Response {
+        let mut request = self
+            .http
+            .post(format!("{}/api/v1/orders", self.base))
+            .bearer_auth(token);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+/// Asserts a problem+json error with `status` and returns its body.
+async fn problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+#[tokio::test]
+async fn guest_tokens_and_admin_login() {
+    let api = start().await;
+    let response = api
+        .call(Method::POST, "/api/v1/auth/guest", None, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let guest: Value = response.json().await.unwrap();
+    assert!(guest["user_id"].as_str().unwrap().len() == 36);
+    assert!(guest["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    api.admin().await;
+    let bad = api
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "admin", "password": "wrong"}),
+        )
+        .await;
+    let body = problem(bad, StatusCode::UNAUTHORIZED).await;
+    assert!(!body.to_string().contains(TEST_ADMIN_PASSWORD));
+}
+
+#[tokio::test]
+async fn catalog_routes_list_filter_page_and_get() {
+    let api = start().await;
+    let admin = api.admin().await;
+    for i in 0..3 {
+        api.product(&admin, &format!("SKU-{i}"), 100, 5).await;
+    }
+
+    let page: Value = api
+        .get("/api/v1/products?page_size=2", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let token = page["next_page_token"].as_str().unwrap();
+    let last: Value = api
+        .get(
+            &format!("/api/v1/products?page_size=2&page_token={token}"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(last["items"].as_array().unwrap().len(), 1);
+    assert!(last["next_page_token"].is_null());
+
+    let found: Value = api
+        .get("/api/v1/products?q=product%20sku-1&category=test", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["items"][0]["sku"], "SKU-1");
+    let product = &found["items"][0];
+    for key in [
+        "id",
+        "sku",
+        "name",
+        "description",
+        "category",
+        "image_url",
+        "unit_price_cents",
+        "currency",
+        "available",
+    ] {
+        assert!(product.get(key).is_some(), "missing {key}");
+    }
+
+    let one = api
+        .get(
+            &format!("/api/v1/products/{}", product["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(one.status(), StatusCode::OK);
+
+    problem(
+        api.get("/api/v1/products?page_size=0", None).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    problem(
+        api.get("/api/v1/products?page_size=101", None).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    problem(
+        api.get("/api/v1/products?page_size=abc", None).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    problem(
+        api.get("/api/v1/products?page_token=forged", None).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    problem(
+        api.get("/api/v1/products/not-a-uuid", None).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let missing = format!("/api/v1/products/{}", uuid::Uuid::new_v4());
+    problem(api.get(&missing, None).await, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn admin_routes_create_update_and_adjust_stock() {
+    let api = start().await;
+    let admin = api.admin().await;
+    let shopper = api.guest().await;
+    let new = json!({"sku": "NEW-1", "name": "New", "description": "", "category": "test",
+                     "unit_price_cents": 500, "currency": "USD"});
+
+    problem(
+        api.post("/api/v1/products", None, new.clone()).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    problem(
+        api.post("/api/v1/products", Some(&shopper), new.clone())
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let created: Value = api
+        .post("/api/v1/products", Some(&admin), new.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["available"], 0, "available defaults to 0");
+    problem(
+        api.post("/api/v1/products", Some(&admin), new).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let invalid = json!({"sku": "X", "name": "", "category": "test", "unit_price_cents": 1, "currency": "USD"});
+    problem(
+        api.post("/api/v1/products", Some(&admin), invalid).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let wrong_type = json!({"sku": "X", "name": "n", "category": "t", "unit_price_cents": "a lot", "currency": "USD"});
+    problem(
+        api.post("/api/v1/products", Some(&admin), wrong_type).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    let id = created["id"].as_str().unwrap();
+    let patched = api
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/products/{id}"),
+            Some(&admin),
+            Some(json!({"name": "Renamed"})),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    assert_eq!(patched.json::<Value>().await.unwrap()["name"], "Renamed");
+
+    let stock = format!("/api/v1/products/{id}/stock");
+    let restocked: Value = api
+        .post(&stock, Some(&admin), json!({"delta": 5}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(restocked["available"], 5);
+    problem(
+        api.post(&stock, Some(&admin), json!({"delta": -6})).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    problem(
+        api.post(&stock, Some(&admin), json!({"delta": 0})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    problem(
+        api.post(&stock, Some(&shopper), json!({"delta": 1})).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cart_routes_add_set_remove_and_clear() {
+    let api = start().await;
+    let admin = api.admin().await;
+    let shopper = api.guest().await;
+    let mug = api.product(&admin, "MUG", 1250, 10).await;
+    let id = mug["id"].as_str().unwrap();
+    let add = |quantity: i64| json!({"product_id": id, "quantity": quantity});
+
+    let empty: Value = api
+        .get("/api/v1/cart", Some(&shopper))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty["items"], json!([]));
+    problem(
+        api.get("/api/v1/cart", None).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+
+    api.post("/api/v1/cart/items", Some(&shopper), add(2)).await;
+    let cart: Value = api
+        .post("/api/v1/cart/items", Some(&shopper), add(1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cart["items"][0]["quantity"], 3);
+    assert_eq!(cart["items"][0]["line_total_cents"], 3750);
+    assert_eq!(
+        (cart["subtotal_cents"].clone(), cart["currency"].clone()),
+        (json!(3750), json!("USD"))
+    );
+
+    problem(
+        api.post("/api/v1/cart/items", Some(&shopper), add(0)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    problem(
+        api.post("/api/v1/cart/items", Some(&shopper), add(97))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let unknown = json!({"product_id": uuid::Uuid::new_v4(), "quantity": 1});
+    problem(
+        api.post("/api/v1/cart/items", Some(&shopper), unknown)
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    let line = format!("/api/v1/cart/items/{id}");
+    let set: Value = api
+        .call(
+            Method::PUT,
+            &line,
+            Some(&shopper),
+            Some(json!({"quantity": 5})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(set["items"][0]["quantity"], 5);
+    let removed: Value = api
+        .call(
+            Method::PUT,
+            &line,
+            Some(&shopper),
+            Some(json!({"quantity": 0})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(removed["items"], json!([]));
+    api.post("/api/v1/cart/items", Some(&shopper), add(1)).await;
+    let deleted = api.call(Method::DELETE, &line, Some(&shopper), None).await;
+    assert_eq!(deleted.json::<Value>().await.unwrap()["items"], json!([]));
+    problem(
+        api.call(
+            Method::DELETE,
+            "/api/v1/cart/items/nope",
+            Some(&shopper),
+            None,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+
+    api.post("/api/v1/cart/items", Some(&shopper), add(1)).await;
+    let cleared = api
+        .call(Method::DELETE, "/api/v1/cart", Some(&shopper), None)
+        .await;
+    assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn checkout_routes_place_replay_list_get_and_cancel() {
+    let api = start().await;
+    let admin = api.admin().await;
+    let alice = api.guest().await;
+    let bob = api.guest().await;
+    let mug = api.product(&admin, "MUG", 1250, 3).await;
+    let id = mug["id"].as_str().unwrap();
+
+    problem(api.place(&alice, None).await, StatusCode::BAD_REQUEST).await;
+    let empty = problem(
+        api.place(&alice, Some("k0")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(empty["type"], "/problems/empty-cart");
+
+    api.post(
+        "/api/v1/cart/items",
+        Some(&alice),
+        json!({"product_id": id, "quantity": 2}),
+    )
+    .await;
+    let placed = api.place(&alice, Some("k1")).await;
+    assert_eq!(placed.status(), StatusCode::CREATED);
+    let order: Value = placed.json().await.unwrap();
+    assert_eq!(order["status"], "CONFIRMED");
+    assert_eq!(order["total_cents"], 2500);
+    assert!(order["number"].as_str().unwrap().starts_with("SO-"));
+    assert!(order["created_at"].as_str().unwrap().ends_with('Z'));
+    let replay = api.place(&alice, Some("k1")).await;
+    assert_eq!(replay.status(), StatusCode::OK);
+    assert_eq!(replay.json::<Value>().await.unwrap()["id"], order["id"]);
+
+    // Only one mug is left: Bob's two are short.
+    api.post(
+        "/api/v1/cart/items",
+        Some(&bob),
+        json!({"product_id": id, "quantity": 2}),
+    )
+    .await;
+    let short = problem(api.place(&bob, Some("k1")).await, StatusCode::CONFLICT).await;
+    assert_eq!(short["type"], "/problems/insufficient-stock");
+    assert_eq!(short["items"][0]["product_id"], id);
+
+    let order_path = format!("/api/v1/orders/{}", order["id"].as_str().unwrap());
+    assert_eq!(
+        api.get(&order_path, Some(&alice)).await.status(),
+        StatusCode::OK
+    );
+    problem(
+        api.get(&order_path, Some(&bob)).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        api.get("/api/v1/orders/not-a-uuid", Some(&alice)).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let history: Value = api
+        .get("/api/v1/orders?page_size=10", Some(&alice))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["items"].as_array().unwrap().len(), 1);
+    assert!(history["next_page_token"].is_null());
+    problem(
+        api.get("/api/v1/orders?page_size=500", Some(&alice)).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+
+    let cancel = format!("{order_path}/cancel");
+    problem(
+        api.call(Method::POST, &cancel, Some(&bob), None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let cancelled = api.call(Method::POST, &cancel, Some(&alice), None).await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    assert_eq!(
+        cancelled.json::<Value>().await.unwrap()["status"],
+        "CANCELLED"
+    );
+    problem(
+        api.call(Method::POST, &cancel, Some(&alice), None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let mug_now: Value = api
+        .get(&format!("/api/v1/products/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        mug_now["available"], 3,
+        "the cancelled order's stock came back"
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_are_401_and_bodies_over_one_mebibyte_are_413() {
+    let api = start().await;
+    problem(
+        api.get("/api/v1/cart", Some("not.a.jwt")).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let admin = api.admin().await;
+    let mut forged = admin.clone();
+    forged.pop();
+    forged.push(if admin.ends_with('A') { 'B' } else { 'A' });
+    problem(
+        api.get("/api/v1/cart", Some(&forged)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+
+    let huge = "x".repeat(1_048_577);
+    let response = api
+        .http
+        .post(format!("{}/api/v1/cart/items", api.base))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(format!("{{\"product_id\":\"{huge}\",\"quantity\":1}}"))
+        .send()
+        .await
+        .unwrap();
+    problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+
+    let malformed = api
+        .http
+        .post(format!("{}/api/v1/cart/items", api.base))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body("{\"product_id\": ")
+        .send()
+        .await
+        .unwrap();
+    problem(malformed, StatusCode::BAD_REQUEST).await;
+    problem(
+        api.get("/api/v1/nothing-here", None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
+    let api = start_with(&[("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "3")]).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..6 {
+        let response = api.get("/api/v1/products", None).await;
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = response.headers().get("retry-after").cloned();
+            problem(response, StatusCode::TOO_MANY_REQUESTS).await;
+        }
+    }
+    assert!(
+        statuses[..3].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    assert!(retry_after.is_some());
+}
+
+#[tokio::test]
+async fn a_backend_that_is_down_gives_503_not_500() {
+    let mut api = start().await;
+    api.stack.product.shut_down().await.unwrap();
+
+    let body = problem(
+        api.get("/api/v1/products", None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+
+    assert!(
+        !body["detail"].as_str().unwrap().contains("tcp"),
+        "no internals: {body}"
+    );
+    let readyz = reqwest::get(format!("http://{}/readyz", api.stack.gateway.admin_addr))
+        .await
+        .unwrap();
+    let mut status = readyz.status();
+    for _ in 0..30 {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        status = reqwest::get(format!("http://{}/readyz", api.stack.gateway.admin_addr))
+            .await
+            .unwrap()
+            .status();
+    }
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn openapi_document_and_docs_page_are_served() {
+    let api = start().await;
+    let doc: Value = api.get("/openapi.json", None).await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/api/v1/products",
+        "/api/v1/cart/items/{product_id}",
+        "/api/v1/orders/{id}/cancel",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "missing {path}");
+    }
+    let docs = api.get("/docs", None).await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    let html = docs.text().await.unwrap();
+    assert!(
+        html.contains("/openapi.json") && !html.contains("https://"),
+        "offline docs page"
+    );
+
+    let readyz = format!("http://{}/readyz", api.stack.gateway.admin_addr);
+    let mut status = reqwest::get(&readyz).await.unwrap().status();
+    for _ in 0..30 {
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        status = reqwest::get(&readyz).await.unwrap().status();
+    }
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "ready once every backend is SERVING"
+    );
+}
