@@ -51,26 +51,31 @@ pub struct Body<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Params<T>(pub T);
 
-/// The request id set by the request-id middleware, forwarded to backends.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub Option<String>);
+/// What a backend call carries on from the HTTP request: the request id
+/// set by the request-id middleware, and the W3C trace context headers.
+#[derive(Debug, Clone, Default)]
+pub struct Forwarded {
+    /// `x-request-id` and, when the client sent them, `traceparent` and `tracestate`.
+    pub headers: Vec<(&'static str, String)>,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+impl<S: Send + Sync> FromRequestParts<S> for Forwarded {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-        ))
+        let headers = ["x-request-id", "traceparent", "tracestate"]
+            .into_iter()
+            .filter_map(|name| {
+                let value = parts.headers.get(name)?.to_str().ok()?;
+                Some((name, value.to_string()))
+            })
+            .collect();
+        Ok(Self { headers })
     }
 }
 
-impl RequestId {
-    fn as_deref(&self) -> Option<&str> {
-        self.0.as_deref()
+impl Forwarded {
+    fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
     }
 }
 
@@ -298,7 +303,7 @@ pub struct ProductQuery {
     responses((status = 200, body = Page<Product>), (status = 400, description = "bad page_size or page_token")))]
 pub async fn list_products(
     State(state): State<AppState>,
-    id: RequestId,
+    id: Forwarded,
     Params(query): Params<ProductQuery>,
 ) -> ApiResult<Json<Page<Product>>> {
     if let Some(size) = query.page_size
@@ -318,7 +323,7 @@ pub async fn list_products(
         .backends
         .product
         .clone()
-        .list_products(state.backends.request(request, id.as_deref()))
+        .list_products(state.backends.request(request, id.headers()))
         .await?
         .into_inner();
     Ok(Json(Page {
@@ -332,7 +337,7 @@ pub async fn list_products(
     responses((status = 200, body = Product), (status = 400), (status = 404)))]
 pub async fn get_product(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Product>> {
     let id = path_id(&id)?;
@@ -342,7 +347,7 @@ pub async fn get_product(
         .clone()
         .get_product(state.backends.request(
             product_pb::GetProductRequest { id: id.to_string() },
-            rid.as_deref(),
+            rid.headers(),
         ))
         .await?
         .into_inner();
@@ -370,7 +375,7 @@ pub struct NewProduct {
     security(("bearer" = [])))]
 pub async fn create_product(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     _admin: Admin,
     Body(new): Body<NewProduct>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
@@ -388,7 +393,7 @@ pub async fn create_product(
         .backends
         .product
         .clone()
-        .create_product(state.backends.request(request, rid.as_deref()))
+        .create_product(state.backends.request(request, rid.headers()))
         .await
         .map_err(|s| ApiError::from_grpc(s).body_invalid_is_422())?
         .into_inner();
@@ -413,7 +418,7 @@ pub struct ProductPatch {
     security(("bearer" = [])))]
 pub async fn update_product(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     _admin: Admin,
     Path(id): Path<String>,
     Body(patch): Body<ProductPatch>,
@@ -433,7 +438,7 @@ pub async fn update_product(
         .backends
         .product
         .clone()
-        .update_product(state.backends.request(request, rid.as_deref()))
+        .update_product(state.backends.request(request, rid.headers()))
         .await
         .map_err(|s| ApiError::from_grpc(s).body_invalid_is_422())?
         .into_inner();
@@ -453,7 +458,7 @@ pub struct StockDelta {
     security(("bearer" = [])))]
 pub async fn adjust_stock(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     _admin: Admin,
     Path(id): Path<String>,
     Body(change): Body<StockDelta>,
@@ -467,7 +472,7 @@ pub async fn adjust_stock(
         .backends
         .product
         .clone()
-        .adjust_stock(state.backends.request(request, rid.as_deref()))
+        .adjust_stock(state.backends.request(request, rid.headers()))
         .await
         .map_err(|s| ApiError::from_grpc(s).body_invalid_is_422())?
         .into_inner();
@@ -481,7 +486,7 @@ pub async fn adjust_stock(
     responses((status = 200, body = Cart), (status = 401), (status = 503)), security(("bearer" = [])))]
 pub async fn get_cart(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     User(user): User,
 ) -> ApiResult<Json<Cart>> {
     let request = cart_pb::GetCartRequest { user_id: user.sub };
@@ -489,7 +494,7 @@ pub async fn get_cart(
         .backends
         .cart
         .clone()
-        .get_cart(state.backends.request(request, rid.as_deref()))
+        .get_cart(state.backends.request(request, rid.headers()))
         .await?;
     Ok(Json(cart.into_inner().into()))
 }
@@ -508,7 +513,7 @@ pub struct AddItem {
     security(("bearer" = [])))]
 pub async fn add_item(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     User(user): User,
     Body(item): Body<AddItem>,
 ) -> ApiResult<Json<Cart>> {
@@ -521,7 +526,7 @@ pub async fn add_item(
         .backends
         .cart
         .clone()
-        .add_item(state.backends.request(request, rid.as_deref()))
+        .add_item(state.backends.request(request, rid.headers()))
         .await
         .map_err(|s| ApiError::from_grpc(s).body_invalid_is_422())?;
     Ok(Json(cart.into_inner().into()))
@@ -539,7 +544,7 @@ pub struct SetQuantity {
     responses((status = 200, body = Cart), (status = 400), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn set_item(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     User(user): User,
     Path(product_id): Path<String>,
     Body(set): Body<SetQuantity>,
@@ -554,7 +559,7 @@ pub async fn set_item(
         .backends
         .cart
         .clone()
-        .set_item_quantity(state.backends.request(request, rid.as_deref()))
+        .set_item_quantity(state.backends.request(request, rid.headers()))
         .await
         .map_err(|s| ApiError::from_grpc(s).body_invalid_is_422())?;
     Ok(Json(cart.into_inner().into()))
@@ -565,7 +570,7 @@ pub async fn set_item(
     responses((status = 200, body = Cart), (status = 400)), security(("bearer" = [])))]
 pub async fn remove_item(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     User(user): User,
     Path(product_id): Path<String>,
 ) -> ApiResult<Json<Cart>> {
@@ -578,7 +583,7 @@ pub async fn remove_item(
         .backends
         .cart
         .clone()
-        .remove_item(state.backends.request(request, rid.as_deref()))
+        .remove_item(state.backends.request(request, rid.headers()))
         .await?;
     Ok(Json(cart.into_inner().into()))
 }
@@ -587,7 +592,7 @@ pub async fn remove_item(
 #[utoipa::path(delete, path = "/api/v1/cart", tag = "cart", responses((status = 204)), security(("bearer" = [])))]
 pub async fn clear_cart(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     User(user): User,
 ) -> ApiResult<StatusCode> {
     let request = cart_pb::ClearCartRequest { user_id: user.sub };
@@ -595,7 +600,7 @@ pub async fn clear_cart(
         .backends
         .cart
         .clone()
-        .clear_cart(state.backends.request(request, rid.as_deref()))
+        .clear_cart(state.backends.request(request, rid.headers()))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -613,7 +618,7 @@ pub async fn clear_cart(
     security(("bearer" = [])))]
 pub async fn place_order(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     User(user): User,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
@@ -630,7 +635,7 @@ pub async fn place_order(
         .backends
         .order
         .clone()
-        .place_order(state.backends.request(request, rid.as_deref()))
+        .place_order(state.backends.request(request, rid.headers()))
         .await
         .map_err(|s| {
             // A bad key is a bad header: 400.
@@ -659,7 +664,7 @@ pub struct OrderQuery {
     responses((status = 200, body = Page<Order>), (status = 400)), security(("bearer" = [])))]
 pub async fn list_orders(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     User(user): User,
     Params(query): Params<OrderQuery>,
 ) -> ApiResult<Json<Page<Order>>> {
@@ -679,7 +684,7 @@ pub async fn list_orders(
         .backends
         .order
         .clone()
-        .list_orders(state.backends.request(request, rid.as_deref()))
+        .list_orders(state.backends.request(request, rid.headers()))
         .await?
         .into_inner();
     Ok(Json(Page {
@@ -694,7 +699,7 @@ pub async fn list_orders(
     security(("bearer" = [])))]
 pub async fn get_order(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     User(user): User,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Order>> {
@@ -707,7 +712,7 @@ pub async fn get_order(
         .backends
         .order
         .clone()
-        .get_order(state.backends.request(request, rid.as_deref()))
+        .get_order(state.backends.request(request, rid.headers()))
         .await?;
     Ok(Json(order.into_inner().into()))
 }
@@ -718,7 +723,7 @@ pub async fn get_order(
     security(("bearer" = [])))]
 pub async fn cancel_order(
     State(state): State<AppState>,
-    rid: RequestId,
+    rid: Forwarded,
     User(user): User,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Order>> {
@@ -731,7 +736,7 @@ pub async fn cancel_order(
         .backends
         .order
         .clone()
-        .cancel_order(state.backends.request(request, rid.as_deref()))
+        .cancel_order(state.backends.request(request, rid.headers()))
         .await?;
     Ok(Json(order.into_inner().into()))
 }

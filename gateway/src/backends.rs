@@ -1,5 +1,6 @@
 //! The gateway's gRPC clients: one shared channel per service, a deadline on
-//! every call, and the request id forwarded as `x-request-id` metadata.
+//! every call, and the request id (`x-request-id`) and W3C trace context
+//! (`traceparent`, `tracestate`) forwarded as metadata.
 
 use std::time::Duration;
 
@@ -51,12 +52,19 @@ impl Backends {
         })
     }
 
-    /// A request with the deadline and the caller's request id.
-    pub fn request<T>(&self, message: T, request_id: Option<&str>) -> tonic::Request<T> {
+    /// A request with the deadline and the forwarded headers (request id,
+    /// trace context) as metadata.
+    pub fn request<T>(
+        &self,
+        message: T,
+        forwarded: &[(&'static str, String)],
+    ) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.deadline);
-        if let Some(id) = request_id.and_then(|id| id.parse().ok()) {
-            request.metadata_mut().insert("x-request-id", id);
+        for (name, value) in forwarded {
+            if let Ok(value) = value.parse() {
+                request.metadata_mut().insert(*name, value);
+            }
         }
         request
     }

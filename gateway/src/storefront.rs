@@ -209,7 +209,7 @@ async fn home(State(state): State<AppState>, Query(query): Query<HomeQuery>) -> 
         .backends
         .product
         .clone()
-        .list_products(state.backends.request(request, None))
+        .list_products(state.backends.request(request, &[]))
         .await?
         .into_inner();
     let next = (!page.next_page_token.is_empty()).then(|| {
@@ -269,7 +269,7 @@ async fn product_page(
         .get_product(
             state
                 .backends
-                .request(product_pb::GetProductRequest { id: id.to_string() }, None),
+                .request(product_pb::GetProductRequest { id: id.to_string() }, &[]),
         )
         .await?
         .into_inner()
@@ -316,7 +316,7 @@ async fn cart_page(
             cart_pb::GetCartRequest {
                 user_id: claims.sub.clone(),
             },
-            None,
+            &[],
         ))
         .await?
         .into_inner()
@@ -393,7 +393,7 @@ async fn cart_add(
         .backends
         .cart
         .clone()
-        .add_item(state.backends.request(request, None))
+        .add_item(state.backends.request(request, &[]))
         .await
     {
         Ok(_) => Ok(Redirect::to("/cart").into_response()),
@@ -419,7 +419,7 @@ async fn cart_update(
         .backends
         .cart
         .clone()
-        .set_item_quantity(state.backends.request(request, None))
+        .set_item_quantity(state.backends.request(request, &[]))
         .await
     {
         Ok(_) => Ok(Redirect::to("/cart").into_response()),
@@ -454,7 +454,7 @@ async fn checkout(
         .backends
         .order
         .clone()
-        .place_order(state.backends.request(request, None))
+        .place_order(state.backends.request(request, &[]))
         .await
     {
         Ok(order) => {
@@ -484,7 +484,7 @@ async fn orders_page(
         .backends
         .order
         .clone()
-        .list_orders(state.backends.request(request, None))
+        .list_orders(state.backends.request(request, &[]))
         .await?
         .into_inner()
         .orders
@@ -530,7 +530,7 @@ async fn order_page(
         .backends
         .order
         .clone()
-        .get_order(state.backends.request(request, None))
+        .get_order(state.backends.request(request, &[]))
         .await?
         .into_inner()
         .into();
@@ -587,7 +587,7 @@ async fn order_cancel(
         .backends
         .order
         .clone()
-        .cancel_order(state.backends.request(request, None))
+        .cancel_order(state.backends.request(request, &[]))
         .await?;
     Ok(Redirect::to(&format!("/orders/{id}")).into_response())
 }

@@ -121,9 +121,51 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         tokio::spawn(order_service::run(config, listener, admin, stopped())),
     ));
 
+    let mut gateway_env = shared.clone();
+    let admin_password = match gateway_env.get("ADMIN_PASSWORD") {
+        Some(password) => password.clone(),
+        None => {
+            let password = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+            gateway_env.insert("ADMIN_PASSWORD".into(), password.clone());
+            password
+        }
+    };
+    gateway_env.entry("AUTH_SECRET".into()).or_insert_with(|| {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
+    });
+    let (listener, admin) = listen(
+        args.host,
+        gateway::DEFAULT_PORT,
+        gateway::DEFAULT_ADMIN_PORT,
+        gateway::COMPONENT,
+    )
+    .await?;
+    let config = gateway::Config::from_env(&Env::from_map(gateway_env))?;
+    components.push((
+        gateway::COMPONENT,
+        gateway::DEFAULT_PORT,
+        gateway::DEFAULT_ADMIN_PORT,
+        tokio::spawn(gateway::run(config, listener, admin, stopped())),
+    ));
+
     println!();
     println!("  Shop is running.");
-    for (name, port, admin_port, _) in &components {
+    println!(
+        "  storefront       http://{}:{}/",
+        args.host,
+        gateway::DEFAULT_PORT
+    );
+    println!(
+        "  API docs         http://{}:{}/docs",
+        args.host,
+        gateway::DEFAULT_PORT
+    );
+    println!("  admin login      admin / {admin_password}");
+    for (name, port, admin_port, _) in components.iter().take(3) {
         println!(
             "  {name:<16} grpc://{}:{port}  (admin http://{}:{admin_port}/readyz)",
             args.host, args.host
