@@ -389,19 +389,13 @@ async fn cart_add(
         product_id: form.product_id,
         quantity: form.quantity,
     };
-    match state
+    let result = state
         .backends
         .cart
         .clone()
         .add_item(state.backends.request(request, &[]))
-        .await
-    {
-        Ok(_) => Ok(Redirect::to("/cart").into_response()),
-        Err(status) if status.code() == tonic::Code::InvalidArgument => {
-            Ok(redirect_with_error(status.message()))
-        }
-        Err(status) => Err(status.into()),
-    }
+        .await;
+    back_to_cart(result)
 }
 
 async fn cart_update(
@@ -415,13 +409,19 @@ async fn cart_update(
         product_id: form.product_id,
         quantity: form.quantity,
     };
-    match state
+    let result = state
         .backends
         .cart
         .clone()
         .set_item_quantity(state.backends.request(request, &[]))
-        .await
-    {
+        .await;
+    back_to_cart(result)
+}
+
+/// Back to the cart page: with the message of a refused quantity, or on to
+/// an error page for anything else.
+fn back_to_cart<T>(result: Result<T, tonic::Status>) -> PageResult {
+    match result {
         Ok(_) => Ok(Redirect::to("/cart").into_response()),
         Err(status) if status.code() == tonic::Code::InvalidArgument => {
             Ok(redirect_with_error(status.message()))

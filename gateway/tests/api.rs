@@ -620,7 +620,10 @@ async fn a_backend_that_is_down_gives_503_not_500() {
 async fn openapi_document_and_docs_page_are_served() {
     let api = start().await;
     let response = api.get("/openapi.json", None).await;
-    assert!(response.headers().contains_key("x-request-id"), "every response carries its request id");
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "every response carries its request id"
+    );
     let doc: Value = response.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for path in [

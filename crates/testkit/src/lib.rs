@@ -238,6 +238,51 @@ impl Running {
     }
 }
 
+/// Asserts the graceful shutdown of a gRPC service: health reports
+/// SERVING, flips to NOT_SERVING as soon as shutdown begins (while the
+/// server still answers), and `run` returns within the drain bound.
+pub async fn assert_health_flips_on_shutdown(service: &mut Running, name: &str) {
+    use tokio_stream::StreamExt as _;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let channel = tonic::transport::Endpoint::from_shared(service.url())
+        .expect("valid URL")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: name.into(),
+    };
+    let mut watch = health
+        .watch(request)
+        .await
+        .expect("watch health")
+        .into_inner();
+    let first = watch
+        .next()
+        .await
+        .expect("a first status")
+        .expect("a status");
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    service.begin_shutdown();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(2), watch.next())
+        .await
+        .expect("a status change within 2 s")
+        .expect("a second status")
+        .expect("a status");
+    assert_eq!(next.status(), ServingStatus::NotServing);
+
+    // Test services drain for at most 2 s.
+    let started = std::time::Instant::now();
+    service.shut_down().await.expect("clean stop");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// The shutdown future handed to a component's `run`.
 pub type BoxedShutdown = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 

@@ -1,13 +1,10 @@
 //! cart-service over real gRPC, with a real product-service and PostgreSQL.
 
-use std::time::Duration;
-
 use shop_proto::cart::cart_service_client::CartServiceClient;
 use shop_proto::cart::{self as pb};
 use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_proto::product::{self as product_pb};
 use shop_testkit::{Running, TestDb};
-use tokio_stream::StreamExt as _;
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -437,32 +434,6 @@ async fn with_product_service_down_priced_calls_are_unavailable_not_internal() {
 #[tokio::test]
 async fn shutdown_flips_health_to_not_serving_and_drains() {
     let mut h = start().await;
-    let channel = tonic::transport::Endpoint::from_shared(h.cart_service.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    let mut watch = health
-        .watch(tonic_health::pb::HealthCheckRequest {
-            service: cart_service::SERVICE_NAME.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    use tonic_health::pb::health_check_response::ServingStatus;
-    assert_eq!(
-        watch.next().await.unwrap().unwrap().status(),
-        ServingStatus::Serving
-    );
-
-    h.cart_service.begin_shutdown();
-
-    let next = tokio::time::timeout(Duration::from_secs(2), watch.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(next.status(), ServingStatus::NotServing);
-    h.cart_service.stop().await.unwrap();
+    shop_testkit::assert_health_flips_on_shutdown(&mut h.cart_service, cart_service::SERVICE_NAME)
+        .await;
 }

@@ -3,14 +3,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::start;
 use shop_proto::product as pb;
 use shop_testkit::TestDb;
 use tokio_stream::StreamExt as _;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -60,33 +56,8 @@ async fn first_start_seeds_the_demo_catalog_once() {
 #[tokio::test]
 async fn health_reports_serving_then_not_serving_when_shutdown_begins() {
     let mut h = start().await;
-    let mut health = HealthClient::new(channel(&h.service).await);
-    let mut watch = health
-        .watch(HealthCheckRequest {
-            service: product_service::SERVICE_NAME.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let first = watch.next().await.unwrap().unwrap();
-    assert_eq!(first.status(), ServingStatus::Serving);
-
-    h.service.begin_shutdown();
-    let next = tokio::time::timeout(Duration::from_secs(2), watch.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(next.status(), ServingStatus::NotServing);
-
-    // The drain is bounded: run() returns within the grace period (2 s in tests).
-    let started = std::time::Instant::now();
-    h.service.stop().await.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
+    shop_testkit::assert_health_flips_on_shutdown(&mut h.service, product_service::SERVICE_NAME)
+        .await;
 }
 
 #[tokio::test]
