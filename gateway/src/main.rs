@@ -6,6 +6,9 @@ use shop_runtime::Env;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if shop_runtime::healthcheck::requested() {
+        return shop_runtime::healthcheck::http(gateway::DEFAULT_ADMIN_PORT).await;
+    }
     shop_runtime::main_entry(gateway::COMPONENT, async {
         let env = Env::process();
         shop_runtime::telemetry::init(&env)?;

@@ -1,34 +1,110 @@
-//! gRPC clients of other services: one shared channel each, a deadline on
-//! every call, and retries with backoff for idempotent reads.
+//! gRPC clients of other services: one shared channel each, spread over
+//! every address the service's name resolves to, a deadline on every call,
+//! and retries with backoff for idempotent reads.
+//!
+//! HTTP/2 keeps one long-lived connection, so behind a plain Kubernetes
+//! ClusterIP every call of a client would go to one pod. Shop's services
+//! are headless instead: their DNS name resolves to every ready pod, and
+//! [`channel`] balances calls over all of them, re-resolving the name every
+//! few seconds so that new pods get traffic and departed ones none.
 
+use std::collections::HashSet;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 use crate::config::ConfigError;
 
+/// How often a service name is resolved again.
+pub const DNS_REFRESH: Duration = Duration::from_secs(5);
+
 /// A lazily connected channel to `addr` (with scheme, e.g.
-/// `http://127.0.0.1:50051`), shared by every call. `var` names the variable
-/// it came from, for the error.
+/// `http://product-service:50051`), shared by every call. An IP address is
+/// one endpoint; a name is balanced over everything it resolves to. `var`
+/// names the variable it came from, for the error.
 pub fn channel(var: &str, addr: &str) -> Result<Channel, ConfigError> {
     let invalid = |message: String| ConfigError {
         var: var.to_string(),
         message,
     };
-    if !(addr.starts_with("http://") || addr.starts_with("https://")) {
-        return Err(invalid(format!(
-            "{addr:?} must start with http:// or https://"
-        )));
+    let (scheme, rest) = addr
+        .split_once("://")
+        .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+        .ok_or_else(|| invalid(format!("{addr:?} must start with http:// or https://")))?;
+    let endpoint = endpoint(addr).map_err(invalid)?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let (host, port) = authority
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)))
+        .ok_or_else(|| invalid(format!("{addr:?} must name a port")))?;
+    if host
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+    {
+        return Ok(endpoint.connect_lazy());
     }
-    let endpoint = Endpoint::from_shared(addr.to_string()).map_err(|e| invalid(e.to_string()))?;
-    Ok(endpoint
+    let scheme = scheme.to_string();
+    Ok(balanced(scheme, move || {
+        let host = host.clone();
+        async move {
+            tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map(|addrs| addrs.collect())
+                .unwrap_or_default()
+        }
+    }))
+}
+
+fn endpoint(addr: &str) -> Result<Endpoint, String> {
+    Ok(Endpoint::from_shared(addr.to_string())
+        .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true))
+}
+
+/// A channel balanced over the addresses `resolve` returns, called again
+/// every [`DNS_REFRESH`]. An empty answer (a DNS hiccup) keeps the current
+/// endpoints. The refresh task ends when the channel is dropped.
+pub fn balanced<R, F>(scheme: String, resolve: R) -> Channel
+where
+    R: Fn() -> F + Send + 'static,
+    F: Future<Output = Vec<SocketAddr>> + Send,
+{
+    let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
+    tokio::spawn(async move {
+        let mut current = HashSet::<SocketAddr>::new();
+        loop {
+            let resolved: HashSet<SocketAddr> = resolve().await.into_iter().collect();
+            if !resolved.is_empty() {
+                for gone in current.difference(&resolved) {
+                    if changes.send(Change::Remove(*gone)).await.is_err() {
+                        return;
+                    }
+                }
+                for new in resolved.difference(&current) {
+                    let Ok(endpoint) = endpoint(&format!("{scheme}://{new}")) else {
+                        continue;
+                    };
+                    if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
+                        return;
+                    }
+                }
+                current = resolved;
+            }
+            tokio::time::sleep(DNS_REFRESH).await;
+            if changes.is_closed() {
+                return;
+            }
+        }
+    });
+    channel
 }
 
 /// How calls to one downstream service behave.
@@ -133,9 +209,13 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
-    #[test]
-    fn an_address_without_scheme_names_the_variable() {
+    #[tokio::test]
+    async fn an_address_without_scheme_or_port_names_the_variable() {
         let err = channel("PRODUCT_SERVICE_ADDR", "127.0.0.1:50051").unwrap_err();
         assert_eq!(err.var, "PRODUCT_SERVICE_ADDR");
+        let err = channel("CART_SERVICE_ADDR", "http://cart-service").unwrap_err();
+        assert_eq!(err.var, "CART_SERVICE_ADDR");
+        assert!(channel("X", "http://127.0.0.1:1").is_ok());
+        assert!(channel("X", "http://localhost:1").is_ok());
     }
 }

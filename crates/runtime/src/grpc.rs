@@ -53,6 +53,9 @@ pub enum ServeError {
     Admin(#[from] std::io::Error),
 }
 
+/// Health service name that reports SERVING as long as the process runs.
+pub const LIVENESS: &str = "liveness";
+
 /// How often the database is probed for health and readiness.
 const DATABASE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -77,6 +80,11 @@ pub async fn serve(
     let readiness = Readiness::default();
     readiness.set_dependencies_up(crate::db::ping(&pool).await);
     set_health(&health, name, readiness.is_ready()).await;
+    // Liveness: the process answers. Kubernetes restarts on this, so it does
+    // not follow the database (readiness does).
+    health
+        .set_service_status(LIVENESS, ServingStatus::Serving)
+        .await;
 
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(shop_proto::FILE_DESCRIPTOR_SET)

@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod grpc;
+pub mod healthcheck;
 pub mod metrics;
 pub mod page_token;
 pub mod shutdown;

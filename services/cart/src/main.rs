@@ -6,6 +6,13 @@ use shop_runtime::Env;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if shop_runtime::healthcheck::requested() {
+        return shop_runtime::healthcheck::grpc(
+            cart_service::DEFAULT_PORT,
+            cart_service::SERVICE_NAME,
+        )
+        .await;
+    }
     shop_runtime::main_entry(cart_service::COMPONENT, async {
         let env = Env::process();
         shop_runtime::telemetry::init(&env)?;

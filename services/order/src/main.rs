@@ -6,6 +6,13 @@ use shop_runtime::Env;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if shop_runtime::healthcheck::requested() {
+        return shop_runtime::healthcheck::grpc(
+            order_service::DEFAULT_PORT,
+            order_service::SERVICE_NAME,
+        )
+        .await;
+    }
     shop_runtime::main_entry(order_service::COMPONENT, async {
         let env = Env::process();
         shop_runtime::telemetry::init(&env)?;

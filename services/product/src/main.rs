@@ -6,6 +6,13 @@ use shop_runtime::Env;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if shop_runtime::healthcheck::requested() {
+        return shop_runtime::healthcheck::grpc(
+            product_service::DEFAULT_PORT,
+            product_service::SERVICE_NAME,
+        )
+        .await;
+    }
     shop_runtime::main_entry(product_service::COMPONENT, async {
         let env = Env::process();
         shop_runtime::telemetry::init(&env)?;
