@@ -51,18 +51,18 @@ pub struct Body<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Params<T>(pub T);
 
-/// What a backend call carries on from the HTTP request: the request id
-/// set by the request-id middleware, and the W3C trace context headers.
+/// What a backend call carries on from the HTTP request: the request id set
+/// by the request-id middleware. (Trace context travels with the span.)
 #[derive(Debug, Clone, Default)]
 pub struct Forwarded {
-    /// `x-request-id` and, when the client sent them, `traceparent` and `tracestate`.
+    /// `x-request-id`.
     pub headers: Vec<(&'static str, String)>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Forwarded {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let headers = ["x-request-id", "traceparent", "tracestate"]
+        let headers = ["x-request-id"]
             .into_iter()
             .filter_map(|name| {
                 let value = parts.headers.get(name)?.to_str().ok()?;

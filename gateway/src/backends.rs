@@ -1,6 +1,6 @@
 //! The gateway's gRPC clients: one shared channel per service, a deadline on
-//! every call, and the request id (`x-request-id`) and W3C trace context
-//! (`traceparent`, `tracestate`) forwarded as metadata.
+//! every call, the request id forwarded as `x-request-id` metadata, and the
+//! trace context carried by the `Traced` channel.
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use shop_proto::cart::cart_service_client::CartServiceClient;
 use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_runtime::ConfigError;
+use shop_runtime::client::Traced;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -17,11 +18,11 @@ use tonic_health::pb::health_client::HealthClient;
 #[derive(Debug, Clone)]
 pub struct Backends {
     /// product-service.
-    pub product: ProductServiceClient<Channel>,
+    pub product: ProductServiceClient<Traced>,
     /// cart-service.
-    pub cart: CartServiceClient<Channel>,
+    pub cart: CartServiceClient<Traced>,
     /// order-service.
-    pub order: OrderServiceClient<Channel>,
+    pub order: OrderServiceClient<Traced>,
     /// Each channel with the gRPC service name its health reports.
     health: Vec<(Channel, &'static str)>,
     /// Deadline of each call.
@@ -36,13 +37,13 @@ impl Backends {
         order: &str,
         deadline: Duration,
     ) -> Result<Self, ConfigError> {
-        let product = shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", product)?;
-        let cart = shop_runtime::client::channel("CART_SERVICE_ADDR", cart)?;
-        let order = shop_runtime::client::channel("ORDER_SERVICE_ADDR", order)?;
+        let product = shop_runtime::client::raw_channel("PRODUCT_SERVICE_ADDR", product)?;
+        let cart = shop_runtime::client::raw_channel("CART_SERVICE_ADDR", cart)?;
+        let order = shop_runtime::client::raw_channel("ORDER_SERVICE_ADDR", order)?;
         Ok(Self {
-            product: ProductServiceClient::new(product.clone()),
-            cart: CartServiceClient::new(cart.clone()),
-            order: OrderServiceClient::new(order.clone()),
+            product: ProductServiceClient::new(Traced::new(product.clone())),
+            cart: CartServiceClient::new(Traced::new(cart.clone())),
+            order: OrderServiceClient::new(Traced::new(order.clone())),
             health: vec![
                 (product, "shop.product.v1.ProductService"),
                 (cart, "shop.cart.v1.CartService"),

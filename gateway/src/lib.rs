@@ -168,7 +168,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(TraceLayer::new_for_http())
+            .layer(TraceLayer::new_for_http().make_span_with(middleware::HttpServerSpan))
             .layer(CompressionLayer::new())
             .layer(CatchPanicLayer::custom(|_| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()

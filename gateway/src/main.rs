@@ -11,11 +11,13 @@ async fn main() -> ExitCode {
     }
     shop_runtime::main_entry(gateway::COMPONENT, async {
         let env = Env::process();
-        shop_runtime::telemetry::init(&env)?;
+        let telemetry = shop_runtime::telemetry::init(&env, gateway::COMPONENT)?;
         let config = gateway::Config::from_env(&env)?;
         let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
         let admin = tokio::net::TcpListener::bind(config.admin_addr).await?;
-        gateway::run(config, listener, admin, shop_runtime::shutdown::signal()).await
+        let result = gateway::run(config, listener, admin, shop_runtime::shutdown::signal()).await;
+        telemetry.shutdown();
+        result
     })
     .await
 }

@@ -76,6 +76,8 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
     let method = request.method().to_string();
+    let span = tracing::Span::current();
+    span.record("http.route", route.as_str());
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
@@ -84,4 +86,25 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", "service" => "gateway", "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// `http.server` spans for tower-http's trace layer, named by the method
+/// and children of the caller's trace context when it sent one. The
+/// `http.route` template is recorded by [`record_metrics`] once routing has
+/// matched.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpServerSpan;
+
+impl<B> tower_http::trace::MakeSpan<B> for HttpServerSpan {
+    fn make_span(&mut self, request: &axum::http::Request<B>) -> tracing::Span {
+        let span = tracing::info_span!(
+            "http.server",
+            otel.name = %request.method(),
+            otel.kind = "server",
+            http.request.method = %request.method(),
+            http.route = tracing::field::Empty,
+        );
+        shop_runtime::propagation::continue_trace(&span, request.headers());
+        span
+    }
 }

@@ -28,6 +28,46 @@ fn find(var: &str, names: &[&str]) -> PathBuf {
         })
 }
 
+/// Clicks the element `locator` finds.
+async fn click(c: &fantoccini::Client, locator: Locator<'_>) {
+    c.find(locator).await.unwrap().click().await.unwrap();
+}
+
+/// Waits until the browser has navigated to a URL for which `arrived` holds.
+async fn wait_for_url(c: &fantoccini::Client, arrived: impl Fn(&str) -> bool) {
+    for _ in 0..200 {
+        if let Ok(url) = c.current_url().await
+            && arrived(url.as_str())
+            && c.find(Locator::Css("footer")).await.is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the browser did not arrive; it is at {:?}",
+        c.current_url().await
+    );
+}
+
+/// The text of the element at `css` once it equals `expected` (pages
+/// reload after forms; this waits for the new one).
+async fn wait_for_text(c: &fantoccini::Client, css: &str, expected: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        if let Ok(element) = c.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if text == expected {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
 async fn seed(stack: &Stack) {
     let http = reqwest::Client::new();
     let base = stack.base_url();
@@ -113,12 +153,8 @@ async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_s
 
     // Filter the catalog by category.
     c.goto(&format!("{base}/")).await.unwrap();
-    c.find(Locator::Css("a[data-category='kitchen']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("a[data-category='kitchen']")).await;
+    wait_for_url(&c, |url| url.contains("category=kitchen")).await;
     let mut names = Vec::new();
     for card in c.find_all(Locator::Css("li.card h2")).await.unwrap() {
         names.push(card.text().await.unwrap());
@@ -126,39 +162,24 @@ async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_s
     assert_eq!(names, ["Pour-over Kettle", "Stoneware Mug"]);
 
     // Add the mug, then search for the book and add it.
-    c.find(Locator::LinkText("Stoneware Mug"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/cart/add'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::LinkText("Stoneware Mug")).await;
+    wait_for_url(&c, |url| url.contains("/products/")).await;
+    click(&c, Locator::Css("form[action='/cart/add'] button")).await;
+    wait_for_url(&c, |url| url.ends_with("/cart")).await;
     c.goto(&format!("{base}/")).await.unwrap();
     let search = c.find(Locator::Css("input[name='q']")).await.unwrap();
     search.send_keys("bread").await.unwrap();
-    c.find(Locator::Css("form.search button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::LinkText("The Bread Book"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/cart/add'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.search button")).await;
+    wait_for_url(&c, |url| url.contains("q=bread")).await;
+    click(&c, Locator::LinkText("The Bread Book")).await;
+    wait_for_url(&c, |url| url.contains("/products/")).await;
+    click(&c, Locator::Css("form[action='/cart/add'] button")).await;
+    wait_for_url(&c, |url| url.ends_with("/cart")).await;
+    assert_eq!(
+        wait_for_text(&c, "#subtotal", "$43.00").await,
+        "$43.00",
+        "$14.00 + $29.00"
+    );
 
     // Three mugs instead of one.
     let quantity = c
@@ -167,28 +188,13 @@ async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_s
         .unwrap();
     quantity.clear().await.unwrap();
     quantity.send_keys("3").await.unwrap();
-    c.find(Locator::Css("tr[data-sku='MUG'] form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let subtotal = c
-        .find(Locator::Id("subtotal"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("tr[data-sku='MUG'] form button")).await;
+    let subtotal = wait_for_text(&c, "#subtotal", "$71.00").await;
     assert_eq!(subtotal, "$71.00", "3 × $14.00 + $29.00");
 
     // Check out and find the order in the history.
-    c.find(Locator::Id("checkout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Id("checkout")).await;
+    wait_for_url(&c, |url| url.contains("/orders/")).await;
     let status = c
         .find(Locator::Id("status"))
         .await
@@ -205,12 +211,8 @@ async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_s
         .await
         .unwrap();
     let number = heading.trim_start_matches("Order ").to_string();
-    c.find(Locator::LinkText("All orders"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::LinkText("All orders")).await;
+    wait_for_url(&c, |url| url.ends_with("/orders")).await;
     let history = c
         .find(Locator::Id("orders"))
         .await

@@ -18,6 +18,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 use crate::config::ConfigError;
+pub use crate::propagation::Traced;
 
 /// How often a service name is resolved again.
 pub const DNS_REFRESH: Duration = Duration::from_secs(5);
@@ -26,7 +27,13 @@ pub const DNS_REFRESH: Duration = Duration::from_secs(5);
 /// `http://product-service:50051`), shared by every call. An IP address is
 /// one endpoint; a name is balanced over everything it resolves to. `var`
 /// names the variable it came from, for the error.
-pub fn channel(var: &str, addr: &str) -> Result<Channel, ConfigError> {
+pub fn channel(var: &str, addr: &str) -> Result<Traced, ConfigError> {
+    raw_channel(var, addr).map(Traced::new)
+}
+
+/// [`channel`] without the client spans and metrics, for plumbing such as
+/// health checks.
+pub fn raw_channel(var: &str, addr: &str) -> Result<Channel, ConfigError> {
     let invalid = |message: String| ConfigError {
         var: var.to_string(),
         message,

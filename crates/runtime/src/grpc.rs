@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::admin::{self, AdminState, Readiness};
 use crate::metrics::GrpcMetricsLayer;
+use crate::propagation::GrpcServerSpan;
 
 /// What a service hands to [`serve`].
 #[derive(Debug)]
@@ -114,7 +115,7 @@ pub async fn serve(
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
             .timeout(request_timeout)
-            .layer(TraceLayer::new_for_grpc())
+            .layer(TraceLayer::new_for_grpc().make_span_with(GrpcServerSpan))
             .layer(GrpcMetricsLayer::new(component))
             .add_routes(routes)
             .add_service(health_service)

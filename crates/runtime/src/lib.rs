@@ -16,6 +16,7 @@ pub mod grpc;
 pub mod healthcheck;
 pub mod metrics;
 pub mod page_token;
+pub mod propagation;
 pub mod shutdown;
 pub mod telemetry;
 pub mod validate;

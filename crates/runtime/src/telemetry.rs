@@ -1,8 +1,34 @@
-//! Logging: `tracing` to stderr, human-readable or JSON lines.
+//! Logs and traces.
 //!
-//! `LOG_FORMAT=pretty` (default) or `json`; `RUST_LOG` filters (default `info`).
+//! Logs go to stderr, human-readable (`LOG_FORMAT=pretty`, the default) or
+//! as JSON lines (`LOG_FORMAT=json`) that carry the `trace_id` and `span_id`
+//! of the span they happened in, so a log line leads to its trace.
+//! `RUST_LOG` filters (default `info`).
+//!
+//! Spans become OpenTelemetry spans. They are exported over OTLP/gRPC when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, as `OTEL_SERVICE_NAME` (default: the
+//! component's name), sampled as the standard `OTEL_TRACES_SAMPLER` variables
+//! say. Without an endpoint nothing is exported, but trace context is still
+//! created and propagated, so a trace stays whole across a process that
+//! does not export. [`Telemetry::shutdown`] flushes what is buffered.
 
-use tracing_subscriber::EnvFilter;
+use std::fmt;
+
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{ConfigError, Env};
 
@@ -26,9 +52,35 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Installs the global subscriber. Later calls (several services in one
-/// process, or many tests) keep the first one.
-pub fn init(env: &Env) -> Result<(), ConfigError> {
+/// Keeps the tracer provider alive; flush it with [`Telemetry::shutdown`].
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    /// The provider this call installed; `None` when another call won.
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports what is buffered and stops the exporter. Blocks until done:
+    /// call it from a multi-threaded runtime (as `#[tokio::main]` makes).
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            let _ = provider.force_flush();
+            let _ = provider.shutdown();
+        }
+    }
+
+    /// Exports what is buffered now.
+    pub fn flush(&self) {
+        if let Some(provider) = &self.provider {
+            let _ = provider.force_flush();
+        }
+    }
+}
+
+/// Installs logging and tracing for `component`. The first call in a
+/// process wins (several services in one process, or many tests); later
+/// calls return an empty [`Telemetry`].
+pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
     let format = env.parse_or("LOG_FORMAT", LogFormat::Pretty)?;
     let filter = match env.get("RUST_LOG") {
         Some(directives) => EnvFilter::try_new(&directives).map_err(|e| ConfigError {
@@ -37,12 +89,130 @@ pub fn init(env: &Env) -> Result<(), ConfigError> {
         })?,
         None => EnvFilter::new("info"),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let resource = Resource::builder()
+        .with_service_name(
+            env.get("OTEL_SERVICE_NAME")
+                .unwrap_or_else(|| component.to_string()),
+        )
+        .build();
+    let mut provider = SdkTracerProvider::builder().with_resource(resource);
+    if let Some(endpoint) = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| ConfigError {
+                var: "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+                message: e.to_string(),
+            })?;
+        // Exports on the tokio runtime, where the tonic client lives.
+        let processor = opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+            exporter,
+            opentelemetry_sdk::runtime::Tokio,
+        )
+        .build();
+        provider = provider.with_span_processor(processor);
+    }
+    let provider = provider.build();
+    let tracer = provider.tracer(component.to_string());
+
+    let logs = match format {
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .event_format(JsonWithTraceIds)
+            .boxed(),
     };
-    Ok(())
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .try_init()
+        .is_ok();
+    if !installed {
+        return Ok(Telemetry::default());
+    }
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    Ok(Telemetry {
+        provider: Some(provider),
+    })
+}
+
+/// JSON log lines: time, level, target, the event's fields, the span name,
+/// and the OpenTelemetry trace and span ids of the current span.
+#[derive(Debug)]
+struct JsonWithTraceIds;
+
+impl<S, N> FormatEvent<S, N> for JsonWithTraceIds
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut line = Map::new();
+        line.insert(
+            "timestamp".into(),
+            Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        );
+        line.insert(
+            "level".into(),
+            Value::String(event.metadata().level().to_string()),
+        );
+        line.insert(
+            "target".into(),
+            Value::String(event.metadata().target().to_string()),
+        );
+        event.record(&mut JsonFields(&mut line));
+        if let Some(span) = ctx.lookup_current() {
+            line.insert("span".into(), Value::String(span.name().to_string()));
+        }
+        let context = tracing::Span::current().context();
+        let span_context = context.span().span_context().clone();
+        if span_context.is_valid() {
+            line.insert(
+                "trace_id".into(),
+                Value::String(span_context.trace_id().to_string()),
+            );
+            line.insert(
+                "span_id".into(),
+                Value::String(span_context.span_id().to_string()),
+            );
+        }
+        writeln!(writer, "{}", Value::Object(line))
+    }
+}
+
+/// Collects an event's fields into a JSON object.
+struct JsonFields<'a>(&'a mut Map<String, Value>);
+
+impl Visit for JsonFields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(
+            field.name().to_string(),
+            Value::String(format!("{value:?}")),
+        );
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0
+            .insert(field.name().to_string(), Value::String(value.to_string()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_string(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_string(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_string(), Value::from(value));
+    }
 }

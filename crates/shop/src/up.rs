@@ -33,7 +33,7 @@ pub struct UpArgs {
 /// Runs the stack until a shutdown signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let process_env: HashMap<String, String> = std::env::vars().collect();
-    shop_runtime::telemetry::init(&Env::from_map(process_env.clone()))?;
+    let telemetry = shop_runtime::telemetry::init(&Env::from_map(process_env.clone()), "shop")?;
 
     let (admin_url, server) = match &args.database_url {
         Some(url) => (
@@ -202,6 +202,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             }
         }
     }
+    telemetry.shutdown();
     if let Some(server) = server {
         server.stop();
         tracing::info!("ephemeral PostgreSQL stopped and removed");

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_proto::product::{BatchGetProductsRequest, Product};
 use shop_runtime::client::CallPolicy;
-use tonic::transport::Channel;
+use shop_runtime::client::Traced;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -16,14 +16,14 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Catalog {
     /// Shared channel; cloning it is cheap.
-    client: ProductServiceClient<Channel>,
+    client: ProductServiceClient<Traced>,
     /// Deadline and retries of each call.
     policy: CallPolicy,
 }
 
 impl Catalog {
     /// A catalog over `channel`.
-    pub fn new(channel: Channel, policy: CallPolicy) -> Self {
+    pub fn new(channel: Traced, policy: CallPolicy) -> Self {
         Self {
             client: ProductServiceClient::new(channel),
             policy,

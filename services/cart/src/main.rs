@@ -15,10 +15,13 @@ async fn main() -> ExitCode {
     }
     shop_runtime::main_entry(cart_service::COMPONENT, async {
         let env = Env::process();
-        shop_runtime::telemetry::init(&env)?;
+        let telemetry = shop_runtime::telemetry::init(&env, cart_service::COMPONENT)?;
         let config = cart_service::Config::from_env(&env)?;
         let (listener, admin) = shop_runtime::bind(&config.common).await?;
-        cart_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await
+        let result =
+            cart_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await;
+        telemetry.shutdown();
+        result
     })
     .await
 }

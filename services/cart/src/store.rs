@@ -26,6 +26,7 @@ impl Store {
     }
 
     /// The lines of a cart, oldest first.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.lines", db.system = "postgresql"))]
     pub async fn lines(&self, user_id: &str) -> Result<Vec<Line>> {
         let lines = sqlx::query_as!(
             Line,
@@ -38,6 +39,7 @@ impl Store {
     }
 
     /// Adds `quantity` to a line, creating it when missing.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.add", db.system = "postgresql"))]
     pub async fn add(&self, user_id: &str, product_id: Uuid, quantity: i32) -> Result<()> {
         let mut tx = lock_cart(&self.pool, user_id).await?;
         let total = sqlx::query_scalar!(
@@ -67,6 +69,7 @@ impl Store {
     }
 
     /// Sets a line's quantity; 0 removes it.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.set", db.system = "postgresql"))]
     pub async fn set(&self, user_id: &str, product_id: Uuid, quantity: i32) -> Result<()> {
         if quantity == 0 {
             return self.remove(user_id, product_id).await;
@@ -89,6 +92,7 @@ impl Store {
     }
 
     /// Removes a line; a missing line is not an error.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.remove", db.system = "postgresql"))]
     pub async fn remove(&self, user_id: &str, product_id: Uuid) -> Result<()> {
         sqlx::query!(
             "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2",
@@ -101,6 +105,7 @@ impl Store {
     }
 
     /// Empties a cart.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.clear", db.system = "postgresql"))]
     pub async fn clear(&self, user_id: &str) -> Result<()> {
         sqlx::query!("DELETE FROM cart_items WHERE user_id = $1", user_id)
             .execute(&self.pool)
@@ -111,6 +116,7 @@ impl Store {
     /// Takes an order's purchased quantities out of the cart, once per order.
     /// Lines bought in full go; a line the shopper topped up during checkout
     /// keeps the extra units; other lines are untouched.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.remove_purchased", db.system = "postgresql"))]
     pub async fn remove_purchased(
         &self,
         user_id: &str,
@@ -160,6 +166,7 @@ impl Store {
 }
 
 /// Begins a transaction holding the lock on the shopper's cart row.
+#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.lock_cart", db.system = "postgresql"))]
 async fn lock_cart<'a>(pool: &PgPool, user_id: &str) -> Result<Transaction<'a, Postgres>> {
     let mut tx = pool.begin().await?;
     sqlx::query!(
@@ -175,6 +182,7 @@ async fn lock_cart<'a>(pool: &PgPool, user_id: &str) -> Result<Transaction<'a, P
 }
 
 /// Fails the transaction when the cart now holds more than 50 lines.
+#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.check_line_count", db.system = "postgresql"))]
 async fn check_line_count(tx: &mut Transaction<'_, Postgres>, user_id: &str) -> Result<()> {
     let lines = sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!" FROM cart_items WHERE user_id = $1"#,

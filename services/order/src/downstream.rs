@@ -9,8 +9,8 @@ use shop_proto::cart::{self as cart_pb};
 use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_proto::product::{self as product_pb, ReservationStatus};
 use shop_runtime::client::CallPolicy;
+use shop_runtime::client::Traced;
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
@@ -21,9 +21,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Downstream {
     /// cart-service.
-    cart: CartServiceClient<Channel>,
+    cart: CartServiceClient<Traced>,
     /// product-service.
-    product: ProductServiceClient<Channel>,
+    product: ProductServiceClient<Traced>,
     /// Deadline and retries of each call.
     policy: CallPolicy,
 }
@@ -68,7 +68,7 @@ macro_rules! call {
 
 impl Downstream {
     /// Clients over two shared channels.
-    pub fn new(cart: Channel, product: Channel, policy: CallPolicy) -> Self {
+    pub fn new(cart: Traced, product: Traced, policy: CallPolicy) -> Self {
         Self {
             cart: CartServiceClient::new(cart),
             product: ProductServiceClient::new(product),

@@ -15,10 +15,13 @@ async fn main() -> ExitCode {
     }
     shop_runtime::main_entry(order_service::COMPONENT, async {
         let env = Env::process();
-        shop_runtime::telemetry::init(&env)?;
+        let telemetry = shop_runtime::telemetry::init(&env, order_service::COMPONENT)?;
         let config = order_service::Config::from_env(&env)?;
         let (listener, admin) = shop_runtime::bind(&config.common).await?;
-        order_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await
+        let result =
+            order_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await;
+        telemetry.shutdown();
+        result
     })
     .await
 }

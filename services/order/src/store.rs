@@ -43,6 +43,7 @@ impl Store {
 
     /// Records a PENDING order unless the user already used the key;
     /// returns false when the key was taken.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.insert_pending", db.system = "postgresql"))]
     pub async fn insert_pending(&self, id: Uuid, user_id: &str, key: &str) -> Result<bool> {
         let inserted = sqlx::query_scalar!(
             r#"
@@ -60,6 +61,7 @@ impl Store {
     }
 
     /// The order a user placed with a key.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.by_key", db.system = "postgresql"))]
     pub async fn by_key(&self, user_id: &str, key: &str) -> Result<Order> {
         let id = sqlx::query_scalar!(
             "SELECT id FROM orders WHERE user_id = $1 AND idempotency_key = $2",
@@ -73,6 +75,7 @@ impl Store {
     }
 
     /// One order with its lines.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.get", db.system = "postgresql"))]
     pub async fn get(&self, id: Uuid) -> Result<Order> {
         let head = sqlx::query_as!(
             Head,
@@ -91,6 +94,7 @@ impl Store {
     }
 
     /// A page of a user's history, newest first; empty-cart refusals are not orders and are left out.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.list", db.system = "postgresql"))]
     pub async fn list(
         &self,
         user_id: &str,
@@ -121,6 +125,7 @@ impl Store {
         self.with_items(heads).await
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.with_items", db.system = "postgresql"))]
     async fn with_items(&self, heads: Vec<Head>) -> Result<Vec<Order>> {
         let ids: Vec<Uuid> = heads.iter().map(|h| h.id).collect();
         let rows = sqlx::query!(
@@ -174,6 +179,7 @@ impl Store {
     }
 
     /// Replaces the lines of a PENDING order (the cart as checkout saw it).
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.set_items", db.system = "postgresql"))]
     pub async fn set_items(&self, id: Uuid, items: &[OrderItem], currency: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         replace_items(&mut tx, id, items).await?;
@@ -192,6 +198,7 @@ impl Store {
 
     /// PENDING → CONFIRMED with the reserved lines, leaving the cart to clear.
     /// Returns false when the order was no longer PENDING.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.confirm", db.system = "postgresql"))]
     pub async fn confirm(&self, id: Uuid, items: &[OrderItem], currency: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let total: i64 = items.iter().map(|i| i.line_total_minor).sum();
@@ -217,6 +224,7 @@ impl Store {
     }
 
     /// PENDING → REJECTED. Returns false when the order was no longer PENDING.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.reject", db.system = "postgresql"))]
     pub async fn reject(
         &self,
         id: Uuid,
@@ -243,6 +251,7 @@ impl Store {
 
     /// Forgets a PENDING order that never reserved anything, so the shopper's
     /// retry with the same key starts afresh.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.forget_pending", db.system = "postgresql"))]
     pub async fn forget_pending(&self, id: Uuid) -> Result<()> {
         sqlx::query!(
             "DELETE FROM orders WHERE id = $1 AND status = 'PENDING'",
@@ -255,6 +264,7 @@ impl Store {
 
     /// CONFIRMED → CANCELLED, leaving the stock to return. Returns false when
     /// the order was not the user's CONFIRMED order.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.cancel", db.system = "postgresql"))]
     pub async fn cancel(&self, id: Uuid, user_id: &str) -> Result<bool> {
         let updated = sqlx::query!(
             r#"
@@ -270,6 +280,7 @@ impl Store {
     }
 
     /// Marks a follow-up as done.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.followup_done", db.system = "postgresql"))]
     pub async fn followup_done(&self, id: Uuid, followup: Followup) -> Result<()> {
         sqlx::query!(
             "UPDATE orders SET followup = NULL, updated_at = now() WHERE id = $1 AND followup = $2",
@@ -284,6 +295,7 @@ impl Store {
     /// Claims up to `limit` orders untouched for `horizon` that are PENDING or
     /// have a follow-up. Claiming bumps `updated_at`, so another instance's
     /// recovery loop leaves them alone for another horizon.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.claim_unfinished", db.system = "postgresql"))]
     pub async fn claim_unfinished(&self, horizon: Duration, limit: i64) -> Result<Vec<Uuid>> {
         let ids = sqlx::query_scalar!(
             r#"
@@ -307,6 +319,7 @@ impl Store {
     }
 }
 
+#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.replace_items", db.system = "postgresql"))]
 async fn replace_items(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     id: Uuid,

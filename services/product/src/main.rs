@@ -15,10 +15,13 @@ async fn main() -> ExitCode {
     }
     shop_runtime::main_entry(product_service::COMPONENT, async {
         let env = Env::process();
-        shop_runtime::telemetry::init(&env)?;
+        let telemetry = shop_runtime::telemetry::init(&env, product_service::COMPONENT)?;
         let config = product_service::Config::from_env(&env)?;
         let (listener, admin) = shop_runtime::bind(&config.common).await?;
-        product_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await
+        let result =
+            product_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await;
+        telemetry.shutdown();
+        result
     })
     .await
 }

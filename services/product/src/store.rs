@@ -32,6 +32,7 @@ impl Store {
 
     /// One page of products after `after`, ordered by (name, id); fetches
     /// `limit` rows.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.list", db.system = "postgresql"))]
     pub async fn list(
         &self,
         filter: &ListFilter,
@@ -62,6 +63,7 @@ impl Store {
     }
 
     /// One product.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.get", db.system = "postgresql"))]
     pub async fn get(&self, id: Uuid) -> Result<Product> {
         sqlx::query_as!(
             Product,
@@ -78,6 +80,7 @@ impl Store {
     }
 
     /// The products among `ids` that exist, in no particular order.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.get_many", db.system = "postgresql"))]
     pub async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<Product>> {
         let rows = sqlx::query_as!(
             Product,
@@ -94,6 +97,7 @@ impl Store {
     }
 
     /// Inserts a product; a taken SKU fails on the unique constraint.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.create", db.system = "postgresql"))]
     pub async fn create(&self, new: &NewProduct) -> Result<Product> {
         let row = sqlx::query_as!(
             Product,
@@ -119,6 +123,7 @@ impl Store {
     }
 
     /// Changes the fields set in `patch`.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.update", db.system = "postgresql"))]
     pub async fn update(&self, id: Uuid, patch: &ProductPatch) -> Result<Product> {
         sqlx::query_as!(
             Product,
@@ -152,6 +157,7 @@ impl Store {
 
     /// Restocks or writes off, in one conditional update that can never take
     /// available stock below zero.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.adjust_stock", db.system = "postgresql"))]
     pub async fn adjust_stock(&self, id: Uuid, delta: i64) -> Result<Product> {
         let updated = sqlx::query_as!(
             Product,
@@ -183,6 +189,7 @@ impl Store {
     }
 
     /// Holds stock for every line or none, keyed by the reservation id.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.reserve", db.system = "postgresql"))]
     pub async fn reserve(&self, req: &ReserveRequest) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
         let ttl_seconds = req.ttl.as_secs_f64();
@@ -267,6 +274,7 @@ impl Store {
     }
 
     /// A reservation with its lines.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.reservation", db.system = "postgresql"))]
     pub async fn reservation(&self, id: Uuid) -> Result<Reservation> {
         let head = sqlx::query!(
             "SELECT id, status, expires_at, created_at FROM reservations WHERE id = $1",
@@ -295,6 +303,7 @@ impl Store {
     }
 
     /// Moves a held reservation's stock to sold. Committing twice is a no-op.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.commit", db.system = "postgresql"))]
     pub async fn commit(&self, id: Uuid) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
         let (status, expired) = lock_reservation(&mut tx, id).await?;
@@ -326,6 +335,7 @@ impl Store {
 
     /// Gives a reservation's stock back exactly once: held stock of a HELD
     /// reservation, sold stock of a COMMITTED one.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.release", db.system = "postgresql"))]
     pub async fn release(&self, id: Uuid) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
         let (status, _) = lock_reservation(&mut tx, id).await?;
@@ -345,6 +355,7 @@ impl Store {
     /// Expires up to `batch` held reservations whose TTL ran out and returns
     /// their stock. Reservations locked by a concurrent commit or release are
     /// skipped and looked at again next time. Returns how many expired.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.expire_due", db.system = "postgresql"))]
     pub async fn expire_due(&self, batch: i64) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
         let due = sqlx::query_scalar!(
@@ -370,6 +381,7 @@ impl Store {
 
     /// Inserts the demo catalog unless the catalog already has products.
     /// Safe when several instances start at once: SKUs are unique.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.seed", db.system = "postgresql"))]
     pub async fn seed(&self, products: &[NewProduct]) -> Result<u64> {
         let column = |f: fn(&NewProduct) -> String| products.iter().map(f).collect::<Vec<_>>();
         let prices: Vec<i64> = products.iter().map(|p| p.unit_price_minor).collect();
@@ -408,6 +420,7 @@ enum Move {
 }
 
 /// Locks a reservation row; returns its status and whether its TTL ran out.
+#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.lock_reservation", db.system = "postgresql"))]
 async fn lock_reservation(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
@@ -424,6 +437,7 @@ async fn lock_reservation(
 
 /// Moves the units of `reservations` between buckets, locking the products
 /// in id order first.
+#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.move_stock", db.system = "postgresql"))]
 async fn move_stock(
     tx: &mut Transaction<'_, Postgres>,
     reservations: &[Uuid],
@@ -472,6 +486,7 @@ async fn move_stock(
     Ok(())
 }
 
+#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.set_status", db.system = "postgresql"))]
 async fn set_status(
     tx: &mut Transaction<'_, Postgres>,
     ids: &[Uuid],

@@ -1,0 +1,149 @@
+//! W3C trace context across process boundaries, and the spans of gRPC
+//! calls on both sides.
+//!
+//! The client side is [`Traced`], the channel every Shop client uses: one
+//! `grpc.client` span per call whose context travels in the `traceparent`
+//! header, plus client-side RED metrics. The server side is
+//! [`GrpcServerSpan`]: a `grpc.server` span per call, child of the caller's
+//! span. Health checks and reflection make no spans.
+
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::propagation::{Extractor, Injector};
+use tonic::body::Body;
+use tonic::transport::Channel;
+use tracing::{Instrument as _, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// Writes trace context into HTTP/2 headers (gRPC metadata).
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Reads trace context from HTTP/2 headers.
+#[derive(Debug)]
+pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+/// Makes `span` a child of the trace context the request carries, if any.
+pub fn continue_trace(span: &Span, headers: &HeaderMap) {
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    let _ = span.set_parent(parent);
+}
+
+/// True for calls that should make no span: health checks and reflection.
+fn is_plumbing(path: &str) -> bool {
+    path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
+}
+
+/// `grpc.server` spans for tower-http's trace layer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcServerSpan;
+
+impl<B> tower_http::trace::MakeSpan<B> for GrpcServerSpan {
+    fn make_span(&mut self, request: &http::Request<B>) -> Span {
+        let path = request.uri().path();
+        if is_plumbing(path) {
+            return Span::none();
+        }
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or((path, ""));
+        let span = tracing::info_span!(
+            "grpc.server",
+            otel.name = %format!("{service}/{method}"),
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+        );
+        continue_trace(&span, request.headers());
+        span
+    }
+}
+
+/// A [`Channel`] whose calls each get a `grpc.client` span, carry its trace
+/// context, and count in `grpc_client_requests_total` and
+/// `grpc_client_request_duration_seconds`.
+#[derive(Debug, Clone)]
+pub struct Traced {
+    /// The shared, possibly balanced, channel.
+    inner: Channel,
+}
+
+impl Traced {
+    /// Wraps `inner`.
+    pub fn new(inner: Channel) -> Self {
+        Self { inner }
+    }
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl tower::Service<http::Request<Body>> for Traced {
+    type Response = http::Response<Body>;
+    type Error = tonic::transport::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower::Service::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let method = request.uri().path().trim_start_matches('/').to_string();
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = %method,
+            otel.kind = "client",
+            rpc.system = "grpc",
+        );
+        let context = span.context();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&context, &mut HeaderInjector(request.headers_mut()))
+        });
+        let started = Instant::now();
+        let future = tower::Service::call(&mut self.inner, request);
+        Box::pin(
+            async move {
+                let result = future.await;
+                let code = match &result {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .map(tonic::Code::from_i32)
+                        .unwrap_or(tonic::Code::Ok),
+                    Err(_) => tonic::Code::Unavailable,
+                };
+                let code = format!("{code:?}");
+                metrics::counter!("grpc_client_requests_total", "method" => method.clone(), "code" => code).increment(1);
+                metrics::histogram!("grpc_client_request_duration_seconds", "method" => method)
+                    .record(started.elapsed().as_secs_f64());
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
