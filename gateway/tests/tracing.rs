@@ -230,12 +230,68 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
         Some("postgresql")
     );
 
+    // The span tree of this checkout, for the README's "Observe it".
+    let mut tree = String::new();
+    print_tree(root, &trace, &by_id, 0, &mut tree);
+    let artifacts =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join("checkout-trace.txt"), &tree).unwrap();
+
     // Health checks make no spans.
     assert!(
         !spans.iter().any(|s| s.name.contains("grpc.health")),
         "health checks are not traced"
     );
     drop(telemetry);
+}
+
+/// The component a span belongs to, from its attributes and ancestry.
+fn component(span: &Span, by_id: &HashMap<Vec<u8>, &Span>) -> &'static str {
+    if attribute(span, "http.route").is_some() {
+        return "gateway";
+    }
+    match attribute(span, "rpc.service").as_deref() {
+        Some("shop.product.v1.ProductService") => return "product-service",
+        Some("shop.cart.v1.CartService") => return "cart-service",
+        Some("shop.order.v1.OrderService") => return "order-service",
+        _ => {}
+    }
+    match span.name.split('.').next() {
+        Some("product") => "product-service",
+        Some("cart") => "cart-service",
+        Some("orders") => "order-service",
+        // A client span belongs to whoever made the call.
+        _ => by_id
+            .get(&span.parent_span_id)
+            .map_or("gateway", |parent| component(parent, by_id)),
+    }
+}
+
+fn print_tree(
+    span: &Span,
+    trace: &[&Span],
+    by_id: &HashMap<Vec<u8>, &Span>,
+    depth: usize,
+    out: &mut String,
+) {
+    let millis = (span
+        .end_time_unix_nano
+        .saturating_sub(span.start_time_unix_nano)) as f64
+        / 1e6;
+    let label = format!("{}{}", "  ".repeat(depth), span.name);
+    out.push_str(&format!(
+        "{label:<68} {:<16} {millis:>8.2} ms\n",
+        component(span, by_id)
+    ));
+    let mut children: Vec<&&Span> = trace
+        .iter()
+        .filter(|s| s.parent_span_id == span.span_id)
+        .collect();
+    children.sort_by_key(|s| s.start_time_unix_nano);
+    for child in children {
+        print_tree(child, trace, by_id, depth + 1, out);
+    }
 }
 
 fn names(trace: &[&Span]) -> Vec<String> {

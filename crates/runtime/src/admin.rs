@@ -96,6 +96,15 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    // CPU, memory, threads and open files of this process.
+    static PROCESS: std::sync::OnceLock<metrics_process::Collector> = std::sync::OnceLock::new();
+    PROCESS
+        .get_or_init(|| {
+            let collector = metrics_process::Collector::default();
+            collector.describe();
+            collector
+        })
+        .collect();
     if let Some(pool) = &state.pool {
         let idle = pool.num_idle() as f64;
         let size = f64::from(pool.size());

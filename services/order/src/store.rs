@@ -295,7 +295,8 @@ impl Store {
     /// Claims up to `limit` orders untouched for `horizon` that are PENDING or
     /// have a follow-up. Claiming bumps `updated_at`, so another instance's
     /// recovery loop leaves them alone for another horizon.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.claim_unfinished", db.system = "postgresql"))]
+    // Background job: traced at debug level only, so idle services export nothing.
+    #[tracing::instrument(level = "debug", name = "sql", skip_all, fields(otel.name = "orders.claim_unfinished", db.system = "postgresql"))]
     pub async fn claim_unfinished(&self, horizon: Duration, limit: i64) -> Result<Vec<Uuid>> {
         let ids = sqlx::query_scalar!(
             r#"

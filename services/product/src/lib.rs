@@ -104,14 +104,21 @@ pub async fn run(
     Ok(result?)
 }
 
-/// Gives back the stock of reservations whose TTL ran out, forever.
+/// Gives back the stock of reservations whose TTL ran out, forever, and
+/// publishes the units still held (`reservations_held_units`).
 async fn expire_reservations(store: Store, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
         match store.expire_due(500).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(reservations = n, "expired held reservations"),
+            Ok(n) => {
+                tracing::info!(reservations = n, "expired held reservations");
+                metrics::counter!("reservations_expired_total").increment(n as u64);
+            }
             Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying"),
+        }
+        if let Ok(held) = store.held_units().await {
+            metrics::gauge!("reservations_held_units").set(held as f64);
         }
     }
 }

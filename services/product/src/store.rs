@@ -355,7 +355,8 @@ impl Store {
     /// Expires up to `batch` held reservations whose TTL ran out and returns
     /// their stock. Reservations locked by a concurrent commit or release are
     /// skipped and looked at again next time. Returns how many expired.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.expire_due", db.system = "postgresql"))]
+    // Background job: traced at debug level only, so idle services export nothing.
+    #[tracing::instrument(level = "debug", name = "sql", skip_all, fields(otel.name = "product.expire_due", db.system = "postgresql"))]
     pub async fn expire_due(&self, batch: i64) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
         let due = sqlx::query_scalar!(
@@ -377,6 +378,18 @@ impl Store {
         set_status(&mut tx, &due, ReservationStatus::Expired).await?;
         tx.commit().await?;
         Ok(due.len())
+    }
+
+    /// Units held by reservations that are neither committed nor released.
+    // Background job: traced at debug level only, so idle services export nothing.
+    #[tracing::instrument(level = "debug", name = "sql", skip_all, fields(otel.name = "product.held_units", db.system = "postgresql"))]
+    pub async fn held_units(&self) -> Result<i64> {
+        let held = sqlx::query_scalar!(
+            r#"SELECT COALESCE(SUM(held), 0)::bigint AS "held!" FROM products"#
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(held)
     }
 
     /// Inserts the demo catalog unless the catalog already has products.
