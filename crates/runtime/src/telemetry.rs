@@ -5,12 +5,13 @@
 //! of the span they happened in, so a log line leads to its trace.
 //! `RUST_LOG` filters (default `info`).
 //!
-//! Spans become OpenTelemetry spans. They are exported over OTLP/gRPC when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, as `OTEL_SERVICE_NAME` (default: the
-//! component's name), sampled as the standard `OTEL_TRACES_SAMPLER` variables
-//! say. Without an endpoint nothing is exported, but trace context is still
-//! created and propagated, so a trace stays whole across a process that
-//! does not export. [`Telemetry::shutdown`] flushes what is buffered.
+//! When `OTEL_EXPORTER_OTLP_ENDPOINT` is set, spans at info and above become
+//! OpenTelemetry spans exported over OTLP/gRPC, as `OTEL_SERVICE_NAME`
+//! (default: the component's name), sampled as the standard
+//! `OTEL_TRACES_SAMPLER` variables say; trace context travels in W3C
+//! headers. Without an endpoint no OpenTelemetry span is made at all.
+//! `RUST_LOG` filters logs only, never traces. [`Telemetry::shutdown`]
+//! flushes what is buffered.
 
 use std::fmt;
 
@@ -89,32 +90,42 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
         })?,
         None => EnvFilter::new("info"),
     };
-    let resource = Resource::builder()
-        .with_service_name(
-            env.get("OTEL_SERVICE_NAME")
-                .unwrap_or_else(|| component.to_string()),
-        )
-        .build();
-    let mut provider = SdkTracerProvider::builder().with_resource(resource);
-    if let Some(endpoint) = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .build()
-            .map_err(|e| ConfigError {
-                var: "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
-                message: e.to_string(),
-            })?;
-        // Exports on the tokio runtime, where the tonic client lives.
-        let processor = opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
-            exporter,
-            opentelemetry_sdk::runtime::Tokio,
-        )
-        .build();
-        provider = provider.with_span_processor(processor);
-    }
-    let provider = provider.build();
-    let tracer = provider.tracer(component.to_string());
+    // Spans become OpenTelemetry spans only when they are exported: the
+    // bridge costs CPU on every request (see docs/benchmarks.md).
+    let provider = match env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        None => None,
+        Some(endpoint) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()
+                .map_err(|e| ConfigError {
+                    var: "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+                    message: e.to_string(),
+                })?;
+            // Exports on the tokio runtime, where the tonic client lives.
+            let processor =
+                opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+                    exporter,
+                    opentelemetry_sdk::runtime::Tokio,
+                )
+                .build();
+            let resource = Resource::builder()
+                .with_service_name(env.get("OTEL_SERVICE_NAME").unwrap_or_else(|| component.to_string()))
+                .build();
+            Some(
+                SdkTracerProvider::builder()
+                    .with_resource(resource)
+                    .with_span_processor(processor)
+                    .build(),
+            )
+        }
+    };
+    let traces = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(component.to_string()))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
 
     let logs = match format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
@@ -125,10 +136,11 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
             .event_format(JsonWithTraceIds)
             .boxed(),
     };
+    // RUST_LOG filters the logs only; traces take every span at info and
+    // above (see `traces`), whatever the log level.
     let installed = tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(logs.with_filter(filter))
+        .with(traces)
         .try_init()
         .is_ok();
     if !installed {
@@ -137,10 +149,10 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    opentelemetry::global::set_tracer_provider(provider.clone());
-    Ok(Telemetry {
-        provider: Some(provider),
-    })
+    if let Some(provider) = &provider {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+    }
+    Ok(Telemetry { provider })
 }
 
 /// JSON log lines: time, level, target, the event's fields, the span name,
