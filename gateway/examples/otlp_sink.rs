@@ -4,8 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 
 /// Counts the spans it receives.
 #[derive(Debug, Default, Clone)]
@@ -25,19 +29,27 @@ impl TraceService for Sink {
             .map(|s| s.spans.len())
             .sum();
         self.0.fetch_add(spans as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:4317".into()).parse()?;
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:4317".into())
+        .parse()?;
     let sink = Sink::default();
     let counter = sink.0.clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            eprintln!("otlp_sink: {} spans received", counter.load(Ordering::Relaxed));
+            eprintln!(
+                "otlp_sink: {} spans received",
+                counter.load(Ordering::Relaxed)
+            );
         }
     });
     tonic::transport::Server::builder()

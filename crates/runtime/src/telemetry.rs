@@ -111,7 +111,10 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
                 )
                 .build();
             let resource = Resource::builder()
-                .with_service_name(env.get("OTEL_SERVICE_NAME").unwrap_or_else(|| component.to_string()))
+                .with_service_name(
+                    env.get("OTEL_SERVICE_NAME")
+                        .unwrap_or_else(|| component.to_string()),
+                )
                 .build();
             Some(
                 SdkTracerProvider::builder()
