@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use shop_runtime::Env;
 
+/// mimalloc: fewer cycles per allocation than glibc under many threads
+/// (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     if shop_runtime::healthcheck::requested() {

@@ -19,11 +19,12 @@ use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -103,13 +104,10 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
                     var: "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
                     message: e.to_string(),
                 })?;
-            // Exports on the tokio runtime, where the tonic client lives.
-            let processor =
-                opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
-                    exporter,
-                    opentelemetry_sdk::runtime::Tokio,
-                )
-                .build();
+            // A dedicated thread batches and exports: ending a span is one
+            // push onto a bounded queue. The standard `OTEL_BSP_*` variables
+            // size the queue and the batches.
+            let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
             let resource = Resource::builder()
                 .with_service_name(
                     env.get("OTEL_SERVICE_NAME")
@@ -124,11 +122,9 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
             )
         }
     };
-    let traces = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(component.to_string()))
-            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
-    });
+    let traces = provider
+        .as_ref()
+        .map(|p| trace_layer(p.tracer(component.to_string())).with_filter(LevelFilter::INFO));
 
     let logs = match format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
@@ -156,6 +152,23 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
         opentelemetry::global::set_tracer_provider(provider.clone());
     }
     Ok(Telemetry { provider })
+}
+
+/// The bridge from `tracing` spans to OpenTelemetry spans.
+fn trace_layer<S>(tracer: SdkTracer) -> tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        // Each of these adds work or attributes to every span; the span name
+        // and our own fields say what a span is (docs/benchmarks.md).
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_level(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
 }
 
 /// JSON log lines: time, level, target, the event's fields, the span name,

@@ -6,6 +6,11 @@
 
 mod up;
 
+/// mimalloc instead of the system allocator: every request allocates, and
+/// glibc's arenas contend across the runtime's threads (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
