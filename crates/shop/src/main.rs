@@ -30,15 +30,28 @@ struct Cli {
 enum Command {
     /// Run every component in one process; Ctrl-C stops them all.
     Up(up::UpArgs),
+    /// Load-test a running shop through its REST API: weighted journeys,
+    /// or open loop at a fixed rate (`--rate`). Exits 1 when a bound breaks.
+    Loadtest(Box<shop_loadtest::LoadArgs>),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    shop_runtime::main_entry("shop", async {
-        match cli.command {
-            Command::Up(args) => up::run(args).await,
-        }
-    })
-    .await
+    match cli.command {
+        Command::Up(args) => shop_runtime::main_entry("shop", up::run(args)).await,
+        Command::Loadtest(args) => match shop_loadtest::run(*args).await {
+            Ok(shop_loadtest::Verdict::Passed) => ExitCode::SUCCESS,
+            Ok(shop_loadtest::Verdict::Failed(broken)) => {
+                for line in broken {
+                    eprintln!("shop loadtest: {line}");
+                }
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("shop loadtest: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
 }

@@ -1,0 +1,365 @@
+//! The weighted shopper journeys, as goose scenarios.
+//!
+//! Every user first takes a token (a guest token, or the admin's), so rate
+//! limits count per user as they would for real shoppers, and learns the
+//! catalog. Requests are named by their route template (`GET
+//! /api/v1/products/{id}`), so the reports group them as the gateway's
+//! metrics do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+use rand::seq::IndexedRandom as _;
+use serde_json::{Value, json};
+
+use crate::{LoadArgs, Verdict};
+
+/// Restock a product when fewer units than this are available.
+const LOW_STOCK: i64 = 1_000;
+/// Units added by one restock.
+const RESTOCK: i64 = 10_000;
+
+/// What a user knows between transactions.
+#[derive(Debug, Clone)]
+struct Session {
+    /// Product ids of the catalog's first page.
+    products: Vec<String>,
+    /// Their categories, for the filter step.
+    categories: Vec<String>,
+}
+
+/// Runs the journeys with goose and judges the bounds.
+pub async fn run(args: &LoadArgs) -> anyhow::Result<Verdict> {
+    let mix = args.mix;
+    let think = Duration::from_millis(args.think_ms);
+    let mut attack = GooseAttack::initialize_with_config(configuration(args))?;
+    let scenario = |name: &str, weight: usize| -> anyhow::Result<Scenario> {
+        Ok(Scenario::new(name)
+            .set_weight(weight)?
+            .set_wait_time(Duration::ZERO, think)?)
+    };
+    if mix.browse > 0 {
+        attack = attack.register_scenario(
+            scenario("browse", mix.browse)?
+                .register_transaction(transaction!(start_guest).set_on_start())
+                .register_transaction(transaction!(browse).set_name("browse")),
+        );
+    }
+    if mix.shopper > 0 {
+        attack = attack.register_scenario(
+            scenario("shopper", mix.shopper)?
+                .register_transaction(transaction!(start_guest).set_on_start())
+                .register_transaction(transaction!(edit_cart).set_name("edit cart")),
+        );
+    }
+    if mix.buyer > 0 {
+        attack = attack.register_scenario(
+            scenario("buyer", mix.buyer)?
+                .register_transaction(transaction!(start_guest).set_on_start())
+                .register_transaction(transaction!(check_out).set_name("check out")),
+        );
+    }
+    if mix.admin > 0 {
+        let password: Arc<str> = args
+            .admin_password
+            .as_deref()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the admin journey needs the admin password: --admin-password or \
+                     ADMIN_PASSWORD (`shop up` prints it), or leave admin out of --mix"
+                )
+            })?
+            .into();
+        let start_admin = Transaction::new(Arc::new(move |user| {
+            let password = password.clone();
+            Box::pin(async move { start_admin(user, &password).await })
+        }));
+        attack = attack.register_scenario(
+            // The restocker looks every second, whatever --think-ms says.
+            Scenario::new("admin")
+                .set_weight(mix.admin)?
+                .set_wait_time(Duration::from_secs(1), Duration::from_secs(1))?
+                .register_transaction(start_admin.set_on_start())
+                .register_transaction(transaction!(restock).set_name("restock")),
+        );
+    }
+    match attack.execute().await {
+        Ok(_) => Ok(Verdict::Passed),
+        Err(GooseError::ThresholdsFailed { failed, .. }) => Ok(Verdict::Failed(
+            failed
+                .iter()
+                .map(|f| format!("{} broken: observed {}", f.rule, f.observed))
+                .collect(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The goose configuration the flags describe.
+fn configuration(args: &LoadArgs) -> GooseConfiguration {
+    let mut config = GooseConfiguration::default();
+    config.host = Some(args.target.as_str().trim_end_matches('/').to_string());
+    config.users = Some(args.users);
+    if args.ramp_up > 0 && args.users >= 2 {
+        config.increase_time = Some(format!("{}s", args.ramp_up));
+    } else {
+        config.increase_rate = Some(args.users.max(1).to_string());
+    }
+    config.run_time = Some(format!("{}s", args.duration));
+    config.report_file = vec![
+        args.report_dir.join("report.html").display().to_string(),
+        args.report_dir.join("report.json").display().to_string(),
+    ];
+    if let Some(rate) = args.max_error_rate {
+        config.threshold.push(format!("error-rate<={rate}%"));
+    }
+    if let Some(ms) = args.max_p99_ms {
+        config.threshold.push(format!("p99<={ms}ms"));
+    }
+    // No controllers listening on fixed ports: a load test may run beside
+    // another, and nothing here is driven remotely.
+    config.no_telnet = true;
+    config.no_websocket = true;
+    config.timeout = Some("30".into());
+    config
+}
+
+/// Takes a guest token and learns the catalog.
+async fn start_guest(user: &mut GooseUser) -> TransactionResult {
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Post)
+        .path("/api/v1/auth/guest")
+        .expect_status_code(201)
+        .build();
+    let token = token_from(user.request(request).await?).await?;
+    authorize(user, &token).await?;
+    learn_catalog(user).await
+}
+
+/// Logs in as the admin and learns the catalog.
+async fn start_admin(user: &mut GooseUser, password: &str) -> TransactionResult {
+    let response = user
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({"username": "admin", "password": password}),
+        )
+        .await?;
+    let token = token_from(response).await?;
+    authorize(user, &token).await?;
+    learn_catalog(user).await
+}
+
+/// The token of an auth response; a failed login fails the transaction.
+async fn token_from(
+    response: goose::goose::GooseResponse,
+) -> Result<String, Box<TransactionError>> {
+    let body: Value = response.response?.error_for_status()?.json().await?;
+    body["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| custom("auth response without a token"))
+}
+
+/// Sends `token` with every later request of this user.
+async fn authorize(user: &mut GooseUser, token: &str) -> TransactionResult {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| custom("token is not a header value"))?;
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    user.set_client_builder(
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(Duration::from_secs(30)),
+    )
+    .await
+    .map_err(Box::new)
+}
+
+/// Reads the catalog's first page into the session.
+async fn learn_catalog(user: &mut GooseUser) -> TransactionResult {
+    let page = get_json(user, "/api/v1/products?page_size=100", "/api/v1/products").await?;
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        return Err(custom("the catalog is empty: nothing to load-test"));
+    }
+    let field = |item: &Value, name: &str| item[name].as_str().unwrap_or_default().to_string();
+    let mut categories: Vec<String> = items.iter().map(|i| field(i, "category")).collect();
+    categories.sort();
+    categories.dedup();
+    user.set_session_data(Session {
+        products: items.iter().map(|i| field(i, "id")).collect(),
+        categories,
+    });
+    Ok(())
+}
+
+/// Browse: the catalog, one category, one product.
+async fn browse(user: &mut GooseUser) -> TransactionResult {
+    let (product, category) = {
+        let session = session(user)?;
+        (pick(&session.products)?, pick(&session.categories)?)
+    };
+    get_json(user, "/api/v1/products?page_size=20", "/api/v1/products").await?;
+    get_json(
+        user,
+        &format!("/api/v1/products?category={category}"),
+        "/api/v1/products?category",
+    )
+    .await?;
+    get_json(
+        user,
+        &format!("/api/v1/products/{product}"),
+        "/api/v1/products/{id}",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Shopper: add a product, change its quantity, view the cart, remove it.
+async fn edit_cart(user: &mut GooseUser) -> TransactionResult {
+    let product = pick(&session(user)?.products)?;
+    send_json(
+        user,
+        GooseMethod::Post,
+        "/api/v1/cart/items",
+        "/api/v1/cart/items",
+        json!({"product_id": product, "quantity": 1}),
+        200,
+    )
+    .await?;
+    let line = format!("/api/v1/cart/items/{product}");
+    send_json(
+        user,
+        GooseMethod::Put,
+        &line,
+        "/api/v1/cart/items/{product_id}",
+        json!({"quantity": 2}),
+        200,
+    )
+    .await?;
+    get_json(user, "/api/v1/cart", "/api/v1/cart").await?;
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Delete)
+        .path(line.as_str())
+        .name("/api/v1/cart/items/{product_id}")
+        .expect_status_code(200)
+        .build();
+    user.request(request).await?;
+    Ok(())
+}
+
+/// Buyer: add a product, check out with a fresh idempotency key, read the
+/// order back.
+async fn check_out(user: &mut GooseUser) -> TransactionResult {
+    let product = pick(&session(user)?.products)?;
+    send_json(
+        user,
+        GooseMethod::Post,
+        "/api/v1/cart/items",
+        "/api/v1/cart/items",
+        json!({"product_id": product, "quantity": 1}),
+        200,
+    )
+    .await?;
+    let builder = user
+        .get_request_builder(&GooseMethod::Post, "/api/v1/orders")?
+        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Post)
+        .path("/api/v1/orders")
+        .name("/api/v1/orders")
+        .set_request_builder(builder)
+        .expect_status_code(201)
+        .build();
+    let order: Value = match user.request(request).await?.response {
+        Ok(response) if response.status().as_u16() == 201 => response.json().await?,
+        // The failure is already counted against the request.
+        _ => return Ok(()),
+    };
+    let id = order["id"]
+        .as_str()
+        .ok_or_else(|| custom("order without an id"))?;
+    get_json(user, &format!("/api/v1/orders/{id}"), "/api/v1/orders/{id}").await?;
+    Ok(())
+}
+
+/// Admin: restock every product of the first page running low.
+async fn restock(user: &mut GooseUser) -> TransactionResult {
+    let page = get_json(user, "/api/v1/products?page_size=100", "/api/v1/products").await?;
+    for item in page["items"].as_array().cloned().unwrap_or_default() {
+        if item["available"].as_i64().unwrap_or(0) >= LOW_STOCK {
+            continue;
+        }
+        let id = item["id"].as_str().unwrap_or_default();
+        send_json(
+            user,
+            GooseMethod::Post,
+            &format!("/api/v1/products/{id}/stock"),
+            "/api/v1/products/{id}/stock",
+            json!({"delta": RESTOCK}),
+            200,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// GETs `path` (reported as `name`) and returns its JSON body, or `Null`
+/// when the request failed (the failure is already counted).
+async fn get_json(
+    user: &mut GooseUser,
+    path: &str,
+    name: &str,
+) -> Result<Value, Box<TransactionError>> {
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Get)
+        .path(path)
+        .name(name)
+        .build();
+    match user.request(request).await?.response {
+        Ok(response) if response.status().is_success() => Ok(response.json().await?),
+        _ => Ok(Value::Null),
+    }
+}
+
+/// Sends `body` as JSON and expects `status`.
+async fn send_json(
+    user: &mut GooseUser,
+    method: GooseMethod,
+    path: &str,
+    name: &str,
+    body: Value,
+    status: u16,
+) -> TransactionResult {
+    let builder = user.get_request_builder(&method, path)?.json(&body);
+    let request = GooseRequest::builder()
+        .method(method)
+        .path(path)
+        .name(name)
+        .set_request_builder(builder)
+        .expect_status_code(status)
+        .build();
+    user.request(request).await?;
+    Ok(())
+}
+
+/// This user's session, set by its start transaction.
+fn session(user: &GooseUser) -> Result<&Session, Box<TransactionError>> {
+    user.get_session_data::<Session>()
+        .ok_or_else(|| custom("no session: the start transaction failed"))
+}
+
+/// A random element.
+fn pick(items: &[String]) -> Result<String, Box<TransactionError>> {
+    items
+        .choose(&mut rand::rng())
+        .cloned()
+        .ok_or_else(|| custom("nothing to choose from"))
+}
+
+/// A transaction failure with a message.
+fn custom(message: &str) -> Box<TransactionError> {
+    Box::new(TransactionError::Custom(message.to_string()))
+}
