@@ -1,0 +1,86 @@
+"""Turns the raw figures of bench/run (environment variables and files in
+$WORK) into the Markdown section of docs/benchmarks.md."""
+import os
+import platform
+from datetime import date
+
+env = os.environ
+work = env["WORK"]
+
+
+def pairs(name):
+    with open(os.path.join(work, name)) as f:
+        return dict((line.split()[0], float(line.split()[1])) for line in f if line.strip())
+
+
+def rss_max():
+    peak = {}
+    path = os.path.join(work, "rss-samples.txt")
+    if os.path.exists(path):
+        for line in open(path):
+            parts = line.split()
+            if len(parts) == 2:
+                peak[parts[0]] = max(peak.get(parts[0], 0.0), float(parts[1]))
+    return peak
+
+
+def cpu():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def mem_gib():
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal"):
+            return int(line.split()[1]) / 1024 / 1024
+    return 0
+
+
+def ok(good):
+    return "met" if good else "**missed**"
+
+
+components = ["product-service", "cart-service", "order-service", "gateway"]
+first, restart, idle, peak = pairs("start-first.txt"), pairs("start-restart.txt"), pairs("rss-idle.txt"), rss_max()
+browse, pg_select = float(env["BROWSE_RPS"]), float(env["PG_SELECT"])
+checkout, pg_update = float(env["CHECKOUT_RPS"]), float(env["PG_UPDATE"])
+curve = [line.split() for line in open(os.path.join(work, "curve.txt")) if line.strip()]
+at = {int(row[0]): row for row in curve}
+idle_total = sum(idle.values())
+
+print(f"## The stack against the machine (`bench/run`)\n")
+print(f"Run {date.today()} with DURATION={env['DURATION']} s per step and {env['CONNECTIONS']} connections, "
+      f"on {os.cpu_count()} × {cpu()}, {mem_gib():.0f} GiB, {platform.system()} {platform.release()}, "
+      f"PostgreSQL {env['PG_VERSION']}. The four components run as separate release processes; "
+      "the load generator (`shop loadtest`), the components and PostgreSQL share the machine. "
+      "Rate limiting is off (`RATE_LIMIT_PER_SECOND=0`), logs at warn, no trace export.\n")
+print("| measure | shop | reference | ratio | target |")
+print("|---|---|---|---|---|")
+r = browse / pg_select
+print(f"| GET /api/v1/products/{{id}}, closed loop | {browse:.0f} req/s | pgbench, same SELECT: {pg_select:.0f} tps | {r:.2f} | ≥ 0.5: {ok(r >= 0.5)} |")
+r = checkout / pg_update
+print(f"| checkout (add to cart + POST /orders), closed loop | {checkout:.0f} checkouts/s ({env['CHECKOUT_ERRORS']} errors) | pgbench simple-update: {pg_update:.0f} tps | {r:.2f} | ≥ 0.2: {ok(r >= 0.2)} |")
+if 70 in at:
+    p50, p99 = float(at[70][3]), float(at[70][4])
+    print(f"| p99 ÷ p50 at 70 % of saturation (open loop) | {p99 / 1000:.2f} ms ÷ {p50 / 1000:.2f} ms | | {p99 / p50:.1f} | ≤ 3: {ok(p99 <= 3 * p50)} |")
+print(f"| idle RSS, four components together | {idle_total:.1f} MiB | | | ≤ 60 MiB: {ok(idle_total <= 60)} |")
+slowest = max(restart.values())
+print(f"| start to ready, slowest component (restart) | {slowest:.0f} ms | | | ≤ 100 ms: {ok(slowest <= 100)} |")
+print()
+print("### Latency against throughput (open loop, GET /api/v1/products/{id})\n")
+print("Latency counted from each request's intended send time (coordinated omission corrected).\n")
+print("| % of saturation | asked req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors % |")
+print("|---|---|---|---|---|---|---|")
+for pct, rate, got, p50, p99, p999, err in curve:
+    print(f"| {pct} | {float(rate):.0f} | {float(got):.0f} | {int(p50) / 1000:.2f} | {int(p99) / 1000:.2f} | {int(p999) / 1000:.2f} | {float(err):.2f} |")
+print("\n![latency against throughput](bench-latency.png)\n")
+print("### Each component\n")
+print("| component | start to ready, first start | restart | RSS idle | RSS peak under load |")
+print("|---|---|---|---|---|")
+for c in components:
+    print(f"| {c} | {first.get(c, 0):.0f} ms | {restart.get(c, 0):.0f} ms | {idle.get(c, 0):.1f} MiB | {peak.get(c, 0):.1f} MiB |")
+print("\nStart to ready: from spawning the process to its `/readyz` answering 200 (polled every 2 ms), "
+      "which includes connecting to PostgreSQL and applying migrations (the first start also seeds the demo catalog); "
+      "the gateway's readiness also waits for its backends.")
