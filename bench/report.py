@@ -65,6 +65,8 @@ print(f"| checkout (add to cart + POST /orders), closed loop | {checkout:.0f} ch
 if 70 in at:
     p50, p99 = float(at[70][3]), float(at[70][4])
     print(f"| p99 ÷ p50 at 70 % of saturation (open loop) | {p99 / 1000:.2f} ms ÷ {p50 / 1000:.2f} ms | | {p99 / p50:.1f} | ≤ 3: {ok(p99 <= 3 * p50)} |")
+hop = pairs("hop.txt")
+print(f"| latency one gRPC hop adds (p50, GetProduct minus its SQL) | {hop['hop_added_p50_us']:.0f} µs | raw tonic unary call over loopback: {hop['raw_tonic_p50_us']:.0f} µs | {hop['hop_ratio']:.2f} | |")
 print(f"| idle RSS, four components together | {idle_total:.1f} MiB | | | ≤ 60 MiB: {ok(idle_total <= 60)} |")
 slowest = max(restart.values())
 print(f"| start to ready, slowest component (restart) | {slowest:.0f} ms | | | ≤ 100 ms: {ok(slowest <= 100)} |")
@@ -81,6 +83,19 @@ print("| component | start to ready, first start | restart | RSS idle | RSS peak
 print("|---|---|---|---|---|")
 for c in components:
     print(f"| {c} | {first.get(c, 0):.0f} ms | {restart.get(c, 0):.0f} ms | {idle.get(c, 0):.1f} MiB | {peak.get(c, 0):.1f} MiB |")
+cpu_path = os.path.join(work, "cpu-by-process.txt")
+if os.path.exists(cpu_path) and os.path.getsize(cpu_path) > 0:
+    print("\n### Where the CPU goes at browse saturation (`perf record -a`, by process)\n")
+    print("| process | share of samples |")
+    print("|---|---|")
+    for line in open(cpu_path):
+        name, share = line.split()
+        print(f"| {name} | {share} |")
+    print("\n`shop` is the load generator; `tokio-runtime-w` threads belong to whichever component "
+          "runs them (perf names threads, not processes).")
+print(f"\ngRPC hop (`services/product/examples/grpc_hop.rs`, one connection, 20,000 sequential calls): "
+      f"GetProduct p50 {hop['getproduct_p50_us']:.0f} µs (p99 {hop['getproduct_p99_us']:.0f}), its SQL alone "
+      f"{hop['sql_p50_us']:.0f} µs, raw tonic health check {hop['raw_tonic_p50_us']:.0f} µs (p99 {hop['raw_tonic_p99_us']:.0f}).")
 print("\nStart to ready: from spawning the process to its `/readyz` answering 200 (polled every 2 ms), "
       "which includes connecting to PostgreSQL and applying migrations (the first start also seeds the demo catalog); "
       "the gateway's readiness also waits for its backends.")

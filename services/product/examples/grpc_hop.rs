@@ -90,9 +90,20 @@ async fn main() -> anyhow::Result<()> {
     let channel = shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &product.url())?;
     let client = ProductServiceClient::new(channel);
     let pool = db.admin_pool().await;
-    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM product.products LIMIT 1")
-        .fetch_one(&pool)
-        .await?;
+    // The service migrates and seeds after it has bound its port.
+    let mut id: Option<uuid::Uuid> = None;
+    for _ in 0..100 {
+        id = sqlx::query_scalar("SELECT id FROM product.products LIMIT 1")
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten();
+        if id.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id = id.ok_or_else(|| anyhow::anyhow!("product-service seeded no product in 10 s"))?;
     let policy = shop_runtime::client::CallPolicy::default();
     let hop = time(calls, || {
         let mut client = client.clone();
