@@ -83,16 +83,19 @@ print("| component | start to ready, first start | restart | RSS idle | RSS peak
 print("|---|---|---|---|---|")
 for c in components:
     print(f"| {c} | {first.get(c, 0):.0f} ms | {restart.get(c, 0):.0f} ms | {idle.get(c, 0):.1f} MiB | {peak.get(c, 0):.1f} MiB |")
-cpu_path = os.path.join(work, "cpu-by-process.txt")
-if os.path.exists(cpu_path) and os.path.getsize(cpu_path) > 0:
-    print("\n### Where the CPU goes at browse saturation (`perf record -a`, by process)\n")
-    print("| process | share of samples |")
-    print("|---|---|")
-    for line in open(cpu_path):
-        name, share = line.split()
-        print(f"| {name} | {share} |")
-    print("\n`shop` is the load generator; `tokio-runtime-w` threads belong to whichever component "
-          "runs them (perf names threads, not processes).")
+before, after = pairs("cpu-before.txt"), pairs("cpu-after.txt")
+busy = after["machine"] - before["machine"]
+if busy > 0:
+    requests = browse * float(env["DURATION"])
+    print("\n### Where the CPU goes at browse saturation (closed loop, by process)\n")
+    print("| process | share of busy CPU | CPU per request |")
+    print("|---|---|---|")
+    rest = busy
+    for name in components + ["postgres"]:
+        ticks = after[name] - before[name]
+        rest -= ticks
+        print(f"| {name} | {ticks / busy * 100:.0f} % | {ticks * 10_000 / requests:.0f} µs |")
+    print(f"| everything else (mostly the load generator) | {rest / busy * 100:.0f} % | {rest * 10_000 / requests:.0f} µs |")
 print(f"\ngRPC hop (`services/product/examples/grpc_hop.rs`, one connection, 20,000 sequential calls): "
       f"GetProduct p50 {hop['getproduct_p50_us']:.0f} µs (p99 {hop['getproduct_p99_us']:.0f}), its SQL alone "
       f"{hop['sql_p50_us']:.0f} µs, raw tonic health check {hop['raw_tonic_p50_us']:.0f} µs (p99 {hop['raw_tonic_p99_us']:.0f}).")

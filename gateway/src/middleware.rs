@@ -88,7 +88,7 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
     response
 }
 
-/// `http.server` spans for tower-http's trace layer, named by the method
+/// `http.server` spans for [`shop_runtime::propagation::SpanLayer`], named by the method
 /// and children of the caller's trace context when it sent one. The
 /// `http.route` template is recorded by [`record_metrics`] once routing has
 /// matched.

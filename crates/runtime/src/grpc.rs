@@ -17,11 +17,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
-use tower_http::trace::TraceLayer;
 
 use crate::admin::{self, AdminState, Readiness};
 use crate::metrics::GrpcMetricsLayer;
-use crate::propagation::GrpcServerSpan;
+use crate::propagation::{GrpcServerSpan, SpanLayer};
 
 /// What a service hands to [`serve`].
 #[derive(Debug)]
@@ -115,7 +114,7 @@ pub async fn serve(
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
             .timeout(request_timeout)
-            .layer(TraceLayer::new_for_grpc().make_span_with(GrpcServerSpan))
+            .layer(SpanLayer::new(GrpcServerSpan))
             .layer(GrpcMetricsLayer::new(component))
             .add_routes(routes)
             .add_service(health_service)

@@ -56,7 +56,7 @@ fn is_plumbing(path: &str) -> bool {
     path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
 }
 
-/// `grpc.server` spans for tower-http's trace layer.
+/// `grpc.server` spans, for [`SpanLayer`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GrpcServerSpan;
 
@@ -145,5 +145,64 @@ impl tower::Service<http::Request<Body>> for Traced {
             }
             .instrument(span),
         )
+    }
+}
+
+/// A layer that runs each request's handling inside the span `M` makes.
+///
+/// Unlike tower-http's `TraceLayer`, the span covers the service's future
+/// only, not the streaming of the response body: the span is entered once
+/// per poll of the handler, not again for every body frame, which is most
+/// of what a span costs (docs/benchmarks.md). For unary calls and JSON
+/// answers the body is ready when the future completes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpanLayer<M> {
+    /// Makes the span of each request.
+    make: M,
+}
+
+impl<M> SpanLayer<M> {
+    /// Spans made by `make`.
+    pub fn new(make: M) -> Self {
+        Self { make }
+    }
+}
+
+impl<S, M: Clone> tower::Layer<S> for SpanLayer<M> {
+    type Service = SpanService<S, M>;
+    fn layer(&self, inner: S) -> Self::Service {
+        SpanService {
+            inner,
+            make: self.make.clone(),
+        }
+    }
+}
+
+/// The service of [`SpanLayer`].
+#[derive(Debug, Clone)]
+pub struct SpanService<S, M> {
+    /// The wrapped service.
+    inner: S,
+    /// Makes the span of each request.
+    make: M,
+}
+
+impl<S, M, B> tower::Service<http::Request<B>> for SpanService<S, M>
+where
+    S: tower::Service<http::Request<B>>,
+    M: tower_http::trace::MakeSpan<B>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = tracing::instrument::Instrumented<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let span = self.make.make_span(&request);
+        let future = span.in_scope(|| self.inner.call(request));
+        future.instrument(span)
     }
 }

@@ -124,5 +124,10 @@ fn ten_seconds_of_mixed_journeys_against_shop_up_fail_no_request() {
         .map(|r| r["number_of_failures"].as_u64().unwrap_or(0))
         .sum();
     assert_eq!(failures, 0);
-    assert!(reports.join("report.html").exists());
+    let html = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    assert!(html.contains("Aggregated"), "the HTML report holds the tables");
+    assert!(
+        !html.contains("<script src=\"http"),
+        "the HTML report loads nothing from the network"
+    );
 }
