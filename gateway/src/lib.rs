@@ -167,7 +167,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(shop_runtime::propagation::SpanLayer::new(middleware::HttpServerSpan))
+            .layer(shop_runtime::propagation::SpanLayer::new(
+                middleware::HttpServerSpan,
+            ))
             .layer(CompressionLayer::new())
             .layer(CatchPanicLayer::custom(|_| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()

@@ -125,7 +125,10 @@ fn ten_seconds_of_mixed_journeys_against_shop_up_fail_no_request() {
         .sum();
     assert_eq!(failures, 0);
     let html = std::fs::read_to_string(reports.join("report.html")).unwrap();
-    assert!(html.contains("Aggregated"), "the HTML report holds the tables");
+    assert!(
+        html.contains("Aggregated"),
+        "the HTML report holds the tables"
+    );
     assert!(
         !html.contains("<script src=\"http"),
         "the HTML report loads nothing from the network"
