@@ -100,8 +100,9 @@ pub async fn run(args: &LoadArgs) -> anyhow::Result<Verdict> {
 }
 
 /// Goose's HTML report loads its chart library from a CDN; Shop's pages load
-/// nothing from the network. Drops every remote script, keeping the tables
-/// (the charts stay empty; report.json holds the same figures).
+/// nothing from the network. Drops every remote script and hides the chart
+/// areas it would have drawn, keeping the tables (report.json holds the
+/// same figures).
 fn make_offline(report: &std::path::Path) -> anyhow::Result<()> {
     let Ok(mut html) = std::fs::read_to_string(report) else {
         return Ok(()); // no report: the run failed before writing one
@@ -115,6 +116,11 @@ fn make_offline(report: &std::path::Path) -> anyhow::Result<()> {
             "<!-- remote script removed by shop loadtest: reports work offline -->",
         );
     }
+    html = html.replacen(
+        "</head>",
+        "<style>div[id^=\"graph-\"] { display: none; }</style></head>",
+        1,
+    );
     std::fs::write(report, html)?;
     Ok(())
 }
