@@ -194,8 +194,9 @@ fn spawn_supervisor(
 }
 
 /// Where `initdb` and `postgres` live: `PATH` first, then the versioned
-/// directories of Debian's packages (newest first) and Homebrew's.
-fn find_bin_dir() -> Option<PathBuf> {
+/// directories of Debian's packages (newest first) and Homebrew's. The
+/// client tools of the same version (`pg_dump`, `pg_restore`) live there too.
+pub fn find_bin_dir() -> Option<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
     if let Some(path) = std::env::var_os("PATH")
         && let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d))
