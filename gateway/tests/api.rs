@@ -994,3 +994,87 @@ async fn a_shopper_reaches_nothing_of_another_shopper_on_any_route() {
     let stock: Value = api.get(&product_path, None).await.json().await.unwrap();
     assert_eq!(stock["available"], 9, "only Alice's one mug was sold");
 }
+
+/// Truncated, wrongly typed and mislabelled bodies and absurd headers are
+/// each a 4xx problem, never a 5xx.
+#[tokio::test]
+async fn malformed_bodies_and_headers_are_refused_cleanly() {
+    let api = start().await;
+    let shopper = api.guest().await;
+    let url = format!("{}/api/v1/cart/items", api.base);
+    let send = |body: &'static str, content_type: &'static str| {
+        api.http
+            .post(&url)
+            .bearer_auth(&shopper)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let cases = [
+        (
+            "truncated JSON",
+            send(r#"{"product_id": "#, "application/json")
+                .await
+                .unwrap(),
+        ),
+        (
+            "wrong types",
+            send(
+                r#"{"product_id": 5, "quantity": "two"}"#,
+                "application/json",
+            )
+            .await
+            .unwrap(),
+        ),
+        (
+            "not an object",
+            send("[1, 2, 3]", "application/json").await.unwrap(),
+        ),
+        (
+            "not JSON at all",
+            send("\u{0}\u{1}binary", "application/json").await.unwrap(),
+        ),
+        (
+            "wrong content type",
+            send(r#"{"product_id": "x", "quantity": 1}"#, "text/plain")
+                .await
+                .unwrap(),
+        ),
+        (
+            "an Idempotency-Key of 8 KiB",
+            api.http
+                .post(format!("{}/api/v1/orders", api.base))
+                .bearer_auth(&shopper)
+                .header("Idempotency-Key", "k".repeat(8192))
+                .send()
+                .await
+                .unwrap(),
+        ),
+        (
+            "a bearer token of 8 KiB",
+            api.http
+                .get(format!("{}/api/v1/cart", api.base))
+                .bearer_auth("x".repeat(8192))
+                .send()
+                .await
+                .unwrap(),
+        ),
+    ];
+    for (case, response) in cases {
+        let status = response.status();
+        assert!(status.is_client_error(), "{case}: {status}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "{case}: {content_type}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{case}: {body}"
+        );
+    }
+}
