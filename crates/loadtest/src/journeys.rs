@@ -245,8 +245,8 @@ async fn browse(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
-/// Shopper: add a product, change its quantity, view the cart, remove it.
-async fn edit_cart(user: &mut GooseUser) -> TransactionResult {
+/// Adds one unit of a random catalog product to the cart; returns its id.
+async fn add_random_product(user: &mut GooseUser) -> Result<String, Box<TransactionError>> {
     let product = pick(&session(user)?.products)?;
     send_json(
         user,
@@ -257,6 +257,12 @@ async fn edit_cart(user: &mut GooseUser) -> TransactionResult {
         200,
     )
     .await?;
+    Ok(product)
+}
+
+/// Shopper: add a product, change its quantity, view the cart, remove it.
+async fn edit_cart(user: &mut GooseUser) -> TransactionResult {
+    let product = add_random_product(user).await?;
     let line = format!("/api/v1/cart/items/{product}");
     send_json(
         user,
@@ -281,16 +287,7 @@ async fn edit_cart(user: &mut GooseUser) -> TransactionResult {
 /// Buyer: add a product, check out with a fresh idempotency key, read the
 /// order back.
 async fn check_out(user: &mut GooseUser) -> TransactionResult {
-    let product = pick(&session(user)?.products)?;
-    send_json(
-        user,
-        GooseMethod::Post,
-        "/api/v1/cart/items",
-        "/api/v1/cart/items",
-        json!({"product_id": product, "quantity": 1}),
-        200,
-    )
-    .await?;
+    add_random_product(user).await?;
     let builder = user
         .get_request_builder(&GooseMethod::Post, "/api/v1/orders")?
         .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
