@@ -1063,18 +1063,6 @@ async fn malformed_bodies_and_headers_are_refused_cleanly() {
     for (case, response) in cases {
         let status = response.status();
         assert!(status.is_client_error(), "{case}: {status}");
-        let content_type = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert!(
-            content_type.starts_with("application/problem+json"),
-            "{case}: {content_type}"
-        );
-        let body: Value = response.json().await.unwrap();
-        assert!(
-            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-            "{case}: {body}"
-        );
+        problem(response, status).await;
     }
 }
