@@ -190,6 +190,19 @@ pub fn router(state: AppState, config: &Config) -> Router {
     )
 }
 
+/// Runs this component as its binary does: telemetry and configuration
+/// from `env`, listeners on the configured addresses, until SIGTERM or
+/// Ctrl-C; then the drain and a telemetry flush.
+pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
+    let telemetry = shop_runtime::telemetry::init(env, COMPONENT)?;
+    let config = Config::from_env(env)?;
+    let listener = TcpListener::bind(config.listen_addr).await?;
+    let admin = TcpListener::bind(config.admin_addr).await?;
+    let result = run(config, listener, admin, shop_runtime::shutdown::signal()).await;
+    telemetry.shutdown();
+    result
+}
+
 /// Runs the gateway on already-bound listeners until `shutdown` completes.
 pub async fn run(
     config: Config,

@@ -56,8 +56,11 @@ pub struct PgServer {
     port: u16,
     /// The supervising shell; kept to wait for it in [`PgServer::stop`].
     supervisor: Child,
-    /// Our end of the supervisor's stdin: closing it stops the server.
+    /// Our end of the supervisor's stdin: commands go down it, and closing
+    /// it stops the server.
     lifeline: Option<ChildStdin>,
+    /// The server's directory: data, socket and `server.log`.
+    dir: PathBuf,
 }
 
 impl PgServer {
@@ -77,8 +80,9 @@ impl PgServer {
             port,
             supervisor,
             lifeline,
+            dir,
         };
-        server.wait_ready(&dir).await?;
+        server.wait_ready().await?;
         Ok(server)
     }
 
@@ -103,7 +107,47 @@ impl PgServer {
         let _ = self.supervisor.wait();
     }
 
-    async fn wait_ready(&mut self, dir: &Path) -> Result<(), PgError> {
+    /// Stops the server the way a crash would (immediate shutdown: every
+    /// connection dropped, no checkpoint) and returns once it refuses
+    /// connections. Fault tests use it; [`PgServer::restart`] brings it back.
+    pub async fn crash(&mut self) -> Result<(), PgError> {
+        self.command("crash")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while PgConnection::connect(&self.admin_url("postgres"))
+            .await
+            .is_ok()
+        {
+            if Instant::now() > deadline {
+                return Err(PgError::Start(
+                    "still accepting connections 30 s after a crash".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again after [`PgServer::crash`], on the same port
+    /// and data, and waits until crash recovery is done and it accepts
+    /// connections.
+    pub async fn restart(&mut self) -> Result<(), PgError> {
+        self.command("start")?;
+        self.wait_ready().await
+    }
+
+    fn command(&mut self, command: &str) -> Result<(), PgError> {
+        use std::io::Write as _;
+        let lifeline = self
+            .lifeline
+            .as_mut()
+            .ok_or_else(|| PgError::Start("the server was stopped".into()))?;
+        writeln!(lifeline, "{command}")?;
+        lifeline.flush()?;
+        Ok(())
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), PgError> {
+        let dir = self.dir.clone();
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = self.admin_url("postgres");
         loop {
@@ -142,15 +186,26 @@ struct Account {
 }
 
 /// The shell that owns the server: `initdb`, start `postgres` in the
-/// background, block on stdin, then stop the server and delete its files.
+/// background, then read commands from stdin: `crash` stops the server the
+/// way a power cut would (immediate shutdown: no checkpoint, crash recovery
+/// at the next start), `start` starts it again. At end of input it stops
+/// the server and deletes its files.
 const SUPERVISOR: &str = r#"
 set -e
 initdb -D "$PGDATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync >"$PGDIR/server.log" 2>&1
-postgres -D "$PGDATA" -p "$PGPORT" -k "$PGDIR" -c listen_addresses=127.0.0.1 \
-    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
-    >>"$PGDIR/server.log" 2>&1 &
-pid=$!
-read -r _ || true
+start() {
+    postgres -D "$PGDATA" -p "$PGPORT" -k "$PGDIR" -c listen_addresses=127.0.0.1 \
+        -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+        >>"$PGDIR/server.log" 2>&1 &
+    pid=$!
+}
+start
+while read -r command; do
+    case "$command" in
+        crash) kill -QUIT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true ;;
+        start) start ;;
+    esac
+done
 kill -INT "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 rm -rf "$PGDIR"

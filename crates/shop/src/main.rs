@@ -30,9 +30,30 @@ struct Cli {
 enum Command {
     /// Run every component in one process; Ctrl-C stops them all.
     Up(up::UpArgs),
+    /// Run one component in the foreground, configured from the
+    /// environment exactly like its own binary (`LISTEN_ADDR`,
+    /// `DATABASE_URL`, ...): for running the parts as separate processes.
+    Serve {
+        /// The component to run.
+        #[arg(value_enum)]
+        component: Component,
+    },
     /// Load-test a running shop through its REST API: weighted journeys,
     /// or open loop at a fixed rate (`--rate`). Exits 1 when a bound breaks.
     Loadtest(Box<shop_loadtest::LoadArgs>),
+}
+
+/// A component `shop serve` can run.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Component {
+    /// product-service (gRPC, default port 50051).
+    Product,
+    /// cart-service (gRPC, default port 50052).
+    Cart,
+    /// order-service (gRPC, default port 50053).
+    Order,
+    /// The HTTP gateway (default port 8080).
+    Gateway,
 }
 
 #[tokio::main]
@@ -40,6 +61,27 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Up(args) => shop_runtime::main_entry("shop", up::run(args)).await,
+        Command::Serve { component } => {
+            let env = shop_runtime::Env::process();
+            match component {
+                Component::Product => {
+                    let serve = product_service::serve_from_env(&env);
+                    shop_runtime::main_entry(product_service::COMPONENT, serve).await
+                }
+                Component::Cart => {
+                    let serve = cart_service::serve_from_env(&env);
+                    shop_runtime::main_entry(cart_service::COMPONENT, serve).await
+                }
+                Component::Order => {
+                    let serve = order_service::serve_from_env(&env);
+                    shop_runtime::main_entry(order_service::COMPONENT, serve).await
+                }
+                Component::Gateway => {
+                    let serve = gateway::serve_from_env(&env);
+                    shop_runtime::main_entry(gateway::COMPONENT, serve).await
+                }
+            }
+        }
         Command::Loadtest(args) => match shop_loadtest::run(*args).await {
             Ok(shop_loadtest::Verdict::Passed) => ExitCode::SUCCESS,
             Ok(shop_loadtest::Verdict::Failed(broken)) => {

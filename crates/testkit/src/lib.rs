@@ -414,10 +414,17 @@ impl Stack {
 /// - held and sold stock match the HELD and COMMITTED reservations;
 /// - every CONFIRMED order has exactly one COMMITTED reservation with the same lines;
 /// - REJECTED and CANCELLED orders hold nothing;
+/// - at most one order per (user, idempotency key);
 /// - no order is PENDING and no follow-up is left.
 pub async fn invariant_violations(db: &TestDb) -> Vec<String> {
-    let pool = db.admin_pool().await;
-    let checks: [(&str, &str); 6] = [
+    invariant_violations_at(&db.admin_url()).await
+}
+
+/// [`invariant_violations`] in the database of an administrator URL, for
+/// tests that run their own server.
+pub async fn invariant_violations_at(admin_url: &str) -> Vec<String> {
+    let pool = PgPool::connect(admin_url).await.expect("admin connection");
+    let checks: [(&str, &str); 7] = [
         (
             "stock does not balance",
             "SELECT sku FROM product.products WHERE stock_added <> available + held + sold OR available < 0",
@@ -451,6 +458,10 @@ pub async fn invariant_violations(db: &TestDb) -> Vec<String> {
             "committed reservation without a confirmed order",
             r#"SELECT r.id::text FROM product.reservations r LEFT JOIN orders.orders o ON o.id = r.id
                WHERE r.status = 'COMMITTED' AND o.status IS DISTINCT FROM 'CONFIRMED'"#,
+        ),
+        (
+            "two orders for one (user, idempotency key)",
+            "SELECT user_id || ' ' || idempotency_key FROM orders.orders GROUP BY user_id, idempotency_key HAVING count(*) > 1",
         ),
         (
             "order pending or with work left",

@@ -18,15 +18,9 @@ async fn main() -> ExitCode {
         )
         .await;
     }
-    shop_runtime::main_entry(cart_service::COMPONENT, async {
-        let env = Env::process();
-        let telemetry = shop_runtime::telemetry::init(&env, cart_service::COMPONENT)?;
-        let config = cart_service::Config::from_env(&env)?;
-        let (listener, admin) = shop_runtime::bind(&config.common).await?;
-        let result =
-            cart_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await;
-        telemetry.shutdown();
-        result
-    })
+    shop_runtime::main_entry(
+        cart_service::COMPONENT,
+        cart_service::serve_from_env(&Env::process()),
+    )
     .await
 }

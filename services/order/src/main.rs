@@ -18,15 +18,9 @@ async fn main() -> ExitCode {
         )
         .await;
     }
-    shop_runtime::main_entry(order_service::COMPONENT, async {
-        let env = Env::process();
-        let telemetry = shop_runtime::telemetry::init(&env, order_service::COMPONENT)?;
-        let config = order_service::Config::from_env(&env)?;
-        let (listener, admin) = shop_runtime::bind(&config.common).await?;
-        let result =
-            order_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await;
-        telemetry.shutdown();
-        result
-    })
+    shop_runtime::main_entry(
+        order_service::COMPONENT,
+        order_service::serve_from_env(&Env::process()),
+    )
     .await
 }

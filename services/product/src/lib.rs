@@ -62,6 +62,18 @@ impl Config {
     }
 }
 
+/// Runs this component as its binary does: telemetry and configuration
+/// from `env`, listeners on the configured addresses, until SIGTERM or
+/// Ctrl-C; then the drain and a telemetry flush.
+pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
+    let telemetry = shop_runtime::telemetry::init(env, COMPONENT)?;
+    let config = Config::from_env(env)?;
+    let (listener, admin) = shop_runtime::bind(&config.common).await?;
+    let result = run(config, listener, admin, shop_runtime::shutdown::signal()).await;
+    telemetry.shutdown();
+    result
+}
+
 /// Runs product-service on already-bound listeners until `shutdown` completes.
 pub async fn run(
     config: Config,

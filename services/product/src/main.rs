@@ -18,15 +18,9 @@ async fn main() -> ExitCode {
         )
         .await;
     }
-    shop_runtime::main_entry(product_service::COMPONENT, async {
-        let env = Env::process();
-        let telemetry = shop_runtime::telemetry::init(&env, product_service::COMPONENT)?;
-        let config = product_service::Config::from_env(&env)?;
-        let (listener, admin) = shop_runtime::bind(&config.common).await?;
-        let result =
-            product_service::run(config, listener, admin, shop_runtime::shutdown::signal()).await;
-        telemetry.shutdown();
-        result
-    })
+    shop_runtime::main_entry(
+        product_service::COMPONENT,
+        product_service::serve_from_env(&Env::process()),
+    )
     .await
 }
