@@ -19,6 +19,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::admin::{self, AdminState, Readiness};
+use crate::detach::DetachLayer;
 use crate::metrics::GrpcMetricsLayer;
 use crate::propagation::{GrpcServerSpan, SpanLayer};
 
@@ -114,6 +115,9 @@ pub async fn serve(
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
             .timeout(request_timeout)
+            // Outermost: a caller that goes away or a passed deadline stops
+            // the wait, never the handler (see `detach`).
+            .layer(DetachLayer)
             .layer(SpanLayer::new(GrpcServerSpan))
             .layer(GrpcMetricsLayer::new(component))
             .add_routes(routes)

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod detach;
 pub mod grpc;
 pub mod healthcheck;
 pub mod metrics;

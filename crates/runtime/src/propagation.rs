@@ -86,6 +86,11 @@ impl<B> tower_http::trace::MakeSpan<B> for GrpcServerSpan {
 /// A [`Channel`] whose calls each get a `grpc.client` span, carry its trace
 /// context, and count in `grpc_client_requests_total` and
 /// `grpc_client_request_duration_seconds`.
+///
+/// A call that fails in the transport (connection refused or reset, a peer
+/// killed mid-call) comes back as UNAVAILABLE: tonic would report it as
+/// UNKNOWN, which callers must treat as a bug, while it is an outage to
+/// retry (found by `crates/shop/tests/faults.rs`).
 #[derive(Debug, Clone)]
 pub struct Traced {
     /// The shared, possibly balanced, channel.
@@ -103,11 +108,11 @@ type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send
 
 impl tower::Service<http::Request<Body>> for Traced {
     type Response = http::Response<Body>;
-    type Error = tonic::transport::Error;
+    type Error = tonic::Status;
     type Future = BoxFuture<Result<Self::Response, Self::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        tower::Service::poll_ready(&mut self.inner, cx)
+        tower::Service::poll_ready(&mut self.inner, cx).map_err(unavailable)
     }
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
@@ -126,7 +131,7 @@ impl tower::Service<http::Request<Body>> for Traced {
         let future = tower::Service::call(&mut self.inner, request);
         Box::pin(
             async move {
-                let result = future.await;
+                let result = future.await.map_err(unavailable);
                 let code = match &result {
                     Ok(response) => response
                         .headers()
@@ -135,7 +140,7 @@ impl tower::Service<http::Request<Body>> for Traced {
                         .and_then(|v| v.parse::<i32>().ok())
                         .map(tonic::Code::from_i32)
                         .unwrap_or(tonic::Code::Ok),
-                    Err(_) => tonic::Code::Unavailable,
+                    Err(status) => status.code(),
                 };
                 let code = format!("{code:?}");
                 metrics::counter!("grpc_client_requests_total", "method" => method.clone(), "code" => code).increment(1);
@@ -146,6 +151,17 @@ impl tower::Service<http::Request<Body>> for Traced {
             .instrument(span),
         )
     }
+}
+
+/// A transport failure as the outage it is.
+fn unavailable(error: tonic::transport::Error) -> tonic::Status {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    tonic::Status::unavailable(message)
 }
 
 /// A layer that runs each request's handling inside the span `M` makes.
