@@ -26,6 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use secrecy::{ExposeSecret, SecretString};
 use shop_runtime::admin::{self, AdminState, Readiness};
 use shop_runtime::{ConfigError, Env};
@@ -245,7 +246,10 @@ pub async fn run(
     let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drained()));
     let mut server = tokio::spawn(
         axum::serve(
-            listener,
+            // No Nagle: an answer must not wait for the client's ACK.
+            listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(drained())

@@ -13,8 +13,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -123,7 +123,12 @@ pub async fn serve(
             .add_routes(routes)
             .add_service(health_service)
             .add_service(reflection)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained()),
+            // No Nagle: a unary answer is several small writes (headers,
+            // message, trailers) that must not wait for the peer's ACK.
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                drained(),
+            ),
     );
     tracing::info!(service = component, "serving");
 
