@@ -2,6 +2,7 @@
 //! every call, the request id forwarded as `x-request-id` metadata, and the
 //! trace context carried by the `Traced` channel.
 
+use shop_runtime::tls::Tls;
 use std::time::Duration;
 
 use shop_proto::cart::cart_service_client::CartServiceClient;
@@ -36,10 +37,11 @@ impl Backends {
         cart: &str,
         order: &str,
         deadline: Duration,
+        tls: &Tls,
     ) -> Result<Self, ConfigError> {
-        let product = shop_runtime::client::raw_channel("PRODUCT_SERVICE_ADDR", product)?;
-        let cart = shop_runtime::client::raw_channel("CART_SERVICE_ADDR", cart)?;
-        let order = shop_runtime::client::raw_channel("ORDER_SERVICE_ADDR", order)?;
+        let product = shop_runtime::client::raw_channel("PRODUCT_SERVICE_ADDR", product, tls)?;
+        let cart = shop_runtime::client::raw_channel("CART_SERVICE_ADDR", cart, tls)?;
+        let order = shop_runtime::client::raw_channel("ORDER_SERVICE_ADDR", order, tls)?;
         Ok(Self {
             product: ProductServiceClient::new(Traced::new(product.clone())),
             cart: CartServiceClient::new(Traced::new(cart.clone())),

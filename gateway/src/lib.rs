@@ -29,6 +29,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use secrecy::{ExposeSecret, SecretString};
 use shop_runtime::admin::{self, AdminState, Readiness};
+use shop_runtime::tls::TlsListener;
 use shop_runtime::{ConfigError, Env};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -80,6 +81,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Upper bound of the drain at shutdown (`SHUTDOWN_GRACE_SECONDS`).
     pub shutdown_grace: Duration,
+    /// HTTPS on the listener and TLS to `https://` backends (`TLS_CERT_FILE`,
+    /// `TLS_KEY_FILE`, `TLS_CA_FILE`); plain when unset.
+    pub tls: shop_runtime::tls::Tls,
 }
 
 impl Config {
@@ -120,6 +124,7 @@ impl Config {
             ),
             request_timeout: env.seconds_or("REQUEST_TIMEOUT_SECONDS", 15)?,
             shutdown_grace: env.seconds_or("SHUTDOWN_GRACE_SECONDS", 10)?,
+            tls: shop_runtime::tls::Tls::from_env(env)?,
         })
     }
 }
@@ -216,6 +221,7 @@ pub async fn run(
         &config.cart_service_addr,
         &config.order_service_addr,
         config.downstream_timeout,
+        &config.tls,
     )?;
     let limiter = middleware::limiter(config.rate_limit_per_second, config.rate_limit_burst);
     let state = AppState {
@@ -244,17 +250,27 @@ pub async fn run(
         service: COMPONENT,
     };
     let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drained()));
-    let mut server = tokio::spawn(
-        axum::serve(
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let mut server = match config.tls.acceptor()? {
+        Some(acceptor) => tokio::spawn(
+            // `tap_io` gives the TLS listener the connect info the rate
+            // limiter reads.
+            axum::serve(TlsListener::new(listener, acceptor).tap_io(|_| ()), app)
+                .with_graceful_shutdown(drained())
+                .into_future(),
+        ),
+        None => tokio::spawn(
             // No Nagle: an answer must not wait for the client's ACK.
-            listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            }),
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(drained())
-        .into_future(),
-    );
+            axum::serve(
+                listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                }),
+                app,
+            )
+            .with_graceful_shutdown(drained())
+            .into_future(),
+        ),
+    };
     tracing::info!(service = COMPONENT, "serving");
 
     tokio::select! {

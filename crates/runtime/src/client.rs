@@ -14,26 +14,28 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tonic::transport::channel::Change;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
 
 use crate::config::ConfigError;
 pub use crate::propagation::Traced;
+use crate::tls::Tls;
 
 /// How often a service name is resolved again.
 pub const DNS_REFRESH: Duration = Duration::from_secs(5);
 
 /// A lazily connected channel to `addr` (with scheme, e.g.
 /// `http://product-service:50051`), shared by every call. An IP address is
-/// one endpoint; a name is balanced over everything it resolves to. `var`
-/// names the variable it came from, for the error.
-pub fn channel(var: &str, addr: &str) -> Result<Traced, ConfigError> {
-    raw_channel(var, addr).map(Traced::new)
+/// one endpoint; a name is balanced over everything it resolves to. An
+/// `https://` address is TLS, verified against the roots of `tls` (see
+/// [`crate::tls`]). `var` names the variable it came from, for the error.
+pub fn channel(var: &str, addr: &str, tls: &Tls) -> Result<Traced, ConfigError> {
+    raw_channel(var, addr, tls).map(Traced::new)
 }
 
 /// [`channel`] without the client spans and metrics, for plumbing such as
 /// health checks.
-pub fn raw_channel(var: &str, addr: &str) -> Result<Channel, ConfigError> {
+pub fn raw_channel(var: &str, addr: &str, tls: &Tls) -> Result<Channel, ConfigError> {
     let invalid = |message: String| ConfigError {
         var: var.to_string(),
         message,
@@ -42,12 +44,16 @@ pub fn raw_channel(var: &str, addr: &str) -> Result<Channel, ConfigError> {
         .split_once("://")
         .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
         .ok_or_else(|| invalid(format!("{addr:?} must start with http:// or https://")))?;
-    let endpoint = endpoint(addr).map_err(invalid)?;
     let authority = rest.split('/').next().unwrap_or(rest);
     let (host, port) = authority
         .rsplit_once(':')
         .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)))
         .ok_or_else(|| invalid(format!("{addr:?} must name a port")))?;
+    let client_tls = match scheme {
+        "https" => Some(tls.grpc_client(var, &host)?),
+        _ => None,
+    };
+    let endpoint = endpoint(addr, client_tls.clone()).map_err(invalid)?;
     if host
         .trim_matches(['[', ']'])
         .parse::<std::net::IpAddr>()
@@ -56,7 +62,7 @@ pub fn raw_channel(var: &str, addr: &str) -> Result<Channel, ConfigError> {
         return Ok(endpoint.connect_lazy());
     }
     let scheme = scheme.to_string();
-    Ok(balanced(scheme, move || {
+    Ok(balanced(scheme, client_tls, move || {
         let host = host.clone();
         async move {
             tokio::net::lookup_host((host.as_str(), port))
@@ -67,19 +73,25 @@ pub fn raw_channel(var: &str, addr: &str) -> Result<Channel, ConfigError> {
     }))
 }
 
-fn endpoint(addr: &str) -> Result<Endpoint, String> {
-    Ok(Endpoint::from_shared(addr.to_string())
+fn endpoint(addr: &str, tls: Option<ClientTlsConfig>) -> Result<Endpoint, String> {
+    let endpoint = Endpoint::from_shared(addr.to_string())
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true))
+        .keep_alive_while_idle(true);
+    match tls {
+        Some(tls) => endpoint.tls_config(tls).map_err(|e| e.to_string()),
+        None => Ok(endpoint),
+    }
 }
 
 /// A channel balanced over the addresses `resolve` returns, called again
 /// every [`DNS_REFRESH`]. An empty answer (a DNS hiccup) keeps the current
-/// endpoints. The refresh task ends when the channel is dropped.
-pub fn balanced<R, F>(scheme: String, resolve: R) -> Channel
+/// endpoints. The refresh task ends when the channel is dropped. With
+/// `tls`, each address is verified against the name `tls` carries, not
+/// its IP.
+pub fn balanced<R, F>(scheme: String, tls: Option<ClientTlsConfig>, resolve: R) -> Channel
 where
     R: Fn() -> F + Send + 'static,
     F: Future<Output = Vec<SocketAddr>> + Send,
@@ -96,7 +108,7 @@ where
                     }
                 }
                 for new in resolved.difference(&current) {
-                    let Ok(endpoint) = endpoint(&format!("{scheme}://{new}")) else {
+                    let Ok(endpoint) = endpoint(&format!("{scheme}://{new}"), tls.clone()) else {
                         continue;
                     };
                     if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
@@ -218,11 +230,16 @@ mod tests {
 
     #[tokio::test]
     async fn an_address_without_scheme_or_port_names_the_variable() {
-        let err = channel("PRODUCT_SERVICE_ADDR", "127.0.0.1:50051").unwrap_err();
+        let err = channel("PRODUCT_SERVICE_ADDR", "127.0.0.1:50051", &Tls::default()).unwrap_err();
         assert_eq!(err.var, "PRODUCT_SERVICE_ADDR");
-        let err = channel("CART_SERVICE_ADDR", "http://cart-service").unwrap_err();
+        let err = channel("CART_SERVICE_ADDR", "http://cart-service", &Tls::default()).unwrap_err();
         assert_eq!(err.var, "CART_SERVICE_ADDR");
-        assert!(channel("X", "http://127.0.0.1:1").is_ok());
-        assert!(channel("X", "http://localhost:1").is_ok());
+        assert!(channel("X", "http://127.0.0.1:1", &Tls::default()).is_ok());
+        assert!(channel("X", "http://localhost:1", &Tls::default()).is_ok());
+        // TLS is never unverified: https:// needs roots.
+        let err =
+            channel("ORDER_SERVICE_ADDR", "https://127.0.0.1:1", &Tls::default()).unwrap_err();
+        assert_eq!(err.var, "ORDER_SERVICE_ADDR");
+        assert!(err.message.contains("TLS_CA_FILE"), "{}", err.message);
     }
 }

@@ -104,6 +104,9 @@ pub struct CommonConfig {
     pub request_timeout: Duration,
     /// Key that signs page tokens so a forged one is refused (`PAGE_TOKEN_SECRET`).
     pub page_token_secret: SecretString,
+    /// TLS of the gRPC listener and of `https://` clients (`TLS_CERT_FILE`,
+    /// `TLS_KEY_FILE`, `TLS_CA_FILE`); plain when unset.
+    pub tls: crate::tls::Tls,
 }
 
 /// Default signing key of page tokens. Page tokens only carry a position in a
@@ -134,6 +137,7 @@ impl CommonConfig {
                 .get("PAGE_TOKEN_SECRET")
                 .unwrap_or_else(|| DEV_PAGE_TOKEN_SECRET.to_string())
                 .into(),
+            tls: crate::tls::Tls::from_env(env)?,
         })
     }
 }

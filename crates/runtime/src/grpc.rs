@@ -38,6 +38,8 @@ pub struct GrpcService {
     pub request_timeout: Duration,
     /// Upper bound of the drain at shutdown.
     pub shutdown_grace: Duration,
+    /// TLS of the gRPC listener; plain when not configured.
+    pub tls: crate::tls::Tls,
 }
 
 /// Why serving failed.
@@ -60,6 +62,18 @@ pub const LIVENESS: &str = "liveness";
 /// How often the database is probed for health and readiness.
 const DATABASE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// A server builder, speaking TLS when `tls` holds a certificate.
+fn server_builder(tls: &crate::tls::Tls) -> Result<tonic::transport::Server, ServeError> {
+    let builder = tonic::transport::Server::builder();
+    Ok(match tls.grpc_server() {
+        Some(config) => {
+            crate::tls::install_crypto_provider();
+            builder.tls_config(config)?
+        }
+        None => builder,
+    })
+}
+
 /// Serves `service` on `listener` and the admin endpoints on `admin_listener`
 /// until `shutdown` completes, then drains within the grace period.
 pub async fn serve(
@@ -75,6 +89,7 @@ pub async fn serve(
         pool,
         request_timeout,
         shutdown_grace,
+        tls,
     } = service;
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -113,7 +128,7 @@ pub async fn serve(
     };
     let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drained()));
     let grpc = tokio::spawn(
-        tonic::transport::Server::builder()
+        server_builder(&tls)?
             .timeout(request_timeout)
             // Outermost: a caller that goes away or a passed deadline stops
             // the wait, never the handler (see `detach`).

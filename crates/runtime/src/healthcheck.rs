@@ -29,8 +29,14 @@ fn local(env: &Env, var: &str, default_port: u16) -> SocketAddr {
 }
 
 /// Exit 0 when the gRPC server on `LISTEN_ADDR` reports `service` SERVING.
-pub async fn grpc(default_port: u16, service: &str) -> ExitCode {
-    verdict(grpc_serving(local(&Env::process(), "LISTEN_ADDR", default_port), service).await)
+/// When that port speaks TLS, the plain admin port's `/readyz` answers
+/// instead: the same verdict (the database answers), without a certificate.
+pub async fn grpc(default_port: u16, default_admin_port: u16, service: &str) -> ExitCode {
+    let env = Env::process();
+    if env.get("TLS_CERT_FILE").is_some() {
+        return verdict(http_ready(local(&env, "ADMIN_ADDR", default_admin_port)).await);
+    }
+    verdict(grpc_serving(local(&env, "LISTEN_ADDR", default_port), service).await)
 }
 
 /// True when the gRPC server at `addr` reports `service` SERVING within 2 s.

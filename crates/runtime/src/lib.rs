@@ -20,6 +20,7 @@ pub mod page_token;
 pub mod propagation;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 pub mod validate;
 
 pub use config::{CommonConfig, ConfigError, Env};

@@ -83,8 +83,11 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let channel =
-        shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &config.product_service_addr)?;
+    let channel = shop_runtime::client::channel(
+        "PRODUCT_SERVICE_ADDR",
+        &config.product_service_addr,
+        &config.common.tls,
+    )?;
     let policy = CallPolicy {
         deadline: config.downstream_timeout,
         ..CallPolicy::default()
@@ -105,6 +108,7 @@ pub async fn run(
         pool,
         request_timeout: config.common.request_timeout,
         shutdown_grace: config.common.shutdown_grace,
+        tls: config.common.tls.clone(),
     };
     Ok(shop_runtime::serve(service, listener, admin_listener, shutdown).await?)
 }

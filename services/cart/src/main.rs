@@ -14,6 +14,7 @@ async fn main() -> ExitCode {
     if shop_runtime::healthcheck::requested() {
         return shop_runtime::healthcheck::grpc(
             cart_service::DEFAULT_PORT,
+            cart_service::DEFAULT_ADMIN_PORT,
             cart_service::SERVICE_NAME,
         )
         .await;

@@ -107,9 +107,16 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let cart = shop_runtime::client::channel("CART_SERVICE_ADDR", &config.cart_service_addr)?;
-    let product =
-        shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &config.product_service_addr)?;
+    let cart = shop_runtime::client::channel(
+        "CART_SERVICE_ADDR",
+        &config.cart_service_addr,
+        &config.common.tls,
+    )?;
+    let product = shop_runtime::client::channel(
+        "PRODUCT_SERVICE_ADDR",
+        &config.product_service_addr,
+        &config.common.tls,
+    )?;
     let policy = CallPolicy {
         deadline: config.downstream_timeout,
         ..CallPolicy::default()
@@ -145,6 +152,7 @@ pub async fn run(
         pool,
         request_timeout: config.common.request_timeout,
         shutdown_grace: config.common.shutdown_grace,
+        tls: config.common.tls.clone(),
     };
     let result = shop_runtime::serve(service, listener, admin_listener, shutdown).await;
     recovery.abort();

@@ -14,6 +14,7 @@ async fn main() -> ExitCode {
     if shop_runtime::healthcheck::requested() {
         return shop_runtime::healthcheck::grpc(
             order_service::DEFAULT_PORT,
+            order_service::DEFAULT_ADMIN_PORT,
             order_service::SERVICE_NAME,
         )
         .await;

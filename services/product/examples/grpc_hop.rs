@@ -89,7 +89,8 @@ async fn main() -> anyhow::Result<()> {
     // Shop: a real product-service and its own client stack.
     let db = shop_testkit::TestDb::new().await;
     let product = shop_testkit::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
-    let channel = shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &product.url())?;
+    let channel =
+        shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &product.url(), &Default::default())?;
     let client = ProductServiceClient::new(channel);
     let pool = db.admin_pool().await;
     // The service migrates and seeds after it has bound its port.

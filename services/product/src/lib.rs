@@ -110,6 +110,7 @@ pub async fn run(
         pool,
         request_timeout: config.common.request_timeout,
         shutdown_grace: config.common.shutdown_grace,
+        tls: config.common.tls.clone(),
     };
     let result = shop_runtime::serve(service, listener, admin_listener, shutdown).await;
     sweeper.abort();

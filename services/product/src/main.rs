@@ -14,6 +14,7 @@ async fn main() -> ExitCode {
     if shop_runtime::healthcheck::requested() {
         return shop_runtime::healthcheck::grpc(
             product_service::DEFAULT_PORT,
+            product_service::DEFAULT_ADMIN_PORT,
             product_service::SERVICE_NAME,
         )
         .await;

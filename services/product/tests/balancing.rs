@@ -78,7 +78,7 @@ async fn calls_spread_over_every_resolved_instance_and_follow_resolution_changes
 
     let answer = Arc::new(Mutex::new(vec![a, b]));
     let resolver = answer.clone();
-    let channel = shop_runtime::client::balanced("http".into(), move || {
+    let channel = shop_runtime::client::balanced("http".into(), None, move || {
         let addrs = resolver.lock().unwrap().clone();
         async move { addrs }
     });
@@ -99,7 +99,8 @@ async fn a_name_is_resolved_through_dns() {
     let db = TestDb::new().await;
     let service = shop_testkit::spawn_product(&db, &[]).await;
     let url = format!("http://localhost:{}", service.addr.port());
-    let channel = shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &url).unwrap();
+    let channel =
+        shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &url, &Default::default()).unwrap();
     let mut client = ProductServiceClient::new(channel);
     // The first resolution races the first call: allow a moment.
     let mut answered = false;
