@@ -5,8 +5,17 @@
 //! shopper and as the admin. The one check is design.md's promise that
 //! nothing a client sends causes a 5xx.
 //!
-//! Bounded for CI: `SCHEMATHESIS_MAX_EXAMPLES` (default 20) examples per
-//! operation and phase, and two minutes per run at most.
+//! Bounded for CI: the `examples` and `fuzzing` phases, at most
+//! `SCHEMATHESIS_MAX_EXAMPLES` (default 25) examples per operation and
+//! `SCHEMATHESIS_MAX_TIME` (default 30) seconds per token, some 3,000
+//! requests each. The longer run adds schemathesis's `coverage` phase
+//! (every boundary and invalid value it derives from the schema; ~9,000
+//! cases per token, figures in docs/reliability.md):
+//!
+//! ```sh
+//! SCHEMATHESIS_PHASES=examples,coverage,fuzzing SCHEMATHESIS_MAX_TIME=600 \
+//!     cargo test -p gateway --test schemathesis -- --nocapture
+//! ```
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,7 +63,10 @@ async fn fuzz(base: &str, token: &str, who: &str) {
          or point SCHEMATHESIS at an `st` binary",
         st.display()
     );
-    let max_examples = std::env::var("SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| "20".into());
+    let setting = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
+    let max_examples = setting("SCHEMATHESIS_MAX_EXAMPLES", "25");
+    let phases = setting("SCHEMATHESIS_PHASES", "examples,fuzzing");
+    let max_time = setting("SCHEMATHESIS_MAX_TIME", "30");
     // It keeps caches in its working directory: give it a throw-away one.
     let cwd = std::env::temp_dir().join(format!("shop-schemathesis-{}-{who}", std::process::id()));
     std::fs::create_dir_all(&cwd).expect("working directory");
@@ -63,9 +75,9 @@ async fn fuzz(base: &str, token: &str, who: &str) {
         .args(["run", &format!("{base}/openapi.json")])
         .args(["--checks", "not_a_server_error"])
         .args(["--max-examples", &max_examples])
-        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--phases", &phases])
         .args(["--header", &format!("Authorization: Bearer {token}")])
-        .args(["--request-timeout", "10", "--max-time", "120"])
+        .args(["--request-timeout", "10", "--max-time", &max_time])
         .args(["--generation-database", "none", "--seed", "1", "--no-color"])
         .kill_on_drop(true)
         .output()
