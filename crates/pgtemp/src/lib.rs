@@ -64,8 +64,22 @@ pub struct PgServer {
 }
 
 impl PgServer {
-    /// Starts a fresh server and waits until it accepts connections.
+    /// Starts a fresh server and waits until it accepts connections. Built
+    /// for speed: a commit returns before its WAL is written, so a crash of
+    /// the server (not of this machine) may lose the last ones.
     pub async fn start() -> Result<Self, PgError> {
+        Self::start_with(false).await
+    }
+
+    /// [`PgServer::start`], but a commit returns only once its WAL is
+    /// written (`synchronous_commit=on`), so [`PgServer::crash`] loses
+    /// nothing that was acknowledged, as on a production server. Fault
+    /// tests use this one.
+    pub async fn start_durable() -> Result<Self, PgError> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(durable: bool) -> Result<Self, PgError> {
         let bin = find_bin_dir().ok_or(PgError::NotInstalled)?;
         let run_as = if effective_uid_is_root() {
             Some(unprivileged_account().ok_or(PgError::NoUnprivilegedUser)?)
@@ -74,7 +88,7 @@ impl PgServer {
         };
         let dir = make_temp_dir(run_as.as_ref())?;
         let port = free_port()?;
-        let mut supervisor = spawn_supervisor(&bin, &dir, port, run_as.as_ref())?;
+        let mut supervisor = spawn_supervisor(&bin, &dir, port, durable, run_as.as_ref())?;
         let lifeline = supervisor.stdin.take();
         let mut server = Self {
             port,
@@ -195,7 +209,7 @@ set -e
 initdb -D "$PGDATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync >"$PGDIR/server.log" 2>&1
 start() {
     postgres -D "$PGDATA" -p "$PGPORT" -k "$PGDIR" -c listen_addresses=127.0.0.1 \
-        -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+        -c fsync=off -c synchronous_commit="$PGSYNC" -c full_page_writes=off -c max_connections=300 \
         >>"$PGDIR/server.log" 2>&1 &
     pid=$!
 }
@@ -215,6 +229,7 @@ fn spawn_supervisor(
     bin: &Path,
     dir: &Path,
     port: u16,
+    durable: bool,
     run_as: Option<&Account>,
 ) -> Result<Child, PgError> {
     let path = match std::env::var_os("PATH") {
@@ -241,6 +256,7 @@ fn spawn_supervisor(
         .env("PGDIR", dir)
         .env("PGDATA", dir.join("data"))
         .env("PGPORT", port.to_string())
+        .env("PGSYNC", if durable { "on" } else { "off" })
         .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
