@@ -78,6 +78,10 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let span = tracing::Span::current();
     span.record("http.route", route.as_str());
+    if request.extensions().get::<MatchedPath>().is_some() && !span.is_disabled() {
+        // OpenTelemetry's name for an HTTP server span: method and route.
+        span.record("otel.name", format!("{method} {route}"));
+    }
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
@@ -90,8 +94,8 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
 
 /// `http.server` spans for [`shop_runtime::propagation::SpanLayer`], named by the method
 /// and children of the caller's trace context when it sent one. The
-/// `http.route` template is recorded by [`record_metrics`] once routing has
-/// matched.
+/// `http.route` template, and the name `{method} {route}`, are recorded by
+/// [`record_metrics`] once routing has matched.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HttpServerSpan;
 

@@ -163,6 +163,10 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
                 spans.iter().map(|s| s.name.clone()).collect::<Vec<_>>()
             )
         });
+    assert_eq!(
+        root.name, "POST /api/v1/orders",
+        "named by method and route"
+    );
     let trace: Vec<&Span> = spans
         .iter()
         .filter(|s| s.trace_id == root.trace_id)
