@@ -109,6 +109,12 @@ async fn grpc_health(addr: &str, tls: Option<&str>) -> Result<(), String> {
         })
 }
 
+/// The JSON body of a request's answer.
+async fn answer(request: reqwest::RequestBuilder) -> Value {
+    let response = request.send().await.expect("HTTPS to the gateway");
+    response.json().await.expect("a JSON answer")
+}
+
 #[tokio::test]
 async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works() {
     let pki = Pki::generate("shop");
@@ -131,36 +137,23 @@ async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": TEST_ADMIN_PASSWORD}))
-        .send()
-        .await
-        .expect("HTTPS to the gateway")
-        .json()
-        .await
-        .unwrap();
-    let product_body: Value = client
-        .post(format!("{base}/api/v1/products"))
-        .bearer_auth(login["token"].as_str().unwrap())
-        .json(
-            &json!({"sku": "TLS-1", "name": "Sealed", "description": "", "category": "test",
-                      "unit_price_cents": 500, "currency": "USD", "available": 3}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let guest: Value = client
-        .post(format!("{base}/api/v1/auth/guest"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = answer(
+        client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": TEST_ADMIN_PASSWORD})),
+    )
+    .await;
+    let product_body = answer(
+        client
+            .post(format!("{base}/api/v1/products"))
+            .bearer_auth(login["token"].as_str().unwrap())
+            .json(
+                &json!({"sku": "TLS-1", "name": "Sealed", "description": "", "category": "test",
+                          "unit_price_cents": 500, "currency": "USD", "available": 3}),
+            ),
+    )
+    .await;
+    let guest = answer(client.post(format!("{base}/api/v1/auth/guest"))).await;
     let token = guest["token"].as_str().unwrap();
     let added = client
         .post(format!("{base}/api/v1/cart/items"))
