@@ -200,13 +200,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
 /// from `env`, listeners on the configured addresses, until SIGTERM or
 /// Ctrl-C; then the drain and a telemetry flush.
 pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
-    let telemetry = shop_runtime::telemetry::init(env, COMPONENT)?;
-    let config = Config::from_env(env)?;
-    let listener = TcpListener::bind(config.listen_addr).await?;
-    let admin = TcpListener::bind(config.admin_addr).await?;
-    let result = run(config, listener, admin, shop_runtime::shutdown::signal()).await;
-    telemetry.shutdown();
-    result
+    let addrs = |c: &Config| (c.listen_addr, c.admin_addr);
+    shop_runtime::serve_from_env(env, COMPONENT, Config::from_env, addrs, run).await
 }
 
 /// Runs the gateway on already-bound listeners until `shutdown` completes.

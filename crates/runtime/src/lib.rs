@@ -27,23 +27,53 @@ pub use config::{CommonConfig, ConfigError, Env};
 pub use grpc::{GrpcService, serve};
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
 
-/// Binds the gRPC and admin listeners of a service, naming the variable when
-/// an address is taken or invalid.
-pub async fn bind(config: &CommonConfig) -> Result<(TcpListener, TcpListener), ConfigError> {
-    let listen = |var: &'static str, addr: std::net::SocketAddr| async move {
+/// Binds a component's main (`LISTEN_ADDR`) and admin (`ADMIN_ADDR`)
+/// listeners, naming the variable when an address is taken or invalid.
+pub async fn bind(
+    listen_addr: SocketAddr,
+    admin_addr: SocketAddr,
+) -> Result<(TcpListener, TcpListener), ConfigError> {
+    let listen = |var: &'static str, addr: SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|e| ConfigError {
             var: var.to_string(),
             message: format!("cannot listen on {addr}: {e}"),
         })
     };
     Ok((
-        listen("LISTEN_ADDR", config.listen_addr).await?,
-        listen("ADMIN_ADDR", config.admin_addr).await?,
+        listen("LISTEN_ADDR", listen_addr).await?,
+        listen("ADMIN_ADDR", admin_addr).await?,
     ))
+}
+
+/// The shutdown future [`serve_from_env`] hands a component's `run`.
+pub type Shutdown = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs a component as its binary does: telemetry and `config` from `env`,
+/// its main and admin listeners on `addrs(&config)`, `run` until SIGTERM or
+/// Ctrl-C, then a flush of what telemetry holds. Every binary and
+/// `shop serve` go through here.
+pub async fn serve_from_env<C, Fut>(
+    env: &Env,
+    component: &str,
+    config: impl FnOnce(&Env) -> Result<C, ConfigError>,
+    addrs: impl FnOnce(&C) -> (SocketAddr, SocketAddr),
+    run: impl FnOnce(C, TcpListener, TcpListener, Shutdown) -> Fut,
+) -> anyhow::Result<()>
+where
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let telemetry = telemetry::init(env, component)?;
+    let config = config(env)?;
+    let (listen_addr, admin_addr) = addrs(&config);
+    let (listener, admin) = bind(listen_addr, admin_addr).await?;
+    let result = run(config, listener, admin, Box::pin(shutdown::signal())).await;
+    telemetry.shutdown();
+    result
 }
 
 /// Runs a binary's body and turns a failure into one line on stderr and exit code 1.

@@ -56,6 +56,9 @@ enum Component {
     Gateway,
 }
 
+/// One component's `serve_from_env`, whichever it is.
+type BoxedServe<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -63,24 +66,22 @@ async fn main() -> ExitCode {
         Command::Up(args) => shop_runtime::main_entry("shop", up::run(args)).await,
         Command::Serve { component } => {
             let env = shop_runtime::Env::process();
-            match component {
-                Component::Product => {
-                    let serve = product_service::serve_from_env(&env);
-                    shop_runtime::main_entry(product_service::COMPONENT, serve).await
-                }
-                Component::Cart => {
-                    let serve = cart_service::serve_from_env(&env);
-                    shop_runtime::main_entry(cart_service::COMPONENT, serve).await
-                }
-                Component::Order => {
-                    let serve = order_service::serve_from_env(&env);
-                    shop_runtime::main_entry(order_service::COMPONENT, serve).await
-                }
-                Component::Gateway => {
-                    let serve = gateway::serve_from_env(&env);
-                    shop_runtime::main_entry(gateway::COMPONENT, serve).await
-                }
-            }
+            let (name, serve): (&str, BoxedServe<'_>) = match component {
+                Component::Product => (
+                    product_service::COMPONENT,
+                    Box::pin(product_service::serve_from_env(&env)),
+                ),
+                Component::Cart => (
+                    cart_service::COMPONENT,
+                    Box::pin(cart_service::serve_from_env(&env)),
+                ),
+                Component::Order => (
+                    order_service::COMPONENT,
+                    Box::pin(order_service::serve_from_env(&env)),
+                ),
+                Component::Gateway => (gateway::COMPONENT, Box::pin(gateway::serve_from_env(&env))),
+            };
+            shop_runtime::main_entry(name, serve).await
         }
         Command::Loadtest(args) => match shop_loadtest::run(*args).await {
             Ok(shop_loadtest::Verdict::Passed) => ExitCode::SUCCESS,

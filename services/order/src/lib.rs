@@ -92,12 +92,8 @@ impl Config {
 /// from `env`, listeners on the configured addresses, until SIGTERM or
 /// Ctrl-C; then the drain and a telemetry flush.
 pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
-    let telemetry = shop_runtime::telemetry::init(env, COMPONENT)?;
-    let config = Config::from_env(env)?;
-    let (listener, admin) = shop_runtime::bind(&config.common).await?;
-    let result = run(config, listener, admin, shop_runtime::shutdown::signal()).await;
-    telemetry.shutdown();
-    result
+    let addrs = |c: &Config| (c.common.listen_addr, c.common.admin_addr);
+    shop_runtime::serve_from_env(env, COMPONENT, Config::from_env, addrs, run).await
 }
 
 /// Runs order-service on already-bound listeners until `shutdown` completes.
