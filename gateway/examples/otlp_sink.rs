@@ -11,9 +11,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 
-/// Counts the spans it receives.
+/// Counts the spans and the export requests it receives.
 #[derive(Debug, Default, Clone)]
-struct Sink(Arc<AtomicU64>);
+struct Sink(Arc<AtomicU64>, Arc<AtomicU64>);
 
 #[tonic::async_trait]
 impl TraceService for Sink {
@@ -29,6 +29,7 @@ impl TraceService for Sink {
             .map(|s| s.spans.len())
             .sum();
         self.0.fetch_add(spans as u64, Ordering::Relaxed);
+        self.1.fetch_add(1, Ordering::Relaxed);
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))
@@ -42,13 +43,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:4317".into())
         .parse()?;
     let sink = Sink::default();
-    let counter = sink.0.clone();
+    let (spans, requests) = (sink.0.clone(), sink.1.clone());
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             eprintln!(
-                "otlp_sink: {} spans received",
-                counter.load(Ordering::Relaxed)
+                "otlp_sink: {} spans received in {} export requests",
+                spans.load(Ordering::Relaxed),
+                requests.load(Ordering::Relaxed)
             );
         }
     });

@@ -77,10 +77,12 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_string());
     let method = request.method().to_string();
     let span = tracing::Span::current();
-    span.record("http.route", route.as_str());
-    if request.extensions().get::<MatchedPath>().is_some() && !span.is_disabled() {
-        // OpenTelemetry's name for an HTTP server span: method and route.
-        span.record("otel.name", format!("{method} {route}"));
+    if !span.is_disabled() {
+        span.record("http.route", route.as_str());
+        if request.extensions().get::<MatchedPath>().is_some() {
+            // OpenTelemetry's name for an HTTP server span: method and route.
+            span.record("otel.name", format!("{method} {route}"));
+        }
     }
     let started = Instant::now();
     let response = next.run(request).await;
@@ -103,9 +105,9 @@ impl<B> tower_http::trace::MakeSpan<B> for HttpServerSpan {
     fn make_span(&mut self, request: &axum::http::Request<B>) -> tracing::Span {
         let span = tracing::info_span!(
             "http.server",
-            otel.name = %request.method(),
+            otel.name = request.method().as_str(),
             otel.kind = "server",
-            http.request.method = %request.method(),
+            http.request.method = request.method().as_str(),
             http.route = tracing::field::Empty,
         );
         shop_runtime::propagation::continue_trace(&span, request.headers());

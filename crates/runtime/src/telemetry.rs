@@ -10,7 +10,8 @@
 //! (default: the component's name), sampled as the standard
 //! `OTEL_TRACES_SAMPLER` variables say; trace context travels in W3C
 //! headers. Without an endpoint no OpenTelemetry span is made at all.
-//! `RUST_LOG` filters logs only, never traces. [`Telemetry::shutdown`]
+//! `RUST_LOG` filters logs; traces take every span at info and above (and
+//! the finer ones too when `RUST_LOG` asks for them). [`Telemetry::shutdown`]
 //! flushes what is buffered.
 
 use std::fmt;
@@ -122,22 +123,36 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
             )
         }
     };
+    // With export on, one global level lets through every span at info and
+    // above, and whatever more RUST_LOG asks for; the trace layer takes all
+    // of it, so it needs no filter of its own. (A per-layer filter costs a
+    // registry lookup on every enter, exit and close of every span:
+    // docs/benchmarks.md.) RUST_LOG filters the logs only.
+    let spans = provider
+        .as_ref()
+        .map(|_| LevelFilter::INFO.max(filter.max_level_hint().unwrap_or(LevelFilter::TRACE)));
     let traces = provider
         .as_ref()
-        .map(|p| trace_layer(p.tracer(component.to_string())).with_filter(LevelFilter::INFO));
+        .map(|p| trace_layer(p.tracer(component.to_string())));
 
+    // Colours only on a terminal: escape codes are noise in a file or a
+    // container's log, and colouring every span's fields costs CPU on
+    // every request (docs/benchmarks.md).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = match format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(ansi)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .fmt_fields(NoSpanFields)
             .event_format(JsonWithTraceIds)
             .boxed(),
     };
-    // RUST_LOG filters the logs only; traces take every span at info and
-    // above (see `traces`), whatever the log level.
     let installed = tracing_subscriber::registry()
+        .with(spans)
         .with(logs.with_filter(filter))
         .with(traces)
         .try_init()
@@ -169,6 +184,23 @@ where
         .with_level(false)
         .with_tracked_inactivity(false)
         .with_context_activation(false)
+}
+
+/// Formats no span fields: JSON lines carry the span's name and ids, and
+/// its fields are in the trace. The fmt layer formats every span's fields
+/// when the span is made, in case a line is logged inside it; for JSON that
+/// was CPU spent on every span for nothing (docs/benchmarks.md).
+#[derive(Debug)]
+struct NoSpanFields;
+
+impl<'writer> FormatFields<'writer> for NoSpanFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        _writer: Writer<'writer>,
+        _fields: R,
+    ) -> fmt::Result {
+        Ok(())
+    }
 }
 
 /// JSON log lines: time, level, target, the event's fields, the span name,

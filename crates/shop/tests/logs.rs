@@ -1,7 +1,12 @@
-//! The admin password never appears in the gateway's logs or answers: the
-//! real gateway process logs everything it can (`RUST_LOG=trace`, JSON and
-//! pretty) while it is logged into, refused, sent the password where a token
-//! belongs and given a bad configuration.
+//! What the real gateway process's logs carry, and never carry. It logs
+//! everything it can (`RUST_LOG=trace`, JSON and pretty) into a file.
+//!
+//! - The admin password appears in no log line and no answer, while the
+//!   gateway is logged into, refused, sent the password where a token
+//!   belongs and given a bad configuration.
+//! - JSON lines logged inside a request carry the `trace_id` and `span_id`
+//!   of the trace the request belongs to, so a log line leads to its trace.
+//! - Neither format writes terminal colour codes into a file.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -10,21 +15,33 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
-/// A loopback address of its own (the fault test uses .78).
+/// Loopback addresses of their own, one per test (the fault test uses .78).
 const HOST: &str = "127.0.0.79";
+const JSON_HOST: &str = "127.0.0.80";
 
 /// The gateway process, writing everything to `log` (a file, not a pipe:
 /// trace logging would fill a pipe nobody reads yet and stall it).
 fn gateway(password: &str, format: &str, log: &Path, extra: &[(&str, &str)]) -> Child {
+    gateway_at(HOST, password, format, log, extra)
+}
+
+/// [`gateway`] on `host`.
+fn gateway_at(
+    host: &str,
+    password: &str,
+    format: &str,
+    log: &Path,
+    extra: &[(&str, &str)],
+) -> Child {
     let file = std::fs::File::create(log).expect("log file");
     Command::new(env!("CARGO_BIN_EXE_shop"))
         .args(["serve", "gateway"])
         .env_clear()
-        .env("LISTEN_ADDR", format!("{HOST}:8080"))
-        .env("ADMIN_ADDR", format!("{HOST}:8081"))
-        .env("PRODUCT_SERVICE_ADDR", format!("http://{HOST}:50051"))
-        .env("CART_SERVICE_ADDR", format!("http://{HOST}:50052"))
-        .env("ORDER_SERVICE_ADDR", format!("http://{HOST}:50053"))
+        .env("LISTEN_ADDR", format!("{host}:8080"))
+        .env("ADMIN_ADDR", format!("{host}:8081"))
+        .env("PRODUCT_SERVICE_ADDR", format!("http://{host}:50051"))
+        .env("CART_SERVICE_ADDR", format!("http://{host}:50052"))
+        .env("ORDER_SERVICE_ADDR", format!("http://{host}:50053"))
         .env("AUTH_SECRET", "secrets-test-signing-key")
         .env("ADMIN_PASSWORD", password)
         .env("RUST_LOG", "trace")
@@ -45,10 +62,10 @@ async fn output(mut child: Child, log: &Path) -> String {
     std::fs::read_to_string(log).expect("read the log")
 }
 
-async fn wait_live(client: &reqwest::Client) {
+async fn wait_live(client: &reqwest::Client, host: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while client
-        .get(format!("http://{HOST}:8081/healthz"))
+        .get(format!("http://{host}:8081/healthz"))
         .send()
         .await
         .is_err()
@@ -71,7 +88,7 @@ async fn the_admin_password_appears_in_no_log_line_and_no_answer() {
     let log = dir.join("gateway.log");
     for format in ["json", "pretty"] {
         let process = gateway(&password, format, &log, &[]);
-        wait_live(&client).await;
+        wait_live(&client, HOST).await;
         let login =
             |body: serde_json::Value| client.post(format!("{base}/api/v1/auth/login")).json(&body);
         let basic = base64_basic(&password);
@@ -123,6 +140,10 @@ async fn the_admin_password_appears_in_no_log_line_and_no_answer() {
             !logs.contains(&password),
             "the {format} logs carry the password"
         );
+        assert!(
+            !logs.contains('\u{1b}'),
+            "the {format} logs written to a file carry terminal escape codes"
+        );
     }
 
     // A configuration the gateway refuses: its error names the variable,
@@ -131,6 +152,87 @@ async fn the_admin_password_appears_in_no_log_line_and_no_answer() {
     let logs = output(refused, &log).await;
     assert!(logs.contains("AUTH_SECRET"), "{logs}");
     assert!(!logs.contains(&password), "{logs}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn json_log_lines_in_a_request_carry_the_trace_id_and_span_id_of_its_trace() {
+    // The caller's trace: the gateway's spans, and so its log lines, join it.
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let dir = std::env::temp_dir().join(format!("shop-json-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("log directory");
+    let log = dir.join("gateway.log");
+    // Spans are made as for export; nothing listens at the endpoint, so
+    // the exporter only logs that it failed.
+    let endpoint = format!("http://{JSON_HOST}:4317");
+    let process = gateway_at(
+        JSON_HOST,
+        "json-logs-password",
+        "json",
+        &log,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
+    );
+    wait_live(&client, JSON_HOST).await;
+    // No product-service runs: the gateway answers 503, logging on the way.
+    let status = client
+        .get(format!("http://{JSON_HOST}:8080/api/v1/products"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01"))
+        .send()
+        .await
+        .expect("answer")
+        .status();
+    assert!(matches!(status.as_u16(), 503 | 504), "{status}");
+    let pid = process.id().expect("running").to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-s", "TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let logs = output(process, &log).await;
+
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let in_trace: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["trace_id"] == TRACE_ID)
+        .collect();
+    assert!(
+        in_trace.iter().any(|line| line["span"] == "http.server"),
+        "no line logged in the request's HTTP span carries its trace id: {logs}"
+    );
+    for line in &in_trace {
+        let span_id = line["span_id"].as_str().unwrap_or_default();
+        assert!(
+            span_id.len() == 16
+                && span_id.bytes().all(|b| b.is_ascii_hexdigit())
+                && span_id != CALLER_SPAN_ID,
+            "a line in the trace does not name its own span: {line}"
+        );
+    }
+    // One request, one HTTP span: its lines all name the same span.
+    let http_spans: std::collections::HashSet<&str> = in_trace
+        .iter()
+        .filter(|line| line["span"] == "http.server")
+        .filter_map(|line| line["span_id"].as_str())
+        .collect();
+    assert_eq!(http_spans.len(), 1, "{logs}");
+    // Lines outside any request carry no trace id.
+    assert!(
+        lines
+            .iter()
+            .filter(|line| line.get("span").is_none())
+            .all(|line| line.get("trace_id").is_none()),
+        "{logs}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
