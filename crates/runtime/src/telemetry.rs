@@ -128,7 +128,7 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
     // of it, so it needs no filter of its own. (A per-layer filter costs a
     // registry lookup on every enter, exit and close of every span:
     // docs/benchmarks.md.) RUST_LOG filters the logs only.
-    let spans = provider
+    let span_level = provider
         .as_ref()
         .map(|_| LevelFilter::INFO.max(filter.max_level_hint().unwrap_or(LevelFilter::TRACE)));
     let traces = provider
@@ -152,7 +152,7 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
             .boxed(),
     };
     let installed = tracing_subscriber::registry()
-        .with(spans)
+        .with(span_level)
         .with(logs.with_filter(filter))
         .with(traces)
         .try_init()

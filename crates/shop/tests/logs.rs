@@ -21,18 +21,7 @@ const JSON_HOST: &str = "127.0.0.80";
 
 /// The gateway process, writing everything to `log` (a file, not a pipe:
 /// trace logging would fill a pipe nobody reads yet and stall it).
-fn gateway(password: &str, format: &str, log: &Path, extra: &[(&str, &str)]) -> Child {
-    gateway_at(HOST, password, format, log, extra)
-}
-
-/// [`gateway`] on `host`.
-fn gateway_at(
-    host: &str,
-    password: &str,
-    format: &str,
-    log: &Path,
-    extra: &[(&str, &str)],
-) -> Child {
+fn gateway(host: &str, password: &str, format: &str, log: &Path, extra: &[(&str, &str)]) -> Child {
     let file = std::fs::File::create(log).expect("log file");
     Command::new(env!("CARGO_BIN_EXE_shop"))
         .args(["serve", "gateway"])
@@ -54,6 +43,18 @@ fn gateway_at(
         .kill_on_drop(true)
         .spawn()
         .expect("spawn shop serve gateway")
+}
+
+/// Stops the gateway as an orchestrator would (SIGTERM) and returns
+/// everything it wrote.
+async fn stop(process: Child, log: &Path) -> String {
+    let pid = process.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-s", "TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    output(process, log).await
 }
 
 /// Everything the process wrote, once it has exited.
@@ -87,7 +88,7 @@ async fn the_admin_password_appears_in_no_log_line_and_no_answer() {
     std::fs::create_dir_all(&dir).expect("log directory");
     let log = dir.join("gateway.log");
     for format in ["json", "pretty"] {
-        let process = gateway(&password, format, &log, &[]);
+        let process = gateway(HOST, &password, format, &log, &[]);
         wait_live(&client, HOST).await;
         let login =
             |body: serde_json::Value| client.post(format!("{base}/api/v1/auth/login")).json(&body);
@@ -125,13 +126,7 @@ async fn the_admin_password_appears_in_no_log_line_and_no_answer() {
             "{statuses:?}"
         );
 
-        let pid = process.id().expect("running").to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-s", "TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        let logs = output(process, &log).await;
+        let logs = stop(process, &log).await;
         assert!(
             logs.lines().count() > 20,
             "trace logging produced too little: {logs}"
@@ -148,7 +143,7 @@ async fn the_admin_password_appears_in_no_log_line_and_no_answer() {
 
     // A configuration the gateway refuses: its error names the variable,
     // never the password beside it.
-    let refused = gateway(&password, "pretty", &log, &[("AUTH_SECRET", "short")]);
+    let refused = gateway(HOST, &password, "pretty", &log, &[("AUTH_SECRET", "short")]);
     let logs = output(refused, &log).await;
     assert!(logs.contains("AUTH_SECRET"), "{logs}");
     assert!(!logs.contains(&password), "{logs}");
@@ -170,7 +165,7 @@ async fn json_log_lines_in_a_request_carry_the_trace_id_and_span_id_of_its_trace
     // Spans are made as for export; nothing listens at the endpoint, so
     // the exporter only logs that it failed.
     let endpoint = format!("http://{JSON_HOST}:4317");
-    let process = gateway_at(
+    let process = gateway(
         JSON_HOST,
         "json-logs-password",
         "json",
@@ -187,15 +182,7 @@ async fn json_log_lines_in_a_request_carry_the_trace_id_and_span_id_of_its_trace
         .expect("answer")
         .status();
     assert!(matches!(status.as_u16(), 503 | 504), "{status}");
-    let pid = process.id().expect("running").to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-s", "TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let logs = output(process, &log).await;
+    let logs = stop(process, &log).await;
 
     let lines: Vec<serde_json::Value> = logs
         .lines()
