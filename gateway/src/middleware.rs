@@ -76,14 +76,8 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
     let method = request.method().to_string();
-    let span = tracing::Span::current();
-    if !span.is_disabled() {
-        span.record("http.route", route.as_str());
-        if request.extensions().get::<MatchedPath>().is_some() {
-            // OpenTelemetry's name for an HTTP server span: method and route.
-            span.record("otel.name", format!("{method} {route}"));
-        }
-    }
+    let matched = request.extensions().get::<MatchedPath>().is_some();
+    name_by_route(&tracing::Span::current(), &method, &route, matched);
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
@@ -92,6 +86,18 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", "service" => "gateway", "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Records the route template on an [`HttpServerSpan`] and, when routing
+/// matched, names the span as OpenTelemetry does: `{method} {route}`.
+pub fn name_by_route(span: &tracing::Span, method: &str, route: &str, matched: bool) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("http.route", route);
+    if matched {
+        span.record("otel.name", format!("{method} {route}"));
+    }
 }
 
 /// `http.server` spans for [`shop_runtime::propagation::SpanLayer`], named by the method
