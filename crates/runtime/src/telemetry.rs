@@ -151,10 +151,16 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
             .event_format(JsonWithTraceIds)
             .boxed(),
     };
+    // The global level goes outermost, where it becomes the process's
+    // maximum level: tracing's macros then skip every finer callsite (h2,
+    // hyper and sqlx hit hundreds per request) with one comparison. Below
+    // the per-layer log filter, tracing-subscriber reports no maximum and
+    // marks those callsites "sometimes", asking every filter on every hit:
+    // that cost 5 µs of CPU per browse request (docs/benchmarks.md).
     let installed = tracing_subscriber::registry()
-        .with(span_level)
         .with(logs.with_filter(filter))
         .with(traces)
+        .with(span_level)
         .try_init()
         .is_ok();
     if !installed {
