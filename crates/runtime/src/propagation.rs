@@ -22,10 +22,17 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 struct HeaderInjector<'a>(&'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
+    /// Skips empty values: the propagator writes `tracestate` even when no
+    /// vendor put anything in it, and an empty header is bytes on every
+    /// call and a parse on the other side for nothing. The value's buffer
+    /// becomes the header's, uncopied.
     fn set(&mut self, key: &str, value: String) {
+        if value.is_empty() {
+            return;
+        }
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
+            HeaderValue::try_from(value),
         ) {
             self.0.insert(name, value);
         }

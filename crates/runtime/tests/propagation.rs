@@ -1,0 +1,110 @@
+//! W3C trace context in and out of a service: the `grpc.server` span
+//! continues the caller's trace, and a call made inside it carries that
+//! trace on, with the caller's `tracestate`, to the next service. One
+//! process, one global subscriber (with export on, so spans have OpenTelemetry
+//! contexts); the exporter connects lazily to an address nobody listens on
+//! and nothing waits for it.
+
+use std::collections::HashMap;
+use std::sync::Once;
+
+use http::{HeaderMap, HeaderValue};
+use shop_runtime::propagation::{GrpcServerSpan, client_span};
+use shop_runtime::{Env, telemetry};
+use tower_http::trace::MakeSpan as _;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+
+/// Installs telemetry with export on, once for the test binary, on a
+/// runtime that outlives every test (the exporter's channel lives on it).
+fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let env = Env::from_map(HashMap::from([(
+            "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+            "http://127.0.0.1:9".into(),
+        )]));
+        let runtime = Box::leak(Box::new(tokio::runtime::Runtime::new().unwrap()));
+        let _guard = runtime.enter();
+        std::mem::forget(telemetry::init(&env, "propagation-test").unwrap());
+    });
+}
+
+/// The headers of the call a service makes to the next one while it
+/// handles an incoming call that carried `incoming`.
+fn outgoing_headers(incoming: HeaderMap) -> HeaderMap {
+    init();
+    let mut request = http::Request::post("/shop.cart.v1.CartService/GetCart")
+        .body(())
+        .unwrap();
+    *request.headers_mut() = incoming;
+    let server = GrpcServerSpan.make_span(&request);
+    let _entered = server.enter();
+    let mut outgoing = HeaderMap::new();
+    let _client = client_span("shop.product.v1.ProductService/GetProduct", &mut outgoing);
+    outgoing
+}
+
+fn traceparent(headers: &HeaderMap) -> Vec<String> {
+    let value = headers.get("traceparent").expect("a traceparent header");
+    value
+        .to_str()
+        .unwrap()
+        .split('-')
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_call_made_while_serving_one_carries_the_callers_trace_and_a_span_of_its_own() {
+    let mut incoming = HeaderMap::new();
+    incoming.insert(
+        "traceparent",
+        HeaderValue::from_str(&format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01")).unwrap(),
+    );
+    let outgoing = outgoing_headers(incoming);
+
+    let parts = traceparent(&outgoing);
+    assert_eq!(parts.len(), 4, "traceparent is version-trace-span-flags");
+    assert_eq!(parts[0], "00");
+    assert_eq!(parts[1], TRACE_ID, "the trace goes on");
+    assert_eq!(parts[2].len(), 16);
+    assert_ne!(
+        parts[2], CALLER_SPAN_ID,
+        "the parent is the client span, not the caller"
+    );
+    assert_ne!(parts[2], "0000000000000000");
+    assert_eq!(parts[3], "01", "the caller's sampling decision is kept");
+}
+
+#[test]
+fn the_callers_tracestate_travels_on_and_an_empty_one_is_not_sent() {
+    let mut incoming = HeaderMap::new();
+    incoming.insert(
+        "traceparent",
+        HeaderValue::from_str(&format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01")).unwrap(),
+    );
+    let without = outgoing_headers(incoming.clone());
+    assert!(
+        without.get("tracestate").is_none(),
+        "no vendor state, no header: {without:?}"
+    );
+
+    incoming.insert("tracestate", HeaderValue::from_static("congo=t61rcWkgMzE"));
+    let with = outgoing_headers(incoming);
+    assert_eq!(
+        with.get("tracestate").map(|v| v.to_str().unwrap()),
+        Some("congo=t61rcWkgMzE")
+    );
+    assert_eq!(traceparent(&with)[1], TRACE_ID);
+}
+
+#[test]
+fn a_call_with_no_trace_context_starts_a_trace() {
+    let outgoing = outgoing_headers(HeaderMap::new());
+    let parts = traceparent(&outgoing);
+    assert_ne!(parts[1], TRACE_ID);
+    assert_ne!(parts[1], "00000000000000000000000000000000");
+    assert!(outgoing.get("tracestate").is_none());
+}
