@@ -46,6 +46,17 @@ fn outgoing_headers(incoming: HeaderMap) -> HeaderMap {
     outgoing
 }
 
+/// The headers of a sampled call from `CALLER_SPAN_ID` in `TRACE_ID`.
+fn from_caller() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        HeaderValue::from_str(&format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01")).unwrap(),
+    );
+    headers
+}
+
+/// The four dash-separated parts of the `traceparent` header.
 fn traceparent(headers: &HeaderMap) -> Vec<String> {
     let value = headers.get("traceparent").expect("a traceparent header");
     value
@@ -58,12 +69,7 @@ fn traceparent(headers: &HeaderMap) -> Vec<String> {
 
 #[test]
 fn a_call_made_while_serving_one_carries_the_callers_trace_and_a_span_of_its_own() {
-    let mut incoming = HeaderMap::new();
-    incoming.insert(
-        "traceparent",
-        HeaderValue::from_str(&format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01")).unwrap(),
-    );
-    let outgoing = outgoing_headers(incoming);
+    let outgoing = outgoing_headers(from_caller());
 
     let parts = traceparent(&outgoing);
     assert_eq!(parts.len(), 4, "traceparent is version-trace-span-flags");
@@ -80,11 +86,7 @@ fn a_call_made_while_serving_one_carries_the_callers_trace_and_a_span_of_its_own
 
 #[test]
 fn the_callers_tracestate_travels_on_and_an_empty_one_is_not_sent() {
-    let mut incoming = HeaderMap::new();
-    incoming.insert(
-        "traceparent",
-        HeaderValue::from_str(&format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01")).unwrap(),
-    );
+    let mut incoming = from_caller();
     let without = outgoing_headers(incoming.clone());
     assert!(
         without.get("tracestate").is_none(),
