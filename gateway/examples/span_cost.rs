@@ -51,7 +51,10 @@ async fn request() {
             // The server side, as in another process: a task of its own,
             // with no current span, continuing the trace from the headers.
             tokio::spawn(async move {
-                let server = shop_runtime::propagation::GrpcServerSpan.make_span(&grpc_request);
+                let server = shop_runtime::propagation::GrpcServerSpan {
+                    component: "product-service",
+                }
+                .make_span(&grpc_request);
                 async {
                     let sql = tracing::info_span!(
                         "sql",

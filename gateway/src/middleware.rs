@@ -116,7 +116,7 @@ impl<B> tower_http::trace::MakeSpan<B> for HttpServerSpan {
             http.request.method = request.method().as_str(),
             http.route = tracing::field::Empty,
         );
-        shop_runtime::propagation::continue_trace(&span, request.headers());
+        shop_runtime::propagation::continue_trace(&span, request.headers(), crate::COMPONENT);
         span
     }
 }

@@ -3,9 +3,9 @@
 //! test: the gateway's HTTP span, client and server spans of every gRPC hop
 //! with correct parent links, and SQL spans under the service spans.
 //!
-//! All components run in this process, so they share one tracer; each
-//! server span names its gRPC service (`rpc.service`), which is how the test
-//! tells them apart.
+//! All components run in this process, installed as `shop up` installs
+//! them: each span is exported with the `service.name` of the component
+//! that made it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,14 +17,16 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value, json};
-use shop_testkit::{Stack, TEST_ADMIN_PASSWORD};
+use shop_testkit::{COMPONENTS, Stack, TEST_ADMIN_PASSWORD};
 
-/// An OTLP trace receiver that keeps every span.
+/// An OTLP trace receiver that keeps every span, with the `service.name`
+/// of the resource it came under.
 #[derive(Clone, Default)]
-struct Receiver(Arc<Mutex<Vec<Span>>>);
+struct Receiver(Arc<Mutex<Vec<(String, Span)>>>);
 
 #[tonic::async_trait]
 impl TraceService for Receiver {
@@ -34,8 +36,12 @@ impl TraceService for Receiver {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let mut spans = self.0.lock().unwrap();
         for resource in request.into_inner().resource_spans {
+            let service = resource
+                .resource
+                .and_then(|r| string(&r.attributes, "service.name"))
+                .unwrap_or_default();
             for scope in resource.scope_spans {
-                spans.extend(scope.spans);
+                spans.extend(scope.spans.into_iter().map(|s| (service.clone(), s)));
             }
         }
         Ok(tonic::Response::new(ExportTraceServiceResponse {
@@ -45,7 +51,11 @@ impl TraceService for Receiver {
 }
 
 fn attribute(span: &Span, key: &str) -> Option<String> {
-    span.attributes.iter().find(|a| a.key == key).and_then(|a| {
+    string(&span.attributes, key)
+}
+
+fn string(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes.iter().find(|a| a.key == key).and_then(|a| {
         match a.value.as_ref()?.value.as_ref()? {
             AnyValue::StringValue(s) => Some(s.clone()),
             _ => None,
@@ -78,7 +88,7 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
             .await
     });
     let telemetry = Arc::new(
-        shop_runtime::telemetry::init(
+        shop_runtime::telemetry::init_shared(
             &shop_testkit::env(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
                 // Logs at warn: RUST_LOG filters logs, never the trace,
@@ -86,6 +96,7 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
                 ("RUST_LOG", "warn"),
             ]),
             "shop-test",
+            &COMPONENTS,
         )
         .unwrap(),
     );
@@ -141,12 +152,18 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
 
     // Wait for the batch exporter.
     let mut spans = Vec::new();
+    let mut service = HashMap::new();
     for _ in 0..50 {
         let flushing = telemetry.clone();
         tokio::task::spawn_blocking(move || flushing.flush())
             .await
             .unwrap();
-        spans = receiver.0.lock().unwrap().clone();
+        let received = receiver.0.lock().unwrap().clone();
+        service = received
+            .iter()
+            .map(|(name, s)| (s.span_id.clone(), name.clone()))
+            .collect();
+        spans = received.into_iter().map(|(_, s)| s).collect();
         if spans
             .iter()
             .any(|s| attribute(s, "http.route").as_deref() == Some("/api/v1/orders"))
@@ -174,6 +191,7 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
         .filter(|s| s.trace_id == root.trace_id)
         .collect();
     let by_id: HashMap<Vec<u8>, &Span> = trace.iter().map(|s| (s.span_id.clone(), *s)).collect();
+    let service_of = |span: &Span| service.get(&span.span_id).cloned().unwrap_or_default();
 
     let server = |service: &str, method: &str| {
         trace
@@ -196,6 +214,18 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
     let reserve = server("shop.product.v1.ProductService", "ReserveStock");
     let remove = server("shop.cart.v1.CartService", "RemovePurchasedItems");
 
+    // Each span is exported as the component that made it.
+    for (span, component) in [
+        (root, "gateway"),
+        (place, "order-service"),
+        (get_cart, "cart-service"),
+        (batch, "product-service"),
+        (reserve, "product-service"),
+        (remove, "cart-service"),
+    ] {
+        assert_eq!(service_of(span), component, "service.name of {}", span.name);
+    }
+
     // Every hop: server span ← client span ← the caller's server span.
     let hop = |child: &Span, parent: &Span| {
         let client = by_id
@@ -213,6 +243,12 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
             child.name,
             parent.name
         );
+        assert_eq!(
+            service_of(client),
+            service_of(parent),
+            "the client span of {} is the caller's",
+            child.name
+        );
     };
     hop(place, root);
     hop(get_cart, place);
@@ -228,9 +264,22 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
             .find(|s| s.name == name)
             .unwrap_or_else(|| panic!("SQL span {name}"))
     };
-    assert!(descends_from(sql("orders.insert_pending"), place, &by_id));
-    assert!(descends_from(sql("product.reserve"), reserve, &by_id));
-    assert!(descends_from(sql("cart.remove_purchased"), remove, &by_id));
+    for (name, server) in [
+        ("orders.insert_pending", place),
+        ("product.reserve", reserve),
+        ("cart.remove_purchased", remove),
+    ] {
+        assert!(
+            descends_from(sql(name), server, &by_id),
+            "{name} under {}",
+            server.name
+        );
+        assert_eq!(
+            service_of(sql(name)),
+            service_of(server),
+            "service.name of {name}"
+        );
+    }
     assert_eq!(
         attribute(sql("product.reserve"), "db.system").as_deref(),
         Some("postgresql")
@@ -238,7 +287,7 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
 
     // The span tree of this checkout, for the README's "Observe it".
     let mut tree = String::new();
-    print_tree(root, &trace, &by_id, 0, &mut tree);
+    print_tree(root, &trace, &service, 0, &mut tree);
     let artifacts =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
@@ -252,32 +301,10 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
     drop(telemetry);
 }
 
-/// The component a span belongs to, from its attributes and ancestry.
-fn component(span: &Span, by_id: &HashMap<Vec<u8>, &Span>) -> &'static str {
-    if attribute(span, "http.route").is_some() {
-        return "gateway";
-    }
-    match attribute(span, "rpc.service").as_deref() {
-        Some("shop.product.v1.ProductService") => return "product-service",
-        Some("shop.cart.v1.CartService") => return "cart-service",
-        Some("shop.order.v1.OrderService") => return "order-service",
-        _ => {}
-    }
-    match span.name.split('.').next() {
-        Some("product") => "product-service",
-        Some("cart") => "cart-service",
-        Some("orders") => "order-service",
-        // A client span belongs to whoever made the call.
-        _ => by_id
-            .get(&span.parent_span_id)
-            .map_or("gateway", |parent| component(parent, by_id)),
-    }
-}
-
 fn print_tree(
     span: &Span,
     trace: &[&Span],
-    by_id: &HashMap<Vec<u8>, &Span>,
+    service: &HashMap<Vec<u8>, String>,
     depth: usize,
     out: &mut String,
 ) {
@@ -288,7 +315,7 @@ fn print_tree(
     let label = format!("{}{}", "  ".repeat(depth), span.name);
     out.push_str(&format!(
         "{label:<68} {:<16} {millis:>8.2} ms\n",
-        component(span, by_id)
+        service.get(&span.span_id).map_or("", String::as_str)
     ));
     let mut children: Vec<&&Span> = trace
         .iter()
@@ -296,7 +323,7 @@ fn print_tree(
         .collect();
     children.sort_by_key(|s| s.start_time_unix_nano);
     for child in children {
-        print_tree(child, trace, by_id, depth + 1, out);
+        print_tree(child, trace, service, depth + 1, out);
     }
 }
 

@@ -133,7 +133,7 @@ pub async fn serve(
             // Outermost: a caller that goes away or a passed deadline stops
             // the wait, never the handler (see `detach`).
             .layer(DetachLayer)
-            .layer(SpanLayer::new(GrpcServerSpan))
+            .layer(SpanLayer::new(GrpcServerSpan { component }))
             .layer(GrpcMetricsLayer::new(component))
             .add_routes(routes)
             .add_service(health_service)

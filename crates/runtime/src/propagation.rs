@@ -18,6 +18,8 @@ use tonic::transport::Channel;
 use tracing::{Instrument as _, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::telemetry;
+
 /// Writes trace context into HTTP/2 headers (gRPC metadata).
 struct HeaderInjector<'a>(&'a mut HeaderMap);
 
@@ -52,17 +54,34 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Makes `span` a child of the trace context the request carries, if any.
+/// Makes `span`, a server span of `component`, a child of the trace
+/// context the request carries, if any. When several components share
+/// this process, it also marks the span as `component`'s work, so it and
+/// the spans under it carry that component's `service.name`.
 ///
 /// W3C trace context is the one format Shop speaks, so the propagator is
 /// used directly rather than looked up behind the global lock on every call
 /// (a measurable share of a request's cost: docs/benchmarks.md).
-pub fn continue_trace(span: &Span, headers: &HeaderMap) {
-    if span.is_disabled() || !headers.contains_key("traceparent") {
+pub fn continue_trace(span: &Span, headers: &HeaderMap, component: &str) {
+    if span.is_disabled() {
         return;
     }
-    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-    let _ = span.set_parent(parent);
+    let remote = headers.contains_key("traceparent");
+    if !remote && !telemetry::is_shared() {
+        return;
+    }
+    let parent = if remote {
+        TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+    } else {
+        opentelemetry::Context::new()
+    };
+    let _ = span.set_parent(telemetry::in_component(component, parent));
+}
+
+/// Makes `span` the root of a new trace done by `component` (work no
+/// request asked for, such as a recovery pass).
+pub fn start_trace(span: &Span, component: &str) {
+    continue_trace(span, &HeaderMap::new(), component);
 }
 
 /// True for calls that should make no span: health checks and reflection.
@@ -70,9 +89,12 @@ fn is_plumbing(path: &str) -> bool {
     path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
 }
 
-/// `grpc.server` spans, for [`SpanLayer`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcServerSpan;
+/// `grpc.server` spans of a component, for [`SpanLayer`].
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcServerSpan {
+    /// The component serving, whose work these calls are.
+    pub component: &'static str,
+}
 
 impl<B> tower_http::trace::MakeSpan<B> for GrpcServerSpan {
     fn make_span(&mut self, request: &http::Request<B>) -> Span {
@@ -92,7 +114,7 @@ impl<B> tower_http::trace::MakeSpan<B> for GrpcServerSpan {
             rpc.service = service,
             rpc.method = method,
         );
-        continue_trace(&span, request.headers());
+        continue_trace(&span, request.headers(), self.component);
         span
     }
 }

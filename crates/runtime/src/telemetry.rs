@@ -10,14 +10,19 @@
 //! (default: the component's name), sampled as the standard
 //! `OTEL_TRACES_SAMPLER` variables say; trace context travels in W3C
 //! headers. Without an endpoint no OpenTelemetry span is made at all.
+//! A process that runs several components (`shop up`, the tests) installs
+//! with [`init_shared`]: each component's spans then carry its own
+//! `service.name`, as they would in a process of their own.
 //! `RUST_LOG` filters logs; traces take every span at info and above (and
 //! the finer ones too when `RUST_LOG` asks for them). [`Telemetry::shutdown`]
 //! flushes what is buffered.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{SpanBuilder, Tracer};
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
@@ -55,18 +60,19 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Keeps the tracer provider alive; flush it with [`Telemetry::shutdown`].
+/// Keeps the tracer providers alive; flush them with [`Telemetry::shutdown`].
 #[derive(Debug, Default)]
 pub struct Telemetry {
-    /// The provider this call installed; `None` when another call won.
-    provider: Option<SdkTracerProvider>,
+    /// The providers this call installed (the process's, then one per
+    /// shared component); empty when export is off or another call won.
+    providers: Vec<SdkTracerProvider>,
 }
 
 impl Telemetry {
-    /// Exports what is buffered and stops the exporter. Blocks until done:
+    /// Exports what is buffered and stops the exporters. Blocks until done:
     /// call it from a multi-threaded runtime (as `#[tokio::main]` makes).
     pub fn shutdown(self) {
-        if let Some(provider) = self.provider {
+        for provider in self.providers {
             let _ = provider.force_flush();
             let _ = provider.shutdown();
         }
@@ -74,16 +80,29 @@ impl Telemetry {
 
     /// Exports what is buffered now.
     pub fn flush(&self) {
-        if let Some(provider) = &self.provider {
+        for provider in &self.providers {
             let _ = provider.force_flush();
         }
     }
 }
 
-/// Installs logging and tracing for `component`. The first call in a
-/// process wins (several services in one process, or many tests); later
-/// calls return an empty [`Telemetry`].
+/// Installs logging and tracing for `component`, the one component of this
+/// process. The first call in a process wins (several services in one
+/// process, or many tests); later calls return an empty [`Telemetry`].
 pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
+    init_shared(env, component, &[])
+}
+
+/// Installs logging and tracing for a process that runs several
+/// `components`. A span made under a component's server span (see
+/// [`in_component`]) is exported with that component's `service.name`, so
+/// a trace through `shop up` reads as one through separate processes;
+/// anything else as `OTEL_SERVICE_NAME`, default `process`.
+pub fn init_shared(
+    env: &Env,
+    process: &str,
+    components: &[&'static str],
+) -> Result<Telemetry, ConfigError> {
     let format = env.parse_or("LOG_FORMAT", LogFormat::Pretty)?;
     let filter = match env.get("RUST_LOG") {
         Some(directives) => EnvFilter::try_new(&directives).map_err(|e| ConfigError {
@@ -94,33 +113,16 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
     };
     // Spans become OpenTelemetry spans only when they are exported: the
     // bridge costs CPU on every request (see docs/benchmarks.md).
-    let provider = match env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        None => None,
+    let providers = match env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        None => Vec::new(),
         Some(endpoint) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .build()
-                .map_err(|e| ConfigError {
-                    var: "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
-                    message: e.to_string(),
-                })?;
-            // A dedicated thread batches and exports: ending a span is one
-            // push onto a bounded queue. The standard `OTEL_BSP_*` variables
-            // size the queue and the batches.
-            let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
-            let resource = Resource::builder()
-                .with_service_name(
-                    env.get("OTEL_SERVICE_NAME")
-                        .unwrap_or_else(|| component.to_string()),
-                )
-                .build();
-            Some(
-                SdkTracerProvider::builder()
-                    .with_resource(resource)
-                    .with_span_processor(processor)
-                    .build(),
-            )
+            let own = env
+                .get("OTEL_SERVICE_NAME")
+                .unwrap_or_else(|| process.to_string());
+            std::iter::once(own)
+                .chain(components.iter().map(|c| c.to_string()))
+                .map(|service| provider(&endpoint, service))
+                .collect::<Result<_, _>>()?
         }
     };
     // With export on, one global level lets through every span at info and
@@ -128,12 +130,16 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
     // of it, so it needs no filter of its own. (A per-layer filter costs a
     // registry lookup on every enter, exit and close of every span:
     // docs/benchmarks.md.) RUST_LOG filters the logs only.
-    let span_level = provider
-        .as_ref()
-        .map(|_| LevelFilter::INFO.max(filter.max_level_hint().unwrap_or(LevelFilter::TRACE)));
-    let traces = provider
-        .as_ref()
-        .map(|p| trace_layer(p.tracer(component.to_string())));
+    let span_level = (!providers.is_empty())
+        .then(|| LevelFilter::INFO.max(filter.max_level_hint().unwrap_or(LevelFilter::TRACE)));
+    let traces = (!providers.is_empty()).then(|| {
+        let scopes = std::iter::once(process).chain(components.iter().copied());
+        let tracers = providers
+            .iter()
+            .zip(scopes)
+            .map(|(p, scope)| p.tracer(scope.to_string()));
+        trace_layer(ComponentTracer(tracers.collect()))
+    });
 
     // Colours only on a terminal: escape codes are noise in a file or a
     // container's log, and colouring every span's fields costs CPU on
@@ -169,14 +175,88 @@ pub fn init(env: &Env, component: &str) -> Result<Telemetry, ConfigError> {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    if let Some(provider) = &provider {
+    if let Some(provider) = providers.first() {
         opentelemetry::global::set_tracer_provider(provider.clone());
+        if !components.is_empty() {
+            let _ = SHARED.set(components.to_vec());
+        }
     }
-    Ok(Telemetry { provider })
+    Ok(Telemetry { providers })
+}
+
+/// A tracer provider exporting to `endpoint` as `service`.
+fn provider(endpoint: &str, service: String) -> Result<SdkTracerProvider, ConfigError> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+        .map_err(|e| ConfigError {
+            var: "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+            message: e.to_string(),
+        })?;
+    // A dedicated thread batches and exports: ending a span is one push
+    // onto a bounded queue. The standard `OTEL_BSP_*` variables size the
+    // queue and the batches.
+    let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
+    Ok(SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(service).build())
+        .with_span_processor(processor)
+        .build())
+}
+
+/// The components sharing this process, when [`init_shared`] named some.
+static SHARED: OnceLock<Vec<&'static str>> = OnceLock::new();
+
+/// Marks a context, and every span made under it, as the work of the
+/// shared component at this index of [`SHARED`].
+#[derive(Debug, Clone, Copy)]
+struct InComponent(usize);
+
+/// True when this process runs several components ([`init_shared`]) and
+/// exports their spans.
+pub fn is_shared() -> bool {
+    SHARED.get().is_some()
+}
+
+/// `parent` marked as the work of `component` when this process runs
+/// several components, so the spans under it carry that component's
+/// `service.name`; `parent` as it is otherwise.
+pub fn in_component(component: &str, parent: opentelemetry::Context) -> opentelemetry::Context {
+    match SHARED
+        .get()
+        .and_then(|names| names.iter().position(|c| *c == component))
+    {
+        Some(index) => parent.with_value(InComponent(index)),
+        None => parent,
+    }
+}
+
+/// The process's tracer, then one per shared component: each span goes to
+/// the tracer of the component its context is marked with
+/// ([`in_component`]), so it is exported with that component's resource.
+#[derive(Debug)]
+struct ComponentTracer(Vec<SdkTracer>);
+
+impl Tracer for ComponentTracer {
+    type Span = opentelemetry_sdk::trace::Span;
+
+    fn build_with_context(
+        &self,
+        builder: SpanBuilder,
+        parent_cx: &opentelemetry::Context,
+    ) -> Self::Span {
+        let index = parent_cx.get::<InComponent>().map_or(0, |c| c.0 + 1);
+        self.0
+            .get(index)
+            .unwrap_or(&self.0[0])
+            .build_with_context(builder, parent_cx)
+    }
 }
 
 /// The bridge from `tracing` spans to OpenTelemetry spans.
-fn trace_layer<S>(tracer: SdkTracer) -> tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>
+fn trace_layer<S>(
+    tracer: ComponentTracer,
+) -> tracing_opentelemetry::OpenTelemetryLayer<S, ComponentTracer>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {

@@ -39,7 +39,10 @@ fn outgoing_headers(incoming: HeaderMap) -> HeaderMap {
         .body(())
         .unwrap();
     *request.headers_mut() = incoming;
-    let server = GrpcServerSpan.make_span(&request);
+    let server = GrpcServerSpan {
+        component: "propagation-test",
+    }
+    .make_span(&request);
     let _entered = server.enter();
     let mut outgoing = HeaderMap::new();
     let _client = client_span("shop.product.v1.ProductService/GetProduct", &mut outgoing);

@@ -33,7 +33,18 @@ pub struct UpArgs {
 /// Runs the stack until a shutdown signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let process_env: HashMap<String, String> = std::env::vars().collect();
-    let telemetry = shop_runtime::telemetry::init(&Env::from_map(process_env.clone()), "shop")?;
+    // One process, four components: each one's spans carry its own
+    // service.name, as they would under compose.
+    let telemetry = shop_runtime::telemetry::init_shared(
+        &Env::from_map(process_env.clone()),
+        "shop",
+        &[
+            gateway::COMPONENT,
+            product_service::COMPONENT,
+            cart_service::COMPONENT,
+            order_service::COMPONENT,
+        ],
+    )?;
 
     let (admin_url, server) = match &args.database_url {
         Some(url) => (

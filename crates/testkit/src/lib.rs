@@ -174,6 +174,15 @@ pub fn env(pairs: &[(&str, &str)]) -> Env {
     )
 }
 
+/// Every component's name (its `service.name`), for a process that runs
+/// them all, as [`Stack`] does.
+pub const COMPONENTS: [&str; 4] = [
+    gateway::COMPONENT,
+    product_service::COMPONENT,
+    cart_service::COMPONENT,
+    order_service::COMPONENT,
+];
+
 /// A component running in this process on port 0.
 #[derive(Debug)]
 pub struct Running {

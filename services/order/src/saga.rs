@@ -20,6 +20,7 @@
 
 use std::str::FromStr;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use uuid::Uuid;
 
@@ -276,7 +277,10 @@ impl Saga {
     pub async fn recover(&self, horizon: Duration) -> Result<usize> {
         let ids = self.store.claim_unfinished(horizon, 100).await?;
         for &id in &ids {
-            match self.recover_one(id).await {
+            // Each recovery is a trace of its own, as order-service's work.
+            let span = tracing::info_span!("order.recover", order_id = %id);
+            shop_runtime::propagation::start_trace(&span, crate::COMPONENT);
+            match self.recover_one(id).instrument(span).await {
                 Ok(action) => {
                     tracing::info!(order_id = %id, action, "recovered order");
                     metrics::counter!("orders_recovered_total", "action" => action).increment(1);
