@@ -112,7 +112,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let requests: u32 = args.next().map_or(Ok(100_000), |n| n.parse())?;
     let tasks: u32 = args.next().map_or(Ok(1), |n| n.parse())?;
-    let telemetry = shop_runtime::telemetry::init(&shop_runtime::Env::process(), "span-cost")?;
+    // As `shop up` installs it: the components share this process, each
+    // exporting as itself.
+    let telemetry = shop_runtime::telemetry::init_shared(
+        &shop_runtime::Env::process(),
+        "span-cost",
+        &[gateway::COMPONENT, "product-service"],
+    )?;
     let run = |count: u32| async move {
         let loops: Vec<_> = (0..tasks)
             .map(|_| {
