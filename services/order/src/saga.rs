@@ -20,8 +20,8 @@
 
 use std::str::FromStr;
 use std::time::Duration;
-use tracing::Instrument as _;
 
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::domain::{Followup, Order, OrderItem, OrderStatus, RejectionReason, Shortage};
