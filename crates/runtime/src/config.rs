@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// A configuration variable that is missing or cannot be parsed.
 #[derive(Debug, thiserror::Error)]
@@ -77,16 +77,41 @@ impl Env {
         self.parse_or(var, default).map(Duration::from_secs)
     }
 
-    /// A secret that must be set.
+    /// A secret that must be set, and must not be a placeholder: a value
+    /// containing [`PLACEHOLDER`] (as the docs' examples do) is refused, so a
+    /// copied example never runs with a key everyone knows.
     pub fn secret(&self, var: &str) -> Result<SecretString, ConfigError> {
-        self.get(var)
-            .map(SecretString::from)
-            .ok_or_else(|| ConfigError {
+        let error = |message: &str| ConfigError {
+            var: var.to_string(),
+            message: message.to_string(),
+        };
+        let value = self.get(var).ok_or_else(|| error("must be set"))?;
+        if value.contains(PLACEHOLDER) {
+            return Err(error(&format!(
+                "is a placeholder (contains {PLACEHOLDER}); set a real secret"
+            )));
+        }
+        Ok(SecretString::from(value))
+    }
+
+    /// A signing key: a [`secret`](Self::secret) of at least
+    /// [`MIN_KEY_BYTES`] bytes, as HMAC-SHA256 wants 256 bits.
+    pub fn signing_key(&self, var: &str) -> Result<SecretString, ConfigError> {
+        let key = self.secret(var)?;
+        if key.expose_secret().len() < MIN_KEY_BYTES {
+            return Err(ConfigError {
                 var: var.to_string(),
-                message: "must be set".to_string(),
-            })
+                message: format!("must be at least {MIN_KEY_BYTES} bytes (HS256 wants 256 bits)"),
+            });
+        }
+        Ok(key)
     }
 }
+
+/// What the checked-in examples put where a secret goes.
+pub const PLACEHOLDER: &str = "CHANGE-ME";
+/// Shortest signing key accepted: 256 bits.
+pub const MIN_KEY_BYTES: usize = 32;
 
 /// Settings every gRPC service shares.
 #[derive(Debug, Clone)]
@@ -102,17 +127,16 @@ pub struct CommonConfig {
     /// Server-side cap on any one request, whatever deadline the client sent
     /// (`REQUEST_TIMEOUT_SECONDS`).
     pub request_timeout: Duration,
-    /// Key that signs page tokens so a forged one is refused (`PAGE_TOKEN_SECRET`).
+    /// Key that signs page tokens so a forged one is refused
+    /// (`PAGE_TOKEN_SECRET`, 32 bytes or more; `shop up` and the tests make one).
     pub page_token_secret: SecretString,
     /// TLS of the gRPC listener and of `https://` clients (`TLS_CERT_FILE`,
     /// `TLS_KEY_FILE`, `TLS_CA_FILE`); plain when unset.
     pub tls: crate::tls::Tls,
+    /// Pool size and the statement and lock timeouts of every connection
+    /// (`DB_STATEMENT_TIMEOUT_MILLIS`, `DB_LOCK_TIMEOUT_MILLIS`).
+    pub pool: crate::db::PoolSettings,
 }
-
-/// Default signing key of page tokens. Page tokens only carry a position in a
-/// listing the caller may read anyway, so a shared default is harmless; set
-/// `PAGE_TOKEN_SECRET` to make tokens unforgeable across deployments.
-const DEV_PAGE_TOKEN_SECRET: &str = "shop-development-page-token-key";
 
 impl CommonConfig {
     /// Reads the shared settings, with the design's default ports.
@@ -133,11 +157,9 @@ impl CommonConfig {
             database_url: env.secret("DATABASE_URL")?,
             shutdown_grace: env.seconds_or("SHUTDOWN_GRACE_SECONDS", 10)?,
             request_timeout: env.seconds_or("REQUEST_TIMEOUT_SECONDS", 30)?,
-            page_token_secret: env
-                .get("PAGE_TOKEN_SECRET")
-                .unwrap_or_else(|| DEV_PAGE_TOKEN_SECRET.to_string())
-                .into(),
+            page_token_secret: env.signing_key("PAGE_TOKEN_SECRET")?,
             tls: crate::tls::Tls::from_env(env)?,
+            pool: crate::db::PoolSettings::from_env(env)?,
         })
     }
 }
@@ -158,7 +180,8 @@ mod tests {
     #[test]
     fn defaults_apply_when_only_the_database_is_given() {
         let cfg =
-            CommonConfig::from_env(&env(&[("DATABASE_URL", "postgres://x")]), 50051, 9101).unwrap();
+            CommonConfig::from_env(&env(&[("DATABASE_URL", "postgres://x"), KEY]), 50051, 9101)
+                .unwrap();
         assert_eq!(cfg.listen_addr.port(), 50051);
         assert_eq!(cfg.admin_addr.port(), 9101);
         assert_eq!(cfg.shutdown_grace, Duration::from_secs(10));
@@ -167,7 +190,11 @@ mod tests {
     #[test]
     fn a_bad_value_names_the_variable() {
         let err = CommonConfig::from_env(
-            &env(&[("DATABASE_URL", "postgres://x"), ("LISTEN_ADDR", "nope")]),
+            &env(&[
+                ("DATABASE_URL", "postgres://x"),
+                KEY,
+                ("LISTEN_ADDR", "nope"),
+            ]),
             1,
             2,
         )
@@ -177,6 +204,52 @@ mod tests {
             err.to_string()
                 .starts_with("invalid configuration: LISTEN_ADDR:"),
             "{err}"
+        );
+    }
+
+    const KEY: (&str, &str) = ("PAGE_TOKEN_SECRET", "a-page-token-key-of-32-bytes-ok!");
+
+    #[test]
+    fn a_placeholder_secret_is_refused_by_name() {
+        let err = CommonConfig::from_env(
+            &env(&[
+                ("DATABASE_URL", "postgres://svc:CHANGE-ME-svc@db/shop"),
+                KEY,
+            ]),
+            1,
+            2,
+        )
+        .unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+        assert!(err.message.contains("placeholder"), "{err}");
+        assert!(
+            !err.to_string().contains("svc@db"),
+            "the value never shows: {err}"
+        );
+    }
+
+    #[test]
+    fn the_page_token_secret_is_required_and_at_least_32_bytes() {
+        let missing = CommonConfig::from_env(&env(&[("DATABASE_URL", "postgres://x")]), 1, 2);
+        assert_eq!(missing.unwrap_err().var, "PAGE_TOKEN_SECRET");
+        let short = CommonConfig::from_env(
+            &env(&[
+                ("DATABASE_URL", "postgres://x"),
+                ("PAGE_TOKEN_SECRET", &"k".repeat(31)),
+            ]),
+            1,
+            2,
+        )
+        .unwrap_err();
+        assert_eq!(short.var, "PAGE_TOKEN_SECRET");
+        assert!(short.message.contains("32 bytes"), "{short}");
+        let placeholder = env(&[("K", "CHANGE-ME-but-long-enough-to-pass-the-length")]);
+        assert!(
+            placeholder
+                .signing_key("K")
+                .unwrap_err()
+                .message
+                .contains("placeholder")
         );
     }
 

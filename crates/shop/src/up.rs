@@ -86,6 +86,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         "ORDER_SERVICE_ADDR".into(),
         local(order_service::DEFAULT_PORT),
     );
+    // Keys nobody else knows, unless the caller set them.
+    let random_key = || {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
+    };
+    shared
+        .entry("PAGE_TOKEN_SECRET".into())
+        .or_insert_with(random_key);
     let env_for = |role: &str| component_env(&shared, &role_urls[role]);
 
     let mut components = Vec::new();
@@ -141,13 +152,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             password
         }
     };
-    gateway_env.entry("AUTH_SECRET".into()).or_insert_with(|| {
-        format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        )
-    });
+    gateway_env
+        .entry("AUTH_SECRET".into())
+        .or_insert_with(random_key);
     let (listener, admin) = listen(
         args.host,
         gateway::DEFAULT_PORT,

@@ -63,6 +63,11 @@ const KNOWN_VARIABLES: &[&str] = &[
     "RECOVERY_HORIZON_SECONDS",
     "RECOVERY_INTERVAL_MILLIS",
     "MAX_CONCURRENT_REQUESTS",
+    "RATE_LIMIT_PER_IP_PER_SECOND",
+    "RATE_LIMIT_PER_IP_BURST",
+    "AUTH_RATE_LIMIT_PER_MINUTE",
+    "AUTH_RATE_LIMIT_BURST",
+    "TRUSTED_PROXIES",
 ];
 
 fn repo() -> PathBuf {
@@ -346,19 +351,32 @@ fn credentials_appear_only_as_marked_development_values_placeholders_or_secret_r
     }
     assert!(compose_credentials >= 5, "found {compose_credentials}");
 
-    // Kubernetes: credentials come from a Secret, whose checked-in example
-    // holds placeholders only; no ConfigMap holds one.
+    // Kubernetes: credentials come from a Secret. The only one checked in is
+    // the dev overlay's, of marked development values; no ConfigMap holds one.
     let mut secrets = 0;
+    let dev_secret =
+        std::fs::read_to_string(repo().join("k8s/overlays/dev/secret.dev.yaml")).unwrap();
     for (file, object) in kubernetes_objects() {
         let file = file.display();
         match object["kind"].as_str().unwrap_or_default() {
             "Secret" => {
                 secrets += 1;
+                assert!(
+                    file.to_string()
+                        .ends_with("k8s/overlays/dev/secret.dev.yaml"),
+                    "{file}: a Secret outside the dev overlay"
+                );
                 for (key, value) in object["stringData"].as_mapping().into_iter().flatten() {
-                    let value = value.as_str().unwrap_or_default();
+                    let (key, value) = (
+                        key.as_str().unwrap_or_default(),
+                        value.as_str().unwrap_or_default(),
+                    );
                     assert!(
-                        value.contains("CHANGE-ME"),
-                        "{file}: Secret {key:?} is not a placeholder"
+                        value.contains("dev")
+                            && dev_secret
+                                .lines()
+                                .any(|l| l.contains(&format!("{key}: {value} # development value"))),
+                        "{file}: Secret {key:?} is not a marked development value"
                     );
                 }
                 assert!(object.get("data").is_none(), "{file}: encoded Secret data");
@@ -383,7 +401,7 @@ fn credentials_appear_only_as_marked_development_values_placeholders_or_secret_r
             );
         }
     }
-    assert_eq!(secrets, 1, "the one example Secret");
+    assert_eq!(secrets, 1, "the dev overlay's Secret");
 
     // Images: no credential baked in.
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
@@ -395,5 +413,101 @@ fn credentials_appear_only_as_marked_development_values_placeholders_or_secret_r
                 "Dockerfile bakes in a credential: {line}"
             );
         }
+    }
+}
+
+/// Every file a kustomization renders from, following `resources` into
+/// directories and files, with the kustomization files themselves.
+fn kustomization_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    let manifest = dir.join("kustomization.yaml");
+    let kustomization = &documents(&manifest)[0];
+    found.push(manifest);
+    let listed = ["resources", "components"]
+        .iter()
+        .flat_map(|k| kustomization[*k].as_sequence().cloned().unwrap_or_default());
+    for entry in listed {
+        let path = dir.join(entry.as_str().unwrap());
+        if path.is_dir() {
+            kustomization_files(&path, found);
+        } else {
+            found.push(path);
+        }
+    }
+    for generator in kustomization["configMapGenerator"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        for file in generator["files"].as_sequence().into_iter().flatten() {
+            found.push(dir.join(file.as_str().unwrap()));
+        }
+    }
+}
+
+#[test]
+fn the_prod_overlay_creates_no_secret_and_holds_no_placeholder() {
+    // `kubectl apply -k k8s/overlays/prod` must neither create a Secret of
+    // public values nor overwrite the real `shop-secrets` made beforehand.
+    let mut files = Vec::new();
+    kustomization_files(&repo().join("k8s/overlays/prod"), &mut files);
+    assert!(files.len() > 5, "{files:?}");
+    let mut references = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        // What the file sets; comments may explain placeholders.
+        let text: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            !text.contains("CHANGE-ME") && !text.contains("development value"),
+            "{}: a placeholder or development value in the prod overlay",
+            file.display()
+        );
+        references += text.matches("name: shop-secrets").count();
+        if file.extension().is_some_and(|e| e == "yaml") {
+            for object in documents(file) {
+                assert_ne!(
+                    object["kind"],
+                    "Secret",
+                    "{}: the prod overlay creates a Secret",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(
+        references >= 5,
+        "every component reads shop-secrets ({references} references)"
+    );
+    // The same holds for what kubectl renders (scripts/validate-deploy,
+    // which runs before the tests in scripts/test).
+    if let Ok(rendered) = std::fs::read_to_string(repo().join("target/k8s-prod.yaml")) {
+        assert!(!rendered.contains("CHANGE-ME") && !rendered.contains("\nkind: Secret\n"));
+    }
+}
+
+#[test]
+fn every_service_reads_the_page_token_secret_from_the_secret_in_kubernetes_and_compose() {
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    for name in ["product-service", "cart-service", "order-service"] {
+        let docs = documents(&repo().join(format!("k8s/base/{name}.yaml")));
+        let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+        let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_sequence()
+            .unwrap();
+        let var = env
+            .iter()
+            .find(|v| v["name"] == "PAGE_TOKEN_SECRET")
+            .unwrap_or_else(|| panic!("{name}: PAGE_TOKEN_SECRET is set"));
+        assert_eq!(
+            var["valueFrom"]["secretKeyRef"]["name"], "shop-secrets",
+            "{name}"
+        );
+        let value = compose["services"][name]["environment"]["PAGE_TOKEN_SECRET"]
+            .as_str()
+            .unwrap_or_else(|| panic!("compose {name}: PAGE_TOKEN_SECRET is set"));
+        assert!(value.len() >= 32, "compose {name}: a 32-byte key");
     }
 }

@@ -28,7 +28,8 @@ use tokio::sync::Mutex;
 /// else runs on the machine (the smoke load uses 127.0.0.77).
 const HOST: &str = "127.0.0.78";
 /// Development values of this test's processes only.
-const AUTH_SECRET: &str = "fault-test-secret-long-enough";
+const AUTH_SECRET: &str = "fault-test-secret-that-is-long-enough";
+const PAGE_TOKEN_SECRET: &str = "fault-test-page-token-key-long-enough";
 const ADMIN_PASSWORD: &str = "fault-test-admin-password";
 /// Deadline of every downstream call; the freeze outlasts it.
 const DOWNSTREAM_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -312,6 +313,7 @@ async fn invariants_hold_and_no_500_through_kills_a_database_crash_and_a_frozen_
             ("ADMIN_ADDR", addr(admin_port)),
             ("DATABASE_URL", pg.url(role, "shop")),
             ("SHUTDOWN_GRACE_SECONDS", "1".to_string()),
+            ("PAGE_TOKEN_SECRET", PAGE_TOKEN_SECRET.to_string()),
             ("RUST_LOG", "warn".to_string()),
             (
                 "DOWNSTREAM_TIMEOUT_MILLIS",

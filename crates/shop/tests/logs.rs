@@ -31,7 +31,7 @@ fn gateway(host: &str, password: &str, format: &str, log: &Path, extra: &[(&str,
         .env("PRODUCT_SERVICE_ADDR", format!("http://{host}:50051"))
         .env("CART_SERVICE_ADDR", format!("http://{host}:50052"))
         .env("ORDER_SERVICE_ADDR", format!("http://{host}:50053"))
-        .env("AUTH_SECRET", "secrets-test-signing-key")
+        .env("AUTH_SECRET", "secrets-test-signing-key-of-32-bytes")
         .env("ADMIN_PASSWORD", password)
         .env("RUST_LOG", "trace")
         .env("LOG_FORMAT", format)

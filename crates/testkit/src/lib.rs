@@ -301,6 +301,7 @@ pub async fn spawn_product(db: &TestDb, extra: &[(&str, &str)]) -> Running {
     let url = db.url("product_svc");
     let mut vars = vec![
         ("DATABASE_URL", url.as_str()),
+        ("PAGE_TOKEN_SECRET", TEST_PAGE_TOKEN_SECRET),
         ("SEED_DEMO_CATALOG", "false"),
         ("RESERVATION_SWEEP_MILLIS", "100"),
         ("SHUTDOWN_GRACE_SECONDS", "2"),
@@ -319,6 +320,7 @@ pub async fn spawn_cart(db: &TestDb, product: &Running, extra: &[(&str, &str)]) 
     let product_url = product.url();
     let mut vars = vec![
         ("DATABASE_URL", url.as_str()),
+        ("PAGE_TOKEN_SECRET", TEST_PAGE_TOKEN_SECRET),
         ("PRODUCT_SERVICE_ADDR", product_url.as_str()),
         ("DOWNSTREAM_TIMEOUT_MILLIS", "1000"),
         ("SHUTDOWN_GRACE_SECONDS", "2"),
@@ -340,6 +342,7 @@ pub async fn spawn_order(
     let (cart_url, product_url) = (cart.url(), product.url());
     let mut vars = vec![
         ("DATABASE_URL", url.as_str()),
+        ("PAGE_TOKEN_SECRET", TEST_PAGE_TOKEN_SECRET),
         ("CART_SERVICE_ADDR", cart_url.as_str()),
         ("PRODUCT_SERVICE_ADDR", product_url.as_str()),
         ("DOWNSTREAM_TIMEOUT_MILLIS", "2000"),
@@ -352,6 +355,11 @@ pub async fn spawn_order(
     })
     .await
 }
+
+/// Signing key of test gateways' tokens.
+pub const TEST_AUTH_SECRET: &str = "test-auth-secret-that-is-long-enough";
+/// Signing key of test services' page tokens.
+pub const TEST_PAGE_TOKEN_SECRET: &str = "test-page-token-secret-long-enough";
 
 /// Administrator password of test gateways.
 pub const TEST_ADMIN_PASSWORD: &str = "test-admin-password";
@@ -368,7 +376,7 @@ pub async fn spawn_gateway(
         ("PRODUCT_SERVICE_ADDR", p.as_str()),
         ("CART_SERVICE_ADDR", c.as_str()),
         ("ORDER_SERVICE_ADDR", o.as_str()),
-        ("AUTH_SECRET", "test-secret-that-is-long-enough"),
+        ("AUTH_SECRET", TEST_AUTH_SECRET),
         ("ADMIN_PASSWORD", TEST_ADMIN_PASSWORD),
         ("SHUTDOWN_GRACE_SECONDS", "2"),
     ];

@@ -22,6 +22,7 @@ async fn instance(ip: &str, port: u16, sku: &str) -> (Running, SocketAddr) {
     let url = db.url("product_svc");
     let config = product_service::Config::from_env(&shop_testkit::env(&[
         ("DATABASE_URL", &url),
+        ("PAGE_TOKEN_SECRET", shop_testkit::TEST_PAGE_TOKEN_SECRET),
         ("SEED_DEMO_CATALOG", "false"),
         ("SHUTDOWN_GRACE_SECONDS", "1"),
     ]))
