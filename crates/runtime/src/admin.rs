@@ -80,6 +80,9 @@ pub async fn serve(
     state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Every component starts its admin server before serving: from here on
+    // every request is counted, scraped or not.
+    crate::metrics::handle();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

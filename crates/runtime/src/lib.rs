@@ -15,6 +15,7 @@ pub mod db;
 pub mod detach;
 pub mod grpc;
 pub mod healthcheck;
+pub mod http;
 pub mod metrics;
 pub mod page_token;
 pub mod propagation;
@@ -68,6 +69,8 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let telemetry = telemetry::init(env, component)?;
+    // Before the first request, so no request goes uncounted.
+    metrics::handle();
     let config = config(env)?;
     let (listen_addr, admin_addr) = addrs(&config);
     let (listener, admin) = bind(listen_addr, admin_addr).await?;

@@ -12,8 +12,10 @@ const DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The process-wide recorder, installed on first use. Several services in one
-/// process (`shop up`, tests) share it and tell themselves apart by the
+/// The process-wide recorder, installed on first use: every component calls
+/// it at start ([`crate::serve_from_env`], [`crate::admin::serve`]), since a
+/// metric recorded before the recorder exists is lost. Several services in
+/// one process (`shop up`, tests) share it and tell themselves apart by the
 /// `service` label.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
