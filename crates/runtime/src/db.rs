@@ -11,6 +11,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
 
 /// Why the database could not be prepared at start.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,13 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
     /// How long start-up keeps retrying an unreachable server (compose ordering).
     pub connect_window: Duration,
+    /// PostgreSQL cancels any statement running longer (`statement_timeout`;
+    /// `DB_STATEMENT_TIMEOUT_MILLIS`, default 5000). Migrations run without it.
+    pub statement_timeout: Duration,
+    /// PostgreSQL gives up waiting for a lock after this (`lock_timeout`;
+    /// `DB_LOCK_TIMEOUT_MILLIS`, default 2000): a stuck lock holder fails its
+    /// waiters as UNAVAILABLE instead of piling them up.
+    pub lock_timeout: Duration,
 }
 
 impl Default for PoolSettings {
@@ -51,7 +59,31 @@ impl Default for PoolSettings {
             max_connections: 20,
             acquire_timeout: Duration::from_secs(3),
             connect_window: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(2),
         }
+    }
+}
+
+impl PoolSettings {
+    /// The defaults, with the statement and lock timeouts from the environment.
+    pub fn from_env(env: &crate::Env) -> Result<Self, crate::ConfigError> {
+        let defaults = Self::default();
+        let millis = |var: &str, default: Duration| -> Result<Duration, crate::ConfigError> {
+            let value: u64 = env.parse_or(var, default.as_millis() as u64)?;
+            if value == 0 {
+                return Err(crate::ConfigError {
+                    var: var.into(),
+                    message: "must be at least 1 (0 would mean no limit)".into(),
+                });
+            }
+            Ok(Duration::from_millis(value))
+        };
+        Ok(Self {
+            statement_timeout: millis("DB_STATEMENT_TIMEOUT_MILLIS", defaults.statement_timeout)?,
+            lock_timeout: millis("DB_LOCK_TIMEOUT_MILLIS", defaults.lock_timeout)?,
+            ..defaults
+        })
     }
 }
 
@@ -63,10 +95,20 @@ pub async fn connect(
     migrator: &Migrator,
     settings: &PoolSettings,
 ) -> Result<PgPool, DbError> {
-    let options = PgConnectOptions::from_str(url.expose_secret())
+    let base = PgConnectOptions::from_str(url.expose_secret())
         .map_err(DbError::Url)?
-        .options([("search_path", schema)])
         .application_name(application);
+    let options = base.clone().options([
+        ("search_path", schema.to_string()),
+        (
+            "statement_timeout",
+            settings.statement_timeout.as_millis().to_string(),
+        ),
+        (
+            "lock_timeout",
+            settings.lock_timeout.as_millis().to_string(),
+        ),
+    ]);
     let pool_options = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout);
@@ -90,7 +132,12 @@ pub async fn connect(
     if current.as_deref() != Some(schema) {
         return Err(DbError::NoSchema(schema));
     }
-    migrator.run(&pool).await?;
+    // Migrations may legitimately take long or wait for another instance's
+    // (an advisory lock): they run on a connection of their own without the
+    // statement and lock timeouts.
+    let mut conn = base.options([("search_path", schema)]).connect().await?;
+    migrator.run_direct(&mut conn).await?;
+    conn.close().await?;
     Ok(pool)
 }
 
@@ -114,8 +161,14 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 08: connection exception; 53: insufficient resources;
-            // 57P01..57P03: the server is shutting down or starting.
-            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0")
+            // 57P01..57P03: the server is shutting down or starting;
+            // 57014: a statement cancelled by statement_timeout; 55P03: a
+            // lock not had within lock_timeout.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P0")
+                || code == "57014"
+                || code == "55P03"
         }),
         _ => false,
     }

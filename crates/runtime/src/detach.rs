@@ -12,49 +12,86 @@
 //! returns its connection clean. The saga's idempotency keys make the
 //! caller's retry meet the finished work.
 
+//!
+//! A handler is not left to run forever either: past its deadline (longer
+//! than the server's request timeout, so its caller has long had an answer)
+//! it is stopped and logged. With `statement_timeout` and `lock_timeout` on
+//! every pool ([`crate::db`]), a handler rarely gets there; sqlx rolls back a
+//! transaction whose future is dropped.
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// Wraps a service in [`Detach`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DetachLayer;
+#[derive(Debug, Clone, Copy)]
+pub struct DetachLayer {
+    /// How long a handler may run.
+    deadline: Duration,
+}
+
+impl DetachLayer {
+    /// Detached handlers that are stopped after `deadline`.
+    pub fn new(deadline: Duration) -> Self {
+        Self { deadline }
+    }
+}
 
 impl<S> tower::Layer<S> for DetachLayer {
     type Service = Detach<S>;
 
     fn layer(&self, inner: S) -> Detach<S> {
-        Detach { inner }
+        Detach {
+            inner,
+            deadline: self.deadline,
+        }
     }
 }
 
 /// Runs each call of the inner service on a task of its own; dropping the
-/// returned future only stops waiting for it.
+/// returned future only stops waiting for it. A call still running after
+/// the deadline is stopped and answers DEADLINE_EXCEEDED.
 #[derive(Debug, Clone)]
 pub struct Detach<S> {
     /// The handlers.
     inner: S,
+    /// How long a handler may run.
+    deadline: Duration,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<S, R> tower::Service<R> for Detach<S>
 where
     S: tower::Service<R>,
     S::Future: Send + 'static,
     S::Response: Send + 'static,
-    S::Error: Send + 'static,
+    S::Error: Into<BoxError> + Send + 'static,
 {
     type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<S::Response, BoxError>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, request: R) -> Self::Future {
-        let task = tokio::spawn(self.inner.call(request));
+        let deadline = self.deadline;
+        let handler = self.inner.call(request);
+        let task = tokio::spawn(async move {
+            match tokio::time::timeout(deadline, handler).await {
+                Ok(result) => result.map_err(Into::into),
+                Err(_) => {
+                    tracing::warn!(?deadline, "handler ran past its deadline; stopped");
+                    Err(Box::new(tonic::Status::deadline_exceeded(
+                        "the request took too long",
+                    )) as BoxError)
+                }
+            }
+        });
         Box::pin(async move {
             match task.await {
                 Ok(result) => result,

@@ -59,6 +59,13 @@ pub enum ServeError {
 /// Health service name that reports SERVING as long as the process runs.
 pub const LIVENESS: &str = "liveness";
 
+/// How long a detached handler may run before it is stopped: past the
+/// server's own request timeout (the caller has its answer by then) plus
+/// time for a last statement to end under `statement_timeout`.
+pub fn handler_deadline(request_timeout: Duration) -> Duration {
+    request_timeout + Duration::from_secs(10)
+}
+
 /// How often the database is probed for health and readiness.
 const DATABASE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -131,8 +138,9 @@ pub async fn serve(
         server_builder(&tls)?
             .timeout(request_timeout)
             // Outermost: a caller that goes away or a passed deadline stops
-            // the wait, never the handler (see `detach`).
-            .layer(DetachLayer)
+            // the wait, never the handler (see `detach`); the handler itself
+            // is stopped only past its own, later deadline.
+            .layer(DetachLayer::new(handler_deadline(request_timeout)))
             .layer(SpanLayer::new(GrpcServerSpan { component }))
             .layer(GrpcMetricsLayer::new(component))
             .add_routes(routes)
@@ -167,7 +175,9 @@ pub async fn serve(
     set_health(&health, name, false).await;
     let _ = drain_tx.send(true);
     tracing::info!(service = component, grace = ?shutdown_grace, "draining");
-    match tokio::time::timeout(shutdown_grace, &mut grpc).await {
+    // Everything below, the pool's close included, ends within the grace.
+    let deadline = tokio::time::Instant::now() + shutdown_grace;
+    match tokio::time::timeout_at(deadline, &mut grpc).await {
         Ok(Ok(result)) => result?,
         Ok(Err(join)) => tracing::error!(error = %join, "gRPC server task failed"),
         Err(_) => {
@@ -178,11 +188,23 @@ pub async fn serve(
             grpc.abort();
         }
     }
-    match tokio::time::timeout(Duration::from_secs(1), admin).await {
+    let admin_by = deadline.max(tokio::time::Instant::now() + Duration::from_millis(100));
+    match tokio::time::timeout_at(admin_by, admin).await {
         Ok(Ok(result)) => result?,
         _ => tracing::warn!(service = component, "admin server did not stop in time"),
     }
-    pool.close().await;
+    // Detached handlers may still hold connections; closing waits for them
+    // only until the grace period is over.
+    let close_by = deadline.max(tokio::time::Instant::now() + Duration::from_millis(100));
+    if tokio::time::timeout_at(close_by, pool.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            service = component,
+            "database connections still busy at the end of the grace period; leaving them"
+        );
+    }
     tracing::info!(service = component, "stopped");
     Ok(())
 }

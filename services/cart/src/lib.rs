@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use shop_proto::cart::cart_service_server::CartServiceServer;
 use shop_runtime::client::CallPolicy;
-use shop_runtime::db::{self, PoolSettings};
+use shop_runtime::db;
 use shop_runtime::{CommonConfig, ConfigError, Env, GrpcService};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -93,7 +93,7 @@ pub async fn run(
         SCHEMA,
         COMPONENT,
         &MIGRATOR,
-        &PoolSettings::default(),
+        &config.common.pool,
     )
     .await?;
     let api = CartApi::new(Store::new(pool.clone()), Catalog::new(channel, policy));

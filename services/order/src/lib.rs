@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use shop_proto::order::order_service_server::OrderServiceServer;
 use shop_runtime::client::CallPolicy;
-use shop_runtime::db::{self, PoolSettings};
+use shop_runtime::db;
 use shop_runtime::page_token::PageTokens;
 use shop_runtime::{CommonConfig, ConfigError, Env, GrpcService};
 use tokio::net::TcpListener;
@@ -122,7 +122,7 @@ pub async fn run(
         SCHEMA,
         COMPONENT,
         &MIGRATOR,
-        &PoolSettings::default(),
+        &config.common.pool,
     )
     .await?;
     let store = Store::new(pool.clone());

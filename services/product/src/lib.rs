@@ -14,7 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use shop_proto::product::product_service_server::ProductServiceServer;
-use shop_runtime::db::{self, PoolSettings};
+use shop_runtime::db;
 use shop_runtime::page_token::PageTokens;
 use shop_runtime::{CommonConfig, ConfigError, Env, GrpcService};
 use tokio::net::TcpListener;
@@ -82,7 +82,7 @@ pub async fn run(
         SCHEMA,
         COMPONENT,
         &MIGRATOR,
-        &PoolSettings::default(),
+        &config.common.pool,
     )
     .await?;
     let store = Store::new(pool.clone());
