@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use shop_proto::cart as cart_pb;
 use shop_proto::order as order_pb;
@@ -267,13 +267,25 @@ pub async fn guest(State(state): State<AppState>) -> (StatusCode, Json<GuestToke
 
 /// Logs the administrator in.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Credentials,
-    responses((status = 200, body = LoginToken), (status = 401, description = "bad credentials")))]
+    responses((status = 200, body = LoginToken), (status = 401, description = "bad credentials"),
+        (status = 429, description = "too many attempts from this address")))]
 pub async fn login(
     State(state): State<AppState>,
+    ip: Option<Extension<crate::limits::ClientIp>>,
     Body(creds): Body<Credentials>,
 ) -> ApiResult<Json<LoginToken>> {
+    let backoff = state.limits.logins().zip(ip.map(|Extension(ip)| ip.0));
+    if let Some((backoff, ip)) = backoff {
+        backoff.check(ip)?;
+    }
     if !state.auth.is_admin(&creds.username, &creds.password) {
+        if let Some((backoff, ip)) = backoff {
+            backoff.failed(ip);
+        }
         return Err(ApiError::unauthorized("bad username or password"));
+    }
+    if let Some((backoff, ip)) = backoff {
+        backoff.succeeded(ip);
     }
     let (token, _) = state.auth.issue(crate::auth::ADMIN_USER_ID, Role::Admin);
     Ok(Json(LoginToken {

@@ -4,13 +4,15 @@
 //! Read top to bottom: [`run`] wires the pieces; [`router`] stacks the
 //! middleware; [`api`] holds the REST handlers; [`storefront`] the HTML
 //! pages; [`auth`] the tokens; [`backends`] the gRPC clients; [`error`] the
-//! problem+json mapping; [`middleware`] the rate limit and metrics;
+//! problem+json mapping; [`limits`] the rate limits and login backoff;
+//! [`middleware`] the metrics and server span;
 //! [`openapi`] the API description.
 
 pub mod api;
 pub mod auth;
 pub mod backends;
 pub mod error;
+pub mod limits;
 pub mod middleware;
 pub mod openapi;
 pub mod storefront;
@@ -29,6 +31,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use secrecy::{ExposeSecret, SecretString};
 use shop_runtime::admin::{self, AdminState, Readiness};
+use shop_runtime::http;
 use shop_runtime::tls::TlsListener;
 use shop_runtime::{ConfigError, Env};
 use tokio::net::TcpListener;
@@ -65,14 +68,13 @@ pub struct Config {
     pub cart_service_addr: String,
     /// order-service (`ORDER_SERVICE_ADDR`).
     pub order_service_addr: String,
-    /// HS256 key of the tokens (`AUTH_SECRET`).
+    /// HS256 key of the tokens (`AUTH_SECRET`, 32 bytes or more, no placeholder).
     pub auth_secret: SecretString,
     /// The administrator's password (`ADMIN_PASSWORD`).
     pub admin_password: SecretString,
-    /// Requests per second per client; 0 turns the limit off (`RATE_LIMIT_PER_SECOND`).
-    pub rate_limit_per_second: u32,
-    /// Burst per client (`RATE_LIMIT_BURST`).
-    pub rate_limit_burst: u32,
+    /// Rate limits per token, per IP and on the auth routes, and whose
+    /// `X-Forwarded-For` to believe.
+    pub limits: limits::LimitsConfig,
     /// Requests served at once before shedding load with 503 (`MAX_CONCURRENT_REQUESTS`).
     pub max_concurrent_requests: usize,
     /// Deadline of each backend call (`DOWNSTREAM_TIMEOUT_MILLIS`).
@@ -81,6 +83,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Upper bound of the drain at shutdown (`SHUTDOWN_GRACE_SECONDS`).
     pub shutdown_grace: Duration,
+    /// Header-read and idle timeouts and the connection limit of the HTTP
+    /// listener (`HTTP_HEADER_READ_TIMEOUT_SECONDS`, `HTTP_IDLE_TIMEOUT_SECONDS`,
+    /// `MAX_CONNECTIONS`).
+    pub http: shop_runtime::http::HttpLimits,
     /// HTTPS on the listener and TLS to `https://` backends (`TLS_CERT_FILE`,
     /// `TLS_KEY_FILE`, `TLS_CA_FILE`); plain when unset.
     pub tls: shop_runtime::tls::Tls,
@@ -89,13 +95,7 @@ pub struct Config {
 impl Config {
     /// Reads the configuration; a bad variable is named in the error.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let auth_secret = env.secret("AUTH_SECRET")?;
-        if auth_secret.expose_secret().len() < 16 {
-            return Err(ConfigError {
-                var: "AUTH_SECRET".into(),
-                message: "must be at least 16 characters".into(),
-            });
-        }
+        let auth_secret = env.signing_key("AUTH_SECRET")?;
         Ok(Self {
             listen_addr: env.parse_or(
                 "LISTEN_ADDR",
@@ -116,14 +116,14 @@ impl Config {
                 .unwrap_or_else(|| "http://127.0.0.1:50053".into()),
             auth_secret,
             admin_password: env.secret("ADMIN_PASSWORD")?,
-            rate_limit_per_second: env.parse_or("RATE_LIMIT_PER_SECOND", 200)?,
-            rate_limit_burst: env.parse_or("RATE_LIMIT_BURST", 400)?,
+            limits: limits::LimitsConfig::from_env(env)?,
             max_concurrent_requests: env.parse_or("MAX_CONCURRENT_REQUESTS", 1024)?,
             downstream_timeout: Duration::from_millis(
                 env.parse_or("DOWNSTREAM_TIMEOUT_MILLIS", 5000)?,
             ),
             request_timeout: env.seconds_or("REQUEST_TIMEOUT_SECONDS", 15)?,
             shutdown_grace: env.seconds_or("SHUTDOWN_GRACE_SECONDS", 10)?,
+            http: shop_runtime::http::HttpLimits::from_env(env)?,
             tls: shop_runtime::tls::Tls::from_env(env)?,
         })
     }
@@ -136,8 +136,8 @@ pub struct AppState {
     pub backends: Backends,
     /// Token issuing and checking.
     pub auth: Arc<Auth>,
-    /// Per-client rate limit, when on.
-    pub limiter: Option<Arc<middleware::Limiter>>,
+    /// Rate limits and the login backoff.
+    pub limits: Arc<limits::Limits>,
     /// Key of the storefront's CSRF tokens.
     pub csrf_key: Arc<String>,
 }
@@ -158,7 +158,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::rate_limit,
+            limits::rate_limit,
         ))
         .layer(axum::middleware::from_fn(middleware::record_metrics))
         .layer(TimeoutLayer::with_status_code(
@@ -218,20 +218,20 @@ pub async fn run(
         config.downstream_timeout,
         &config.tls,
     )?;
-    let limiter = middleware::limiter(config.rate_limit_per_second, config.rate_limit_burst);
+    let limits = limits::shared(&config.limits);
     let state = AppState {
         backends: backends.clone(),
         auth: Arc::new(Auth::new(
             &config.auth_secret,
             config.admin_password.clone(),
         )),
-        limiter: limiter.clone(),
+        limits: limits.clone(),
         csrf_key: Arc::new(format!("csrf:{}", config.auth_secret.expose_secret())),
     };
     let app = router(state, &config);
 
     let readiness = Readiness::default();
-    let probe = tokio::spawn(watch_backends(backends, readiness.clone(), limiter));
+    let probe = tokio::spawn(watch_backends(backends, readiness.clone(), limits));
     let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
     let drained = move || {
         let mut rx = drain_rx.clone();
@@ -245,26 +245,23 @@ pub async fn run(
         service: COMPONENT,
     };
     let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drained()));
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let limits = config.http;
     let mut server = match config.tls.acceptor()? {
-        Some(acceptor) => tokio::spawn(
-            // `tap_io` gives the TLS listener the connect info the rate
-            // limiter reads.
-            axum::serve(TlsListener::new(listener, acceptor).tap_io(|_| ()), app)
-                .with_graceful_shutdown(drained())
-                .into_future(),
-        ),
-        None => tokio::spawn(
+        Some(acceptor) => tokio::spawn(http::serve(
+            TlsListener::new(listener, acceptor),
+            app,
+            limits,
+            drained(),
+        )),
+        None => tokio::spawn(http::serve(
             // No Nagle: an answer must not wait for the client's ACK.
-            axum::serve(
-                listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                }),
-                app,
-            )
-            .with_graceful_shutdown(drained())
-            .into_future(),
-        ),
+            listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
+            app,
+            limits,
+            drained(),
+        )),
     };
     tracing::info!(service = COMPONENT, "serving");
 
@@ -296,16 +293,10 @@ pub async fn run(
 }
 
 /// Readiness follows the backends' health; stale rate-limit buckets are dropped.
-async fn watch_backends(
-    backends: Backends,
-    readiness: Readiness,
-    limiter: Option<Arc<middleware::Limiter>>,
-) {
+async fn watch_backends(backends: Backends, readiness: Readiness, limits: Arc<limits::Limits>) {
     loop {
         readiness.set_dependencies_up(backends.all_serving().await);
-        if let Some(limiter) = &limiter {
-            limiter.retain_recent();
-        }
+        limits.retain_recent();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }

@@ -1,33 +1,13 @@
-//! Middleware of the gateway that tower-http does not provide: a per-client
-//! rate limit and RED metrics per route template.
+//! Middleware of the gateway that tower-http does not provide: RED metrics
+//! per route template and the HTTP server span (the limits are in
+//! [`crate::limits`]).
 
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{MatchedPath, Request};
+use axum::http::header;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-
-use crate::AppState;
-use crate::error::ApiError;
-
-/// Token buckets keyed by client: the token's user, or the IP when anonymous.
-pub type Limiter = DefaultKeyedRateLimiter<String>;
-
-/// A limiter of `per_second` requests with bursts of `burst`; `None` when
-/// `per_second` is 0 (rate limiting off).
-pub fn limiter(per_second: u32, burst: u32) -> Option<Arc<Limiter>> {
-    let rate = NonZeroU32::new(per_second)?;
-    let burst = NonZeroU32::new(burst.max(per_second)).unwrap_or(rate);
-    Some(Arc::new(RateLimiter::keyed(
-        Quota::per_second(rate).allow_burst(burst),
-    )))
-}
+use axum::response::Response;
 
 /// The token of a request: `Authorization: Bearer`, or the storefront cookie.
 pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
@@ -39,32 +19,6 @@ pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
         return Some(bearer.trim().to_string());
     }
     crate::storefront::session_cookie(headers)
-}
-
-/// 429 with `Retry-After` once a client has used its bucket.
-pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(limiter) = &state.limiter else {
-        return next.run(request).await;
-    };
-    let key = match request_token(request.headers()).and_then(|t| state.auth.verify(&t).ok()) {
-        Some(claims) => format!("user:{}", claims.sub),
-        None => match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
-            None => "ip:unknown".to_string(),
-        },
-    };
-    match limiter.check_key(&key) {
-        Ok(()) => next.run(request).await,
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate limit exceeded; slow down",
-            );
-            error.retry_after = Some(wait.as_secs().max(1));
-            error.into_response()
-        }
-    }
 }
 
 /// `http_requests_total{route,method,status}` and
