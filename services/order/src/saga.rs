@@ -124,11 +124,20 @@ impl Saga {
         if !self.store.insert_pending(id, user_id, key).await? {
             return self.replay(user_id, key).await;
         }
+        tracing::info!(order_id = %id, "order placed");
         self.after(Step::OrderCreated).await?;
         let result = self.checkout(id, user_id).await;
         let outcome = match &result {
-            Ok(_) => "confirmed",
-            Err(Error::Rejected(..)) => "rejected",
+            Ok(order) => {
+                tracing::info!(order_id = %id, order_number = %order.display_number(), "order confirmed");
+                "confirmed"
+            }
+            Err(Error::Rejected(reason, _)) => {
+                let number = self.store.get(id).await.map(|o| o.display_number());
+                let number = number.as_deref().unwrap_or("unknown");
+                tracing::info!(order_id = %id, order_number = number, reason = reason.as_str(), "order rejected");
+                "rejected"
+            }
             Err(_) => "failed",
         };
         metrics::counter!("checkout_outcomes_total", "outcome" => outcome).increment(1);
@@ -316,7 +325,9 @@ impl Saga {
         if let Err(e) = self.return_stock(id).await {
             tracing::warn!(order_id = %id, error = %e, "stock not returned yet; recovery will retry");
         }
-        self.store.get(id).await
+        let order = self.store.get(id).await?;
+        tracing::info!(order_id = %id, order_number = %order.display_number(), "order cancelled");
+        Ok(order)
     }
 
     async fn return_stock(&self, id: Uuid) -> Result<()> {
@@ -332,13 +343,23 @@ impl Saga {
             // Each recovery is a trace of its own, as order-service's work.
             let span = tracing::info_span!("order.recover", order_id = %id);
             shop_runtime::propagation::start_trace(&span, crate::COMPONENT);
-            match self.recover_one(id).instrument(span).await {
-                Ok(action) => {
-                    tracing::info!(order_id = %id, action, "recovered order");
-                    metrics::counter!("orders_recovered_total", "action" => action).increment(1);
+            // Logged inside the recovery's span, so the line carries its trace.
+            async {
+                match self.recover_one(id).await {
+                    Ok(action) => {
+                        if action != "nothing" {
+                            tracing::info!(order_id = %id, action, "recovered order");
+                        }
+                        metrics::counter!("orders_recovered_total", "action" => action)
+                            .increment(1);
+                    }
+                    Err(e) => {
+                        tracing::warn!(order_id = %id, error = %e, "recovery failed; will retry")
+                    }
                 }
-                Err(e) => tracing::warn!(order_id = %id, error = %e, "recovery failed; will retry"),
             }
+            .instrument(span)
+            .await;
         }
         Ok(ids.len())
     }
