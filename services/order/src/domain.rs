@@ -52,6 +52,9 @@ pub enum RejectionReason {
     UnknownProduct,
     /// The stock reservation expired or was released before it was committed.
     ReservationLost,
+    /// Checkout stopped after asking for stock and was given up; whatever
+    /// stock it may have held goes back.
+    Interrupted,
 }
 
 impl RejectionReason {
@@ -62,6 +65,7 @@ impl RejectionReason {
             Self::InsufficientStock => "INSUFFICIENT_STOCK",
             Self::UnknownProduct => "UNKNOWN_PRODUCT",
             Self::ReservationLost => "RESERVATION_LOST",
+            Self::Interrupted => "CHECKOUT_INTERRUPTED",
         }
     }
 
@@ -72,6 +76,7 @@ impl RejectionReason {
             "INSUFFICIENT_STOCK" => Self::InsufficientStock,
             "UNKNOWN_PRODUCT" => Self::UnknownProduct,
             "RESERVATION_LOST" => Self::ReservationLost,
+            "CHECKOUT_INTERRUPTED" => Self::Interrupted,
             _ => return None,
         })
     }
@@ -83,6 +88,9 @@ impl RejectionReason {
             Self::InsufficientStock => "insufficient stock for some items",
             Self::UnknownProduct => "a product in the cart is no longer sold",
             Self::ReservationLost => "the stock reservation expired before checkout finished",
+            Self::Interrupted => {
+                "checkout was interrupted and nothing was bought; check out again with a new key"
+            }
         }
     }
 }
@@ -103,6 +111,10 @@ pub enum Followup {
     ClearCart,
     /// Give the stock back (after CANCELLED).
     ReturnStock,
+    /// Checkout was given up after asking for stock: release whatever the
+    /// order's reservation holds, then settle the order as REJECTED. Set on
+    /// PENDING orders (and on REJECTED ones a late reservation reached).
+    Release,
 }
 
 impl Followup {
@@ -111,6 +123,7 @@ impl Followup {
         match self {
             Self::ClearCart => "CLEAR_CART",
             Self::ReturnStock => "RETURN_STOCK",
+            Self::Release => "RELEASE",
         }
     }
 
@@ -119,6 +132,7 @@ impl Followup {
         match s {
             "CLEAR_CART" => Some(Self::ClearCart),
             "RETURN_STOCK" => Some(Self::ReturnStock),
+            "RELEASE" => Some(Self::Release),
             _ => None,
         }
     }
@@ -147,6 +161,9 @@ pub struct Order {
     pub shortages: Vec<Shortage>,
     /// Work left to do.
     pub followup: Option<Followup>,
+    /// Checkout has asked product-service for stock: a reservation may
+    /// exist, so the order is never deleted.
+    pub stock_requested: bool,
     /// When checkout began.
     pub created_at: DateTime<Utc>,
 }
@@ -213,6 +230,7 @@ mod tests {
             rejection_reason: None,
             shortages: vec![],
             followup: None,
+            stock_requested: false,
             created_at: Utc::now(),
         };
         assert_eq!(order.display_number(), "SO-000123");
@@ -241,8 +259,16 @@ mod tests {
             RejectionReason::InsufficientStock,
             RejectionReason::UnknownProduct,
             RejectionReason::ReservationLost,
+            RejectionReason::Interrupted,
         ] {
             assert_eq!(RejectionReason::parse(r.as_str()), Some(r));
+        }
+        for f in [
+            Followup::ClearCart,
+            Followup::ReturnStock,
+            Followup::Release,
+        ] {
+            assert_eq!(Followup::parse(f.as_str()), Some(f));
         }
     }
 }

@@ -11,6 +11,8 @@ pub mod error;
 pub mod grpc;
 pub mod saga;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 use std::future::Future;
 use std::time::Duration;
@@ -59,6 +61,9 @@ pub struct Config {
     pub recovery_interval: Duration,
     /// Tests only: fail checkouts right after this saga step (`SAGA_FAULT_AFTER`).
     pub fault_after: Option<Step>,
+    /// Tests only: pauses and failures injected into the saga.
+    #[cfg(feature = "test-util")]
+    pub hooks: test_util::Hooks,
 }
 
 impl Config {
@@ -84,6 +89,8 @@ impl Config {
                 env.parse_or("RECOVERY_INTERVAL_MILLIS", 1000)?,
             ),
             fault_after,
+            #[cfg(feature = "test-util")]
+            hooks: test_util::Hooks::default(),
         })
     }
 }
@@ -131,6 +138,8 @@ pub async fn run(
         Downstream::new(cart, product, policy),
         config.fault_after,
     );
+    #[cfg(feature = "test-util")]
+    let saga = saga.with_hooks(config.hooks.clone());
     let recovery = tokio::spawn(recover_forever(
         saga.clone(),
         config.recovery_horizon,

@@ -4,9 +4,11 @@
 //! PlaceOrder(user, key)
 //!   1. INSERT order PENDING, unique (user, key)   -- a replay returns the first outcome
 //!   2. GetCart                                     -- empty → REJECTED (EMPTY_CART)
-//!   3. ReserveStock(order id, lines)               -- short → REJECTED (INSUFFICIENT_STOCK)
-//!   4. CommitReservation(order id), then CONFIRMED with the reserved lines and prices
-//!   5. RemovePurchasedItems(order id)              -- a follow-up, retried until done
+//!   3. mark the order stock_requested              -- from here on it is never deleted
+//!   4. ReserveStock(order id, lines)               -- short → REJECTED (INSUFFICIENT_STOCK)
+//!   5. still PENDING and not given up? then CommitReservation(order id),
+//!      then CONFIRMED with the reserved lines and prices
+//!   6. RemovePurchasedItems(order id)              -- a follow-up, retried until done
 //! ```
 //!
 //! Every step is keyed by the order id, so it can run again. The order only
@@ -15,8 +17,15 @@
 //! follow-up) that the recovery loop settles once it is older than the
 //! horizon: it asks product-service for the order's reservation and resumes
 //! (held or committed: commit and confirm), rejects (released or expired),
-//! or forgets the order (no reservation: nothing was held, and the shopper's
-//! retry with the same key starts afresh).
+//! or, when there is none, forgets the order (it never asked for stock: the
+//! shopper's retry with the same key starts afresh) or gives it up (it asked
+//! for stock, and the reservation may still land: follow-up RELEASE).
+//!
+//! A given-up order is never deleted: the RELEASE follow-up releases its
+//! reservation, then settles it as REJECTED (CHECKOUT_INTERRUPTED). A saga
+//! that wakes up after being given up finds out before committing (step 5)
+//! and marks RELEASE again before it releases, so a failed release is
+//! finished by recovery instead of leaving stock held or sold forever.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -38,6 +47,8 @@ pub enum Step {
     OrderCreated,
     /// The cart is read and its lines are saved on the order.
     CartRead,
+    /// The order is marked as asking for stock; ReserveStock is next.
+    StockRequested,
     /// Stock is held.
     Reserved,
     /// The reservation is committed.
@@ -52,12 +63,13 @@ impl FromStr for Step {
         Ok(match s {
             "order_created" => Self::OrderCreated,
             "cart_read" => Self::CartRead,
+            "stock_requested" => Self::StockRequested,
             "reserved" => Self::Reserved,
             "committed" => Self::Committed,
             "confirmed" => Self::Confirmed,
             other => {
                 return Err(format!(
-                    "expected order_created, cart_read, reserved, committed or confirmed, got {other:?}"
+                    "expected order_created, cart_read, stock_requested, reserved, committed or confirmed, got {other:?}"
                 ));
             }
         })
@@ -82,6 +94,9 @@ pub struct Saga {
     downstream: Downstream,
     /// Test-only crash point.
     fault_after: Option<Step>,
+    /// Test-only pauses and failures.
+    #[cfg(feature = "test-util")]
+    hooks: crate::test_util::Hooks,
 }
 
 impl Saga {
@@ -91,7 +106,16 @@ impl Saga {
             store,
             downstream,
             fault_after,
+            #[cfg(feature = "test-util")]
+            hooks: crate::test_util::Hooks::default(),
         }
+    }
+
+    /// The same orchestrator with test levers.
+    #[cfg(feature = "test-util")]
+    pub fn with_hooks(mut self, hooks: crate::test_util::Hooks) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// Checks out the user's cart, once per idempotency key.
@@ -100,11 +124,20 @@ impl Saga {
         if !self.store.insert_pending(id, user_id, key).await? {
             return self.replay(user_id, key).await;
         }
-        self.fault(Step::OrderCreated)?;
+        tracing::info!(order_id = %id, "order placed");
+        self.after(Step::OrderCreated).await?;
         let result = self.checkout(id, user_id).await;
         let outcome = match &result {
-            Ok(_) => "confirmed",
-            Err(Error::Rejected(..)) => "rejected",
+            Ok(order) => {
+                tracing::info!(order_id = %id, order_number = %order.display_number(), "order confirmed");
+                "confirmed"
+            }
+            Err(Error::Rejected(reason, _)) => {
+                let number = self.store.get(id).await.map(|o| o.display_number());
+                let number = number.as_deref().unwrap_or("unknown");
+                tracing::info!(order_id = %id, order_number = number, reason = reason.as_str(), "order rejected");
+                "rejected"
+            }
             Err(_) => "failed",
         };
         metrics::counter!("checkout_outcomes_total", "outcome" => outcome).increment(1);
@@ -134,6 +167,7 @@ impl Saga {
         let cart = match self.downstream.cart(user_id).await {
             Ok(cart) => cart,
             Err(e) => {
+                // No stock was asked for: forgetting the order is safe.
                 self.store.forget_pending(id).await?;
                 return Err(e);
             }
@@ -156,8 +190,15 @@ impl Saga {
             })
             .collect();
         self.store.set_items(id, &attempted, &cart.currency).await?;
-        self.fault(Step::CartRead)?;
+        self.after(Step::CartRead).await?;
 
+        // From here on a reservation may exist, so the order is never deleted.
+        // Recovery may have forgotten the order while this request was slow:
+        // then nothing is reserved.
+        if !self.store.request_stock(id).await? {
+            return Err(interrupted());
+        }
+        self.after(Step::StockRequested).await?;
         let reservation = match self.downstream.reserve(id, &cart.items).await {
             Ok(Reserved::Held(reservation)) => reservation,
             Ok(Reserved::Short(shortages)) => {
@@ -171,20 +212,29 @@ impl Saga {
                     .await;
             }
             Err(e) => {
-                // The reserve may or may not have happened: undo it if we can,
-                // otherwise the recovery loop will.
-                if self.downstream.release(id).await.is_ok() {
-                    self.store.forget_pending(id).await?;
+                // The reserve may have happened, or may still land. Give the
+                // order up durably and return what we can now; recovery
+                // releases again after the horizon, when no call of ours can
+                // still be running, and settles the order.
+                self.store.mark_release(id).await?;
+                if let Err(release) = self.release(id).await {
+                    tracing::warn!(order_id = %id, error = %release, "stock not released yet; recovery will retry");
                 }
                 return Err(e);
             }
         };
-        self.fault(Step::Reserved)?;
+        self.after(Step::Reserved).await?;
         self.finish(id, user_id, reservation).await
     }
 
     /// From a reservation to a CONFIRMED order with its cart cleared.
     async fn finish(&self, id: Uuid, user_id: &str, reservation: Reservation) -> Result<Order> {
+        // Commit only for an order nobody gave up on. Should recovery give it
+        // up after this point, it finds the reservation (it exists now) and
+        // releases it.
+        if !self.store.still_pending(id).await? {
+            return self.settled_elsewhere(id).await;
+        }
         let committed = match reservation.status {
             ReservationStatus::Committed => reservation,
             ReservationStatus::Held => match self.downstream.commit(id).await? {
@@ -201,25 +251,36 @@ impl Saga {
                     .await;
             }
         };
-        self.fault(Step::Committed)?;
+        self.after(Step::Committed).await?;
         if !self
             .store
             .confirm(id, &committed.items, &committed.currency)
             .await?
         {
-            // Another actor settled the order first.
-            return match self.store.get(id).await {
-                Ok(order) if order.status == OrderStatus::Confirmed => Ok(order),
-                _ => {
-                    // It was given up: the stock we committed must go back.
-                    self.downstream.release(id).await?;
-                    Err(Error::Unavailable("checkout was interrupted; retry".into()))
-                }
-            };
+            return self.settled_elsewhere(id).await;
         }
-        self.fault(Step::Confirmed)?;
+        self.after(Step::Confirmed).await?;
         self.clear_cart(id, user_id, &committed.items).await;
         self.store.get(id).await
+    }
+
+    /// Another actor settled the order while this one held its reservation:
+    /// recovery confirmed it (fine), or gave it up, and then the stock this
+    /// saga may hold must go back, durably.
+    async fn settled_elsewhere(&self, id: Uuid) -> Result<Order> {
+        match self.store.get(id).await {
+            Ok(order) if order.status == OrderStatus::Confirmed => Ok(order),
+            Err(Error::NotFound) => Err(interrupted()),
+            Ok(_) => {
+                // Marked first, so a failed release is finished by recovery.
+                if self.store.mark_release(id).await? {
+                    self.release(id).await?;
+                    self.store.settle_release(id).await?;
+                }
+                Err(interrupted())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// PENDING → REJECTED, with nothing left held.
@@ -231,7 +292,7 @@ impl Saga {
     ) -> Result<Order> {
         self.store.reject(id, reason, &shortages).await?;
         if reason == RejectionReason::ReservationLost {
-            self.downstream.release(id).await?;
+            self.release(id).await?;
         }
         Err(Error::Rejected(reason, shortages))
     }
@@ -264,11 +325,13 @@ impl Saga {
         if let Err(e) = self.return_stock(id).await {
             tracing::warn!(order_id = %id, error = %e, "stock not returned yet; recovery will retry");
         }
-        self.store.get(id).await
+        let order = self.store.get(id).await?;
+        tracing::info!(order_id = %id, order_number = %order.display_number(), "order cancelled");
+        Ok(order)
     }
 
     async fn return_stock(&self, id: Uuid) -> Result<()> {
-        self.downstream.release(id).await?;
+        self.release(id).await?;
         self.store.followup_done(id, Followup::ReturnStock).await
     }
 
@@ -280,13 +343,23 @@ impl Saga {
             // Each recovery is a trace of its own, as order-service's work.
             let span = tracing::info_span!("order.recover", order_id = %id);
             shop_runtime::propagation::start_trace(&span, crate::COMPONENT);
-            match self.recover_one(id).instrument(span).await {
-                Ok(action) => {
-                    tracing::info!(order_id = %id, action, "recovered order");
-                    metrics::counter!("orders_recovered_total", "action" => action).increment(1);
+            // Logged inside the recovery's span, so the line carries its trace.
+            async {
+                match self.recover_one(id).await {
+                    Ok(action) => {
+                        if action != "nothing" {
+                            tracing::info!(order_id = %id, action, "recovered order");
+                        }
+                        metrics::counter!("orders_recovered_total", "action" => action)
+                            .increment(1);
+                    }
+                    Err(e) => {
+                        tracing::warn!(order_id = %id, error = %e, "recovery failed; will retry")
+                    }
                 }
-                Err(e) => tracing::warn!(order_id = %id, error = %e, "recovery failed; will retry"),
             }
+            .instrument(span)
+            .await;
         }
         Ok(ids.len())
     }
@@ -294,10 +367,24 @@ impl Saga {
     async fn recover_one(&self, id: Uuid) -> Result<&'static str> {
         let order = self.store.get(id).await?;
         match (order.status, order.followup) {
-            (OrderStatus::Pending, _) => match self.downstream.reservation(id).await? {
+            (OrderStatus::Pending, None) => match self.downstream.reservation(id).await? {
+                None if !order.stock_requested => {
+                    // It never asked for stock; if it just did, it is kept.
+                    Ok(if self.store.forget_pending(id).await? {
+                        "forgotten"
+                    } else {
+                        "nothing"
+                    })
+                }
                 None => {
-                    self.store.forget_pending(id).await?;
-                    Ok("forgotten")
+                    // It asked for stock and its reservation may still land:
+                    // give it up, never delete it. The next run, a horizon
+                    // later, releases and settles it.
+                    Ok(if self.store.mark_release(id).await? {
+                        "given_up"
+                    } else {
+                        "nothing"
+                    })
                 }
                 Some(reservation) => match self.finish(id, &order.user_id, reservation).await {
                     Ok(_) => Ok("confirmed"),
@@ -305,6 +392,11 @@ impl Saga {
                     Err(e) => Err(e),
                 },
             },
+            (OrderStatus::Pending | OrderStatus::Rejected, Some(Followup::Release)) => {
+                self.release(id).await?;
+                self.store.settle_release(id).await?;
+                Ok("released")
+            }
             (OrderStatus::Confirmed, Some(Followup::ClearCart)) => {
                 self.downstream
                     .remove_purchased(&order.user_id, id, &order.items)
@@ -320,12 +412,29 @@ impl Saga {
         }
     }
 
-    fn fault(&self, step: Step) -> Result<()> {
+    /// Gives the order's stock back (ReleaseReservation, exactly once).
+    async fn release(&self, id: Uuid) -> Result<()> {
+        #[cfg(feature = "test-util")]
+        if self.hooks.releases_fail() {
+            return Err(Error::Unavailable("injected release failure".into()));
+        }
+        self.downstream.release(id).await
+    }
+
+    /// Marks the end of `step`: the test-only crash switch and pauses.
+    async fn after(&self, step: Step) -> Result<()> {
         if self.fault_after == Some(step) {
             return Err(Error::Unavailable(format!(
                 "injected fault after step {step:?}"
             )));
         }
+        #[cfg(feature = "test-util")]
+        self.hooks.after(step).await;
         Ok(())
     }
+}
+
+/// A checkout that was given up or forgotten while this request ran.
+fn interrupted() -> Error {
+    Error::Unavailable("checkout was interrupted; retry".into())
 }

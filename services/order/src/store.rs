@@ -4,6 +4,11 @@
 //! `WHERE status = 'CONFIRMED'`), so two actors racing on one order (a
 //! request and the recovery loop, or two cancels) cannot both win. The
 //! (user, idempotency key) pair is a unique constraint.
+//!
+//! Asking for stock, giving a checkout up and deleting a PENDING order are
+//! conditional updates of the same row, so the saga and the recovery loop
+//! agree on whether a reservation may exist: an order whose checkout asked
+//! for stock (`stock_requested`) is never deleted.
 
 use std::time::Duration;
 
@@ -32,6 +37,7 @@ struct Head {
     rejection_reason: Option<String>,
     shortages: Option<serde_json::Value>,
     followup: Option<String>,
+    stock_requested: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -81,7 +87,7 @@ impl Store {
             Head,
             r#"
             SELECT id, number, user_id, status, total_minor, currency, rejection_reason, shortages,
-                   followup, created_at
+                   followup, stock_requested, created_at
             FROM orders WHERE id = $1
             "#,
             id
@@ -107,7 +113,7 @@ impl Store {
             Head,
             r#"
             SELECT id, number, user_id, status, total_minor, currency, rejection_reason, shortages,
-                   followup, created_at
+                   followup, stock_requested, created_at
             FROM orders
             WHERE user_id = $1
               AND rejection_reason IS DISTINCT FROM 'EMPTY_CART'
@@ -172,6 +178,7 @@ impl Store {
                         .and_then(RejectionReason::parse),
                     shortages,
                     followup: h.followup.as_deref().and_then(Followup::parse),
+                    stock_requested: h.stock_requested,
                     created_at: h.created_at,
                 })
             })
@@ -197,7 +204,7 @@ impl Store {
     }
 
     /// PENDING → CONFIRMED with the reserved lines, leaving the cart to clear.
-    /// Returns false when the order was no longer PENDING.
+    /// Returns false when the order was no longer PENDING or was given up.
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.confirm", db.system = "postgresql"))]
     pub async fn confirm(&self, id: Uuid, items: &[OrderItem], currency: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
@@ -206,7 +213,7 @@ impl Store {
             r#"
             UPDATE orders SET status = 'CONFIRMED', total_minor = $2, currency = $3, followup = 'CLEAR_CART',
                               updated_at = now()
-            WHERE id = $1 AND status = 'PENDING'
+            WHERE id = $1 AND status = 'PENDING' AND followup IS NULL
             "#,
             id,
             total,
@@ -249,17 +256,91 @@ impl Store {
         Ok(updated.rows_affected() == 1)
     }
 
-    /// Forgets a PENDING order that never reserved anything, so the shopper's
-    /// retry with the same key starts afresh.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.forget_pending", db.system = "postgresql"))]
-    pub async fn forget_pending(&self, id: Uuid) -> Result<()> {
-        sqlx::query!(
-            "DELETE FROM orders WHERE id = $1 AND status = 'PENDING'",
+    /// Marks a PENDING order as asking product-service for stock, right
+    /// before the saga sends ReserveStock. Returns false when the order was
+    /// forgotten or given up meanwhile: then the saga must not reserve.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.request_stock", db.system = "postgresql"))]
+    pub async fn request_stock(&self, id: Uuid) -> Result<bool> {
+        let updated = sqlx::query!(
+            r#"
+            UPDATE orders SET stock_requested = true, updated_at = now()
+            WHERE id = $1 AND status = 'PENDING' AND followup IS NULL
+            "#,
             id
         )
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Forgets a PENDING order that never asked for stock, so the shopper's
+    /// retry with the same key starts afresh. Returns false when the order
+    /// asked for stock meanwhile (or is gone): then it is kept.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.forget_pending", db.system = "postgresql"))]
+    pub async fn forget_pending(&self, id: Uuid) -> Result<bool> {
+        let deleted = sqlx::query!(
+            "DELETE FROM orders WHERE id = $1 AND status = 'PENDING' AND NOT stock_requested",
+            id
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    /// Touches a PENDING order nobody gave up on, right before its stock is
+    /// committed. Returns false when the order was given up, settled or
+    /// forgotten: then the saga must not commit and gives its stock back.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.still_pending", db.system = "postgresql"))]
+    pub async fn still_pending(&self, id: Uuid) -> Result<bool> {
+        let updated = sqlx::query!(
+            r#"
+            UPDATE orders SET updated_at = now()
+            WHERE id = $1 AND status = 'PENDING' AND followup IS NULL
+            "#,
+            id
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Gives a checkout up durably: a PENDING (or already REJECTED) order
+    /// gets the follow-up RELEASE, so its reservation goes back even if
+    /// this process dies next. A CONFIRMED order is left alone. Returns
+    /// whether the follow-up is set.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.mark_release", db.system = "postgresql"))]
+    pub async fn mark_release(&self, id: Uuid) -> Result<bool> {
+        let updated = sqlx::query!(
+            r#"
+            UPDATE orders SET followup = 'RELEASE', updated_at = now()
+            WHERE id = $1 AND status IN ('PENDING', 'REJECTED')
+            "#,
+            id
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Finishes a RELEASE follow-up once the reservation is released: a
+    /// PENDING order becomes REJECTED (CHECKOUT_INTERRUPTED), a REJECTED one
+    /// keeps its reason. Returns false when there was no such follow-up.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.settle_release", db.system = "postgresql"))]
+    pub async fn settle_release(&self, id: Uuid) -> Result<bool> {
+        let updated = sqlx::query!(
+            r#"
+            UPDATE orders
+            SET status = 'REJECTED',
+                rejection_reason = CASE WHEN status = 'PENDING' THEN $2 ELSE rejection_reason END,
+                followup = NULL, updated_at = now()
+            WHERE id = $1 AND followup = 'RELEASE' AND status IN ('PENDING', 'REJECTED')
+            "#,
+            id,
+            RejectionReason::Interrupted.as_str()
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
     }
 
     /// CONFIRMED → CANCELLED, leaving the stock to return. Returns false when

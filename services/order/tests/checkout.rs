@@ -602,3 +602,197 @@ async fn the_invariant_check_catches_a_confirmed_order_whose_stock_went_back() {
         "{violations:?}"
     );
 }
+
+#[tokio::test]
+async fn a_crash_after_asking_for_stock_rejects_the_order_and_holds_nothing() {
+    let (mut s, mug) = crash_then_recover("stock_requested").await;
+
+    assert_eq!(s.available(&mug).await, 10);
+    // The order asked for stock, so it was kept and rejected, not deleted:
+    // the replay answers with the rejection.
+    let err = s.place("alice", "k").await.unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (Code::FailedPrecondition, "CHECKOUT_INTERRUPTED".into())
+    );
+    assert_eq!(s.cart("alice").await.items.len(), 1, "the cart is kept");
+}
+
+/// order-service with test levers on its saga and a quick recovery loop.
+async fn spawn_order_with_hooks(s: &mut Stack, hooks: &order_service::test_util::Hooks) {
+    let (url, cart, product) = (s.db.url("order_svc"), s.cart.url(), s.product.url());
+    let vars = [
+        ("DATABASE_URL", url.as_str()),
+        ("CART_SERVICE_ADDR", cart.as_str()),
+        ("PRODUCT_SERVICE_ADDR", product.as_str()),
+        ("SHUTDOWN_GRACE_SECONDS", "2"),
+        ("RECOVERY_HORIZON_SECONDS", "1"),
+        ("RECOVERY_INTERVAL_MILLIS", "100"),
+    ];
+    let mut config =
+        order_service::Config::from_env(&shop_testkit::env(&vars)).expect("valid test config");
+    config.hooks = hooks.clone();
+    s.order.shut_down().await.unwrap();
+    s.order = Running::start(|listener, admin, shutdown| {
+        order_service::run(config, listener, admin, shutdown)
+    })
+    .await;
+    s.orders = OrderServiceClient::connect(s.order.url()).await.unwrap();
+}
+
+/// Polls an SQL count over the order schema until it is `want` (10 s at most).
+async fn wait_for(s: &Stack, sql: &str, want: i64) {
+    let pool = s.db.admin_pool().await;
+    for _ in 0..200 {
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        if n == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{sql} never reached {want}");
+}
+
+/// Units held or sold by reservations, across all products.
+async fn held_and_sold(s: &Stack) -> (i64, i64) {
+    let pool = s.db.admin_pool().await;
+    sqlx::query_as("SELECT COALESCE(SUM(held), 0)::bigint, COALESCE(SUM(sold), 0)::bigint FROM product.products")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leaves_nothing_held_or_sold()
+ {
+    let mut s = start().await;
+    let hooks = order_service::test_util::Hooks::default();
+    spawn_order_with_hooks(&mut s, &hooks).await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 3).await;
+
+    // The checkout has asked for stock and its ReserveStock is about to go out.
+    let mut gate = hooks.pause_after(order_service::saga::Step::StockRequested);
+    let mut orders = s.orders.clone();
+    let checkout = tokio::spawn(async move {
+        orders
+            .place_order(pb::PlaceOrderRequest {
+                user_id: "alice".into(),
+                idempotency_key: "k".into(),
+            })
+            .await
+    });
+    gate.reached().await;
+    // Recovery finds no reservation: it gives the order up, keeps it, and
+    // settles it (release: nothing there yet).
+    wait_for(
+        &s,
+        "SELECT count(*) FROM orders.orders WHERE status = 'REJECTED' AND followup IS NULL",
+        1,
+    )
+    .await;
+    // A replay now answers with the settled outcome.
+    let err = s.place("alice", "k").await.unwrap_err();
+    assert_eq!(reason(&err), "CHECKOUT_INTERRUPTED");
+
+    // The live saga wakes up: its reserve lands, then its release fails.
+    hooks.fail_releases(true);
+    gate.resume();
+    let err = checkout.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(
+        held_and_sold(&s).await,
+        (3, 0),
+        "the late reservation holds stock"
+    );
+    wait_for(
+        &s,
+        "SELECT count(*) FROM orders.orders WHERE status = 'REJECTED' AND followup = 'RELEASE'",
+        1,
+    )
+    .await;
+
+    // Once releases work again, recovery finishes the follow-up.
+    hooks.fail_releases(false);
+    wait_for(
+        &s,
+        "SELECT count(*) FROM orders.orders WHERE followup IS NOT NULL",
+        0,
+    )
+    .await;
+    assert_eq!(held_and_sold(&s).await, (0, 0));
+    assert_eq!(s.available(&mug).await, 10);
+    s.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_saga_that_wakes_after_recovery_confirmed_its_order_returns_it_and_sells_once() {
+    let mut s = start().await;
+    let hooks = order_service::test_util::Hooks::default();
+    spawn_order_with_hooks(&mut s, &hooks).await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 3).await;
+
+    // Held right after its reserve landed, the order is resumed by recovery
+    // (it finds the held stock) while the live saga waits.
+    let mut gate = hooks.pause_after(order_service::saga::Step::Reserved);
+    let mut orders = s.orders.clone();
+    let checkout = tokio::spawn(async move {
+        orders
+            .place_order(pb::PlaceOrderRequest {
+                user_id: "alice".into(),
+                idempotency_key: "k".into(),
+            })
+            .await
+    });
+    gate.reached().await;
+    wait_for(
+        &s,
+        "SELECT count(*) FROM orders.orders WHERE status = 'CONFIRMED' AND followup IS NULL",
+        1,
+    )
+    .await;
+
+    // The live saga wakes up and finds the order confirmed: one sale, not two.
+    gate.resume();
+    let order = checkout.await.unwrap().unwrap().into_inner();
+    assert_eq!(order.status(), OrderStatus::Confirmed);
+    assert_eq!(held_and_sold(&s).await, (0, 3));
+    assert_eq!(s.available(&mug).await, 7);
+    s.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_saga_paused_before_asking_for_stock_reserves_nothing_once_recovery_forgot_it() {
+    let mut s = start().await;
+    let hooks = order_service::test_util::Hooks::default();
+    spawn_order_with_hooks(&mut s, &hooks).await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 3).await;
+
+    let mut gate = hooks.pause_after(order_service::saga::Step::CartRead);
+    let mut orders = s.orders.clone();
+    let checkout = tokio::spawn(async move {
+        orders
+            .place_order(pb::PlaceOrderRequest {
+                user_id: "alice".into(),
+                idempotency_key: "k".into(),
+            })
+            .await
+    });
+    gate.reached().await;
+    // While it is held, a replay says the checkout is in progress.
+    let err = s.place("alice", "k").await.unwrap_err();
+    assert_eq!(err.code(), Code::Aborted, "{err:?}");
+    // It never asked for stock: recovery forgets it.
+    wait_for(&s, "SELECT count(*) FROM orders.orders", 0).await;
+
+    gate.resume();
+    let err = checkout.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(held_and_sold(&s).await, (0, 0));
+    // The key starts afresh.
+    let order = s.place("alice", "k").await.unwrap().into_inner();
+    assert_eq!(order.status(), OrderStatus::Confirmed);
+    s.assert_invariants().await;
+}

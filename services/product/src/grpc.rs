@@ -177,7 +177,9 @@ impl ProductApi {
                 ),
             ));
         }
-        self.store.adjust_stock(id, req.delta).await
+        let product = self.store.adjust_stock(id, req.delta).await?;
+        tracing::info!(product_id = %id, sku = %product.sku, delta = req.delta, available = product.available, "stock adjusted");
+        Ok(product)
     }
 
     async fn reserve(&self, req: pb::ReserveStockRequest) -> Result<Reservation> {
