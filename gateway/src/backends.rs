@@ -15,6 +15,12 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+/// Largest answer a backend may send. tonic's default, 4 MiB, is smaller
+/// than a valid page of orders can be (100 orders of 50 lines with 200-character
+/// names), which made such a page fail to decode; 16 MiB holds the largest
+/// page the services' own limits allow (see the test below).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Clients of product-, cart- and order-service.
 #[derive(Debug, Clone)]
 pub struct Backends {
@@ -43,9 +49,12 @@ impl Backends {
         let cart = shop_runtime::client::raw_channel("CART_SERVICE_ADDR", cart, tls)?;
         let order = shop_runtime::client::raw_channel("ORDER_SERVICE_ADDR", order, tls)?;
         Ok(Self {
-            product: ProductServiceClient::new(Traced::new(product.clone())),
-            cart: CartServiceClient::new(Traced::new(cart.clone())),
-            order: OrderServiceClient::new(Traced::new(order.clone())),
+            product: ProductServiceClient::new(Traced::new(product.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            cart: CartServiceClient::new(Traced::new(cart.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            order: OrderServiceClient::new(Traced::new(order.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
             health: vec![
                 (product, "shop.product.v1.ProductService"),
                 (cart, "shop.cart.v1.CartService"),
@@ -91,5 +100,48 @@ impl Backends {
             .await
             .into_iter()
             .all(|up| up)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+    use shop_proto::order as pb;
+
+    #[test]
+    fn the_largest_valid_page_of_orders_fits_the_message_limit_but_not_the_default() {
+        // Every field at the most the services accept: 100 orders a page
+        // (page_size), 50 lines an order (a cart's lines), names of 200
+        // characters of four UTF-8 bytes, 64-character SKUs, the largest numbers.
+        let line = pb::OrderItem {
+            product_id: uuid::Uuid::nil().to_string(),
+            sku: "S".repeat(64),
+            name: "\u{1F600}".repeat(200),
+            quantity: 99,
+            unit_price_minor: i64::MAX,
+            line_total_minor: i64::MAX,
+        };
+        let order = pb::Order {
+            id: uuid::Uuid::nil().to_string(),
+            number: "SO-999999999999".into(),
+            user_id: "u".repeat(128),
+            status: pb::OrderStatus::Rejected as i32,
+            items: vec![line; 50],
+            total_minor: i64::MAX,
+            currency: "USD".into(),
+            created_at: Some(prost_types::Timestamp::default()),
+            rejection_reason: "r".repeat(64),
+        };
+        let page = pb::ListOrdersResponse {
+            orders: vec![order; shop_runtime::validate::MAX_PAGE_SIZE as usize],
+            next_page_token: "t".repeat(512),
+        };
+        let size = page.encoded_len();
+        assert!(
+            size > 4 * 1024 * 1024,
+            "the old limit was too small: {size}"
+        );
+        assert!(size < MAX_MESSAGE_BYTES, "{size} bytes do not fit");
     }
 }

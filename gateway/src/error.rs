@@ -89,7 +89,7 @@ impl ApiError {
     pub fn from_grpc(status: tonic::Status) -> Self {
         let code = status.code();
         let http = match code {
-            Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
+            Code::InvalidArgument => StatusCode::BAD_REQUEST,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::AlreadyExists | Code::Aborted | Code::FailedPrecondition => StatusCode::CONFLICT,
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -98,7 +98,9 @@ impl ApiError {
             Code::Unavailable | Code::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
             Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-            Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss => {
+            // No service answers OUT_OF_RANGE; tonic's client does, for an
+            // answer over its size limit, with a message of its internals.
+            Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss | Code::OutOfRange => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
@@ -233,4 +235,19 @@ pub async fn problem_for_every_error(response: Response) -> Response {
         problem.headers_mut().insert(header::RETRY_AFTER, value);
     }
     problem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_answer_over_the_size_limit_is_an_internal_error_that_names_nothing() {
+        let status = tonic::Status::out_of_range(
+            "Error, decoded message length too large: found 4540000 bytes, the limit is: 4194304 bytes",
+        );
+        let error = ApiError::from_grpc(status);
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.detail, "internal error");
+    }
 }

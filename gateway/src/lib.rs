@@ -25,7 +25,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
@@ -40,6 +40,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::Auth;
@@ -140,15 +141,19 @@ pub struct AppState {
     pub limits: Arc<limits::Limits>,
     /// Key of the storefront's CSRF tokens.
     pub csrf_key: Arc<String>,
+    /// Cookies carry `Secure`: the gateway serves HTTPS.
+    pub secure_cookies: bool,
 }
 
 /// The whole HTTP application: API, docs, storefront and their middleware.
 pub fn router(state: AppState, config: &Config) -> Router {
     let api = api::router().layer(DefaultBodyLimit::max(BODY_LIMIT));
-    let pages = storefront::router().layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        storefront::session,
-    ));
+    let pages = storefront::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            storefront::session,
+        ))
+        .layer(axum::middleware::from_fn(storefront::security_headers));
     let app = Router::new()
         .nest("/api/v1", api)
         .route("/openapi.json", get(openapi::openapi_json))
@@ -172,6 +177,11 @@ pub fn router(state: AppState, config: &Config) -> Router {
     app.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            // No answer is ever sniffed into another type.
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(shop_runtime::propagation::SpanLayer::new(
                 middleware::HttpServerSpan,
@@ -227,6 +237,7 @@ pub async fn run(
         )),
         limits: limits.clone(),
         csrf_key: Arc::new(format!("csrf:{}", config.auth_secret.expose_secret())),
+        secure_cookies: config.tls.acceptor()?.is_some(),
     };
     let app = router(state, &config);
 

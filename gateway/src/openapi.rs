@@ -53,6 +53,15 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 }
 
 /// `GET /docs`: a self-contained page listing every operation of the document.
-pub async fn docs() -> Html<&'static str> {
-    Html(include_str!("../static/docs.html"))
+pub async fn docs() -> impl axum::response::IntoResponse {
+    // The page's own inline script and style; it fetches /openapi.json and
+    // nothing else, and is never framed.
+    (
+        [(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+        )],
+        Html(include_str!("../static/docs.html")),
+    )
 }

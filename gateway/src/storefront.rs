@@ -20,6 +20,7 @@ use sha2::Sha256;
 use shop_proto::cart as cart_pb;
 use shop_proto::order as order_pb;
 use shop_proto::product as product_pb;
+use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -51,16 +52,12 @@ pub fn assets() -> Router<AppState> {
         .route("/images/products/{file}", get(product_image))
 }
 
+/// Name of the cookie keeping the pending checkout's idempotency key.
+pub const CHECKOUT_COOKIE: &str = "shop_checkout";
+
 /// The session token in the request's cookie, if any.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_string())
+    cookie(headers, SESSION_COOKIE)
 }
 
 /// Finds the visitor's session or starts a guest one, and hands its claims
@@ -79,14 +76,58 @@ pub async fn session(State(state): State<AppState>, mut request: Request, next: 
     request.extensions_mut().insert(claims);
     let mut response = next.run(request).await;
     if let Some(token) = new_token {
-        let cookie = format!(
-            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-            crate::auth::TOKEN_TTL.as_secs()
+        set_cookie(
+            &mut response,
+            &state,
+            SESSION_COOKIE,
+            &token,
+            crate::auth::TOKEN_TTL.as_secs(),
         );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
     }
+    response
+}
+
+/// Appends an HttpOnly, SameSite=Lax cookie, `Secure` whenever the gateway
+/// serves HTTPS; a `max_age` of 0 deletes it.
+fn set_cookie(response: &mut Response, state: &AppState, name: &str, value: &str, max_age: u64) {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// The value of cookie `name` in a request, if any.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_string())
+}
+
+/// Content-Security-Policy of every page: nothing but this shop's own
+/// stylesheet, images and forms; no script; never inside a frame.
+pub const PAGE_CSP: &str = "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'none'; \
+object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Adds the pages' security headers to every storefront answer.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     response
 }
 
@@ -298,15 +339,69 @@ async fn product_page(
     .into_response())
 }
 
+/// Why the cart page was shown again: a code in its URL, so the page only
+/// ever shows the shop's own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CartNotice {
+    /// A quantity outside 1..=99 per line.
+    Quantity,
+    /// A change the cart refused for another reason (e.g. over 50 lines).
+    Refused,
+    /// Checkout found the cart empty.
+    Empty,
+    /// Checkout found too little stock.
+    Stock,
+    /// Checkout refused for another reason (e.g. prices in two currencies).
+    Checkout,
+}
+
+impl CartNotice {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Quantity => "quantity",
+            Self::Refused => "refused",
+            Self::Empty => "empty",
+            Self::Stock => "stock",
+            Self::Checkout => "checkout",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::Quantity => "Quantities are 1 to 99 per product.",
+            Self::Refused => {
+                "That change was refused: a cart holds at most 50 different products of one currency."
+            }
+            Self::Empty => "Checkout failed: your cart is empty.",
+            Self::Stock => {
+                "Checkout failed: some products do not have enough stock left. Lower the quantities and try again."
+            }
+            Self::Checkout => {
+                "Checkout failed: your cart cannot be ordered as it is. Review it and try again."
+            }
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct CartQuery {
-    error: Option<String>,
+    /// A code; anything else is ignored.
+    #[serde(default, deserialize_with = "lenient_notice")]
+    error: Option<CartNotice>,
+}
+
+/// An unknown notice code shows nothing rather than an error page.
+fn lenient_notice<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<CartNotice>, D::Error> {
+    let raw = Option::<String>::deserialize(d)?;
+    Ok(raw.and_then(|code| serde_json::from_value(serde_json::Value::String(code)).ok()))
 }
 
 async fn cart_page(
     State(state): State<AppState>,
     Extension(claims): Extension<Claims>,
     Query(query): Query<CartQuery>,
+    headers: HeaderMap,
 ) -> PageResult {
     let cart: Cart = state
         .backends
@@ -322,12 +417,16 @@ async fn cart_page(
         .into_inner()
         .into();
     let csrf = csrf_token(&state, &claims);
-    let key = Uuid::new_v4();
-    Ok(layout(
+    // One key per checkout attempt, kept until that checkout settles: a
+    // retried submit (after a 503, a reload) replays the same order instead
+    // of placing another.
+    let kept = cookie(&headers, CHECKOUT_COOKIE).and_then(|k| Uuid::parse_str(&k).ok());
+    let key = kept.unwrap_or_else(Uuid::new_v4);
+    let mut page = layout(
         "Cart",
         html! {
             h1 { "Your cart" }
-            @if let Some(error) = &query.error { p.notice.error role="alert" { (error) } }
+            @if let Some(notice) = query.error { p.notice.error role="alert" { (notice.message()) } }
             @if cart.items.is_empty() {
                 p.notice { "Your cart is empty. " a href="/" { "Browse the catalog" } }
             } @else {
@@ -368,7 +467,17 @@ async fn cart_page(
             }
         },
     )
-    .into_response())
+    .into_response();
+    if kept.is_none() {
+        set_cookie(
+            &mut page,
+            &state,
+            CHECKOUT_COOKIE,
+            &key.to_string(),
+            24 * 3600,
+        );
+    }
+    Ok(page)
 }
 
 #[derive(Debug, Deserialize)]
@@ -424,14 +533,24 @@ fn back_to_cart<T>(result: Result<T, tonic::Status>) -> PageResult {
     match result {
         Ok(_) => Ok(Redirect::to("/cart").into_response()),
         Err(status) if status.code() == tonic::Code::InvalidArgument => {
-            Ok(redirect_with_error(status.message()))
+            let quantity = status
+                .get_details_bad_request()
+                .is_some_and(|b| b.field_violations.iter().any(|v| v.field == "quantity"));
+            Ok(redirect_with(if quantity {
+                CartNotice::Quantity
+            } else {
+                CartNotice::Refused
+            }))
+        }
+        Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+            Ok(redirect_with(CartNotice::Refused))
         }
         Err(status) => Err(status.into()),
     }
 }
 
-fn redirect_with_error(message: &str) -> Response {
-    Redirect::to(&format!("/cart?error={}", urlencode(message))).into_response()
+fn redirect_with(notice: CartNotice) -> Response {
+    Redirect::to(&format!("/cart?error={}", notice.code())).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -450,25 +569,28 @@ async fn checkout(
         user_id: claims.sub,
         idempotency_key: form.idempotency_key,
     };
-    match state
+    let result = state
         .backends
         .order
         .clone()
         .place_order(state.backends.request(request, &[]))
-        .await
-    {
-        Ok(order) => {
-            Ok(Redirect::to(&format!("/orders/{}", order.into_inner().id)).into_response())
-        }
+        .await;
+    // A settled checkout (placed, or definitely refused) frees its key; one
+    // still unsettled (unavailable, in progress) keeps it for the retry.
+    let mut response = match result {
+        Ok(order) => Redirect::to(&format!("/orders/{}", order.into_inner().id)).into_response(),
         Err(status) if status.code() == tonic::Code::FailedPrecondition => {
             let error = ApiError::from_grpc(status);
-            Ok(redirect_with_error(&format!(
-                "Checkout failed: {}",
-                error.detail
-            )))
+            redirect_with(match error.kind {
+                "/problems/empty-cart" => CartNotice::Empty,
+                "/problems/insufficient-stock" => CartNotice::Stock,
+                _ => CartNotice::Checkout,
+            })
         }
-        Err(status) => Err(status.into()),
-    }
+        Err(status) => return Err(status.into()),
+    };
+    set_cookie(&mut response, &state, CHECKOUT_COOKIE, "", 0);
+    Ok(response)
 }
 
 async fn orders_page(

@@ -179,6 +179,14 @@ async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works()
     assert_eq!(order_body["status"], "CONFIRMED");
     assert_eq!(order_body["total_cents"], 1000);
 
+    // Over HTTPS the storefront's session cookie is never sent in the clear.
+    let home = client.get(format!("{base}/")).send().await.unwrap();
+    let cookie = home.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("shop_session=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+
     // Plain HTTP to the gateway's port gets no answer.
     let plain = reqwest::Client::new()
         .get(format!("http://{}/api/v1/products", gateway.addr))
