@@ -168,16 +168,8 @@ impl ProductApi {
 
     async fn adjust_stock(&self, req: pb::AdjustStockRequest) -> Result<Product> {
         let id = domain::parse_id("id", &req.id)?;
-        if req.delta == 0 || req.delta.abs() > domain::MAX_STOCK_DELTA {
-            return Err(Error::invalid(
-                "delta",
-                format!(
-                    "must be non-zero and at most {} in size",
-                    domain::MAX_STOCK_DELTA
-                ),
-            ));
-        }
-        self.store.adjust_stock(id, req.delta).await
+        let delta = domain::stock_delta(req.delta)?;
+        self.store.adjust_stock(id, delta).await
     }
 
     async fn reserve(&self, req: pb::ReserveStockRequest) -> Result<Reservation> {
