@@ -99,8 +99,12 @@ async fn concurrent_adds_in_two_currencies_never_mix_the_cart() {
         let user = format!("shopper-{round}");
         // Act: eight adds at once, half in each currency, all before any commits.
         let adds = usd.iter().zip(&eur).flat_map(|(u, e)| [u, e]).map(|p| {
-            let (mut cart, user, id, currency) =
-                (h.cart.clone(), user.clone(), p.id.clone(), p.currency.clone());
+            let (mut cart, user, id, currency) = (
+                h.cart.clone(),
+                user.clone(),
+                p.id.clone(),
+                p.currency.clone(),
+            );
             tokio::spawn(async move {
                 let result = cart
                     .add_item(pb::AddItemRequest {

@@ -102,7 +102,11 @@ fn assert_unavailable_everywhere(e: sqlx::Error, expected: Retry, code: &str) {
 
 fn assert_product_unavailable(e: sqlx::Error) {
     let product = tonic::Status::from(product_service::error::Error::from(e));
-    assert_eq!(product.code(), Code::Unavailable, "product-service: {product:?}");
+    assert_eq!(
+        product.code(),
+        Code::Unavailable,
+        "product-service: {product:?}"
+    );
     assert!(product.message().contains("retry"), "{}", product.message());
 }
 
