@@ -3,7 +3,8 @@
 //! A service provides its gRPC routes, its migrations and its config; this
 //! crate does the rest the same way everywhere: typed configuration from the
 //! environment ([`config`]), logs ([`telemetry`]), a database pool confined
-//! to the service's schema ([`db`]), the gRPC server with health, reflection,
+//! to the service's schema ([`db`]) and one classification of its errors
+//! ([`db_error`]), the gRPC server with health, reflection,
 //! timeouts and tracing ([`grpc`]), the admin HTTP server with `/metrics`,
 //! `/healthz` and `/readyz` ([`admin`]), and a graceful, bounded shutdown
 //! ([`shutdown`]).
@@ -12,6 +13,7 @@ pub mod admin;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod db_error;
 pub mod detach;
 pub mod grpc;
 pub mod healthcheck;

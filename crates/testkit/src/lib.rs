@@ -430,6 +430,9 @@ impl Stack {
 /// - for every product: stock ever added = available + held + sold, available >= 0;
 /// - held and sold stock match the HELD and COMMITTED reservations;
 /// - every CONFIRMED order has exactly one COMMITTED reservation with the same lines;
+/// - an order's lines share its currency (order_items has no currency: the
+///   lines of a CONFIRMED or CANCELLED order are its reservation's, which
+///   carry the currency each was priced in);
 /// - REJECTED and CANCELLED orders hold nothing;
 /// - at most one order per (user, idempotency key);
 /// - no order is PENDING and no follow-up is left.
@@ -441,7 +444,7 @@ pub async fn invariant_violations(db: &TestDb) -> Vec<String> {
 /// tests that run their own server.
 pub async fn invariant_violations_at(admin_url: &str) -> Vec<String> {
     let pool = PgPool::connect(admin_url).await.expect("admin connection");
-    let checks: [(&str, &str); 7] = [
+    let checks: [(&str, &str); 8] = [
         (
             "stock does not balance",
             "SELECT sku FROM product.products WHERE stock_added <> available + held + sold OR available < 0",
@@ -465,6 +468,12 @@ pub async fn invariant_violations_at(admin_url: &str) -> Vec<String> {
                              EXCEPT SELECT product_id, quantity FROM product.reservation_lines WHERE reservation_id = o.id)
                   OR EXISTS (SELECT product_id, quantity FROM product.reservation_lines WHERE reservation_id = o.id
                              EXCEPT SELECT product_id, quantity FROM orders.order_items WHERE order_id = o.id))"#,
+        ),
+        (
+            "order lines priced in another currency than the order",
+            r#"SELECT DISTINCT o.number::text FROM orders.orders o
+               JOIN product.reservation_lines l ON l.reservation_id = o.id
+               WHERE o.status IN ('CONFIRMED', 'CANCELLED') AND l.currency <> o.currency"#,
         ),
         (
             "rejected or cancelled order still holds stock",

@@ -40,6 +40,18 @@ pub struct Line {
     pub quantity: i32,
 }
 
+/// What product-service said about a change's currency, checked again in
+/// the transaction that holds the cart lock: the catalog was read before
+/// the lock, so a concurrent add may have put another currency in the cart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyCheck {
+    /// Currency of the product being added or set.
+    pub currency: String,
+    /// Products the catalog just confirmed to be priced in `currency`: the
+    /// one being changed and the cart's lines as they were then.
+    pub confirmed: Vec<uuid::Uuid>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,15 +66,16 @@ impl From<shop_runtime::validate::FieldError> for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        if shop_runtime::db::is_unavailable(&e) {
-            tracing::warn!(error = %e, "cart database unavailable");
-            return Self::Unavailable("cart database unavailable, retry later".into());
-        }
-        match shop_runtime::db::violated_constraint(&e) {
-            Some("cart_items_quantity_range") => {
+        use shop_runtime::db_error::{self, DbFailure};
+        match db_error::classify(&e) {
+            DbFailure::Retry(retry) => {
+                tracing::warn!(error = %e, kind = retry.as_str(), "cart database: retryable failure");
+                Self::Unavailable(format!("cart {}", retry.message()))
+            }
+            DbFailure::Constraint("cart_items_quantity_range") => {
                 Self::invalid("quantity", "a line holds 1 to 99 units")
             }
-            _ => Self::Internal(e.into()),
+            DbFailure::Constraint(_) | DbFailure::Other => Self::Internal(e.into()),
         }
     }
 }

@@ -3,7 +3,11 @@
 //! A cart is stored as (product, quantity) lines and priced on every read
 //! through one batch call to product-service. When product-service cannot
 //! answer, calls fail UNAVAILABLE: a cart is never shown with a stale or
-//! invented price.
+//! invented price. A cart holds one currency: an add in another one is
+//! FAILED_PRECONDITION, and a cart whose products changed currency after
+//! they went in is FAILED_PRECONDITION on every priced read rather than a
+//! subtotal over two currencies. RemovePurchasedItems removes the lines
+//! before it prices the rest, so that error never means "not removed".
 
 use std::collections::HashMap;
 
@@ -14,7 +18,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
-use crate::domain::{self, Line};
+use crate::domain::{self, CurrencyCheck, Line};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -50,6 +54,7 @@ impl CartApi {
             user_id,
             ..Default::default()
         };
+        let mut currencies: Vec<(&str, &str)> = Vec::new();
         for line in lines {
             let Some(product) = known.get(&line.product_id) else {
                 // The catalog no longer has it: nothing can be sold, so it is not shown.
@@ -61,6 +66,7 @@ impl CartApi {
             if cart.currency.is_empty() {
                 cart.currency = product.currency.clone();
             }
+            currencies.push((&product.sku, &product.currency));
             cart.subtotal_minor += line_total;
             cart.items.push(pb::CartItem {
                 product_id: product.id.clone(),
@@ -71,16 +77,31 @@ impl CartApi {
                 line_total_minor: line_total,
             });
         }
+        if currencies.iter().any(|(_, c)| *c != cart.currency) {
+            // A product changed currency after it went into the cart: a
+            // subtotal over two currencies would be wrong, so there is none.
+            let named: Vec<String> = currencies
+                .iter()
+                .map(|(sku, currency)| format!("{sku} in {currency}"))
+                .collect();
+            return Err(Error::FailedPrecondition(format!(
+                "the cart holds products priced in different currencies ({}); \
+                 remove the items of one currency to continue",
+                named.join(", ")
+            )));
+        }
         Ok(cart)
     }
 
-    /// Checks that `product_id` exists and is priced in the cart's currency;
-    /// returns the products of the cart and the new one, for pricing.
+    /// Checks that `product_id` exists and is priced in the currency of the
+    /// cart's products; returns the products of the cart and the new one,
+    /// for pricing, and what the store checks again under the cart lock (the
+    /// lines read here may be out of date by then).
     async fn check_product(
         &self,
         user_id: &str,
         product_id: Uuid,
-    ) -> Result<HashMap<Uuid, Product>> {
+    ) -> Result<(HashMap<Uuid, Product>, CurrencyCheck)> {
         let mut ids: Vec<Uuid> = self
             .store
             .lines(user_id)
@@ -99,15 +120,21 @@ impl CartApi {
                 other.currency, product.currency
             )));
         }
-        Ok(products)
+        let check = CurrencyCheck {
+            currency: product.currency.clone(),
+            confirmed: products.keys().copied().collect(),
+        };
+        Ok((products, check))
     }
 
     async fn add(&self, req: pb::AddItemRequest) -> Result<pb::Cart> {
         let user_id = validate::user_id(&req.user_id)?;
         let product_id = validate::uuid("product_id", &req.product_id)?;
         let quantity = domain::add_quantity(req.quantity)?;
-        let products = self.check_product(&user_id, product_id).await?;
-        self.store.add(&user_id, product_id, quantity).await?;
+        let (products, currency) = self.check_product(&user_id, product_id).await?;
+        self.store
+            .add(&user_id, product_id, quantity, &currency)
+            .await?;
         self.priced(user_id, products).await
     }
 
@@ -115,12 +142,14 @@ impl CartApi {
         let user_id = validate::user_id(&req.user_id)?;
         let product_id = validate::uuid("product_id", &req.product_id)?;
         let quantity = domain::set_quantity(req.quantity)?;
-        let products = if quantity > 0 {
-            self.check_product(&user_id, product_id).await?
-        } else {
-            HashMap::new()
-        };
-        self.store.set(&user_id, product_id, quantity).await?;
+        if quantity == 0 {
+            self.store.remove(&user_id, product_id).await?;
+            return self.priced(user_id, HashMap::new()).await;
+        }
+        let (products, currency) = self.check_product(&user_id, product_id).await?;
+        self.store
+            .set(&user_id, product_id, quantity, &currency)
+            .await?;
         self.priced(user_id, products).await
     }
 

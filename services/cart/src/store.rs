@@ -2,14 +2,16 @@
 //!
 //! Every change to a cart starts by locking the shopper's `carts` row, so the
 //! changes to one cart run one after another: concurrent adds to a line all
-//! count, and the 50-line and 99-unit limits hold under any race. Purchases
-//! are keyed by order id, so removing an order's lines twice removes nothing
-//! more.
+//! count, the 50-line and 99-unit limits hold under any race, and a cart
+//! keeps one currency (stored on that row and checked under the lock). Every
+//! transaction takes the cart lock before it touches `cart_items`, so two
+//! changes never wait on each other's lines in a cycle. Purchases are keyed
+//! by order id, so removing an order's lines twice removes nothing more.
 
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::domain::{Line, MAX_LINES, MAX_QUANTITY};
+use crate::domain::{CurrencyCheck, Line, MAX_LINES, MAX_QUANTITY};
 use crate::error::{Error, Result};
 
 /// cart-service's tables.
@@ -40,8 +42,15 @@ impl Store {
 
     /// Adds `quantity` to a line, creating it when missing.
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.add", db.system = "postgresql"))]
-    pub async fn add(&self, user_id: &str, product_id: Uuid, quantity: i32) -> Result<()> {
+    pub async fn add(
+        &self,
+        user_id: &str,
+        product_id: Uuid,
+        quantity: i32,
+        currency: &CurrencyCheck,
+    ) -> Result<()> {
         let mut tx = lock_cart(&self.pool, user_id).await?;
+        claim_currency(&mut tx, user_id, currency).await?;
         let total = sqlx::query_scalar!(
             r#"
             INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, $3)
@@ -68,13 +77,17 @@ impl Store {
         Ok(())
     }
 
-    /// Sets a line's quantity; 0 removes it.
+    /// Sets a line's quantity (1..=99; [`Store::remove`] takes a line out).
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.set", db.system = "postgresql"))]
-    pub async fn set(&self, user_id: &str, product_id: Uuid, quantity: i32) -> Result<()> {
-        if quantity == 0 {
-            return self.remove(user_id, product_id).await;
-        }
+    pub async fn set(
+        &self,
+        user_id: &str,
+        product_id: Uuid,
+        quantity: i32,
+        currency: &CurrencyCheck,
+    ) -> Result<()> {
         let mut tx = lock_cart(&self.pool, user_id).await?;
+        claim_currency(&mut tx, user_id, currency).await?;
         sqlx::query!(
             r#"
             INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, $3)
@@ -94,22 +107,32 @@ impl Store {
     /// Removes a line; a missing line is not an error.
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.remove", db.system = "postgresql"))]
     pub async fn remove(&self, user_id: &str, product_id: Uuid) -> Result<()> {
+        let mut tx = lock_cart(&self.pool, user_id).await?;
         sqlx::query!(
             "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2",
             user_id,
             product_id
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Empties a cart.
+    /// Empties a cart; it takes any currency again.
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.clear", db.system = "postgresql"))]
     pub async fn clear(&self, user_id: &str) -> Result<()> {
+        let mut tx = lock_cart(&self.pool, user_id).await?;
         sqlx::query!("DELETE FROM cart_items WHERE user_id = $1", user_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query!(
+            "UPDATE carts SET currency = NULL WHERE user_id = $1",
+            user_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -179,6 +202,46 @@ async fn lock_cart<'a>(pool: &PgPool, user_id: &str) -> Result<Transaction<'a, P
     .execute(&mut *tx)
     .await?;
     Ok(tx)
+}
+
+/// Records `check.currency` as the cart's currency, or fails with
+/// FAILED_PRECONDITION. Runs under the cart lock, so it sees every line a
+/// concurrent change committed: the claim holds when the cart already is in
+/// that currency, or when every line it holds now is one the catalog just
+/// confirmed to be in it (an empty cart, or a cart whose products all moved
+/// to a new currency together).
+#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.claim_currency", db.system = "postgresql"))]
+async fn claim_currency(
+    tx: &mut Transaction<'_, Postgres>,
+    user_id: &str,
+    check: &CurrencyCheck,
+) -> Result<()> {
+    let claimed = sqlx::query_scalar!(
+        r#"
+        UPDATE carts SET currency = $2
+        WHERE user_id = $1
+          AND (currency = $2
+               OR NOT EXISTS (SELECT 1 FROM cart_items
+                              WHERE user_id = $1 AND product_id <> ALL($3::uuid[])))
+        RETURNING user_id
+        "#,
+        user_id,
+        check.currency,
+        &check.confirmed,
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    if claimed.is_some() {
+        return Ok(());
+    }
+    let current = sqlx::query_scalar!("SELECT currency FROM carts WHERE user_id = $1", user_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .unwrap_or_else(|| "another currency".into());
+    Err(Error::FailedPrecondition(format!(
+        "the cart holds items priced in {current}; this product is priced in {}",
+        check.currency
+    )))
 }
 
 /// Fails the transaction when the cart now holds more than 50 lines.

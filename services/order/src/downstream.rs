@@ -17,6 +17,10 @@ use uuid::Uuid;
 use crate::domain::{OrderItem, Shortage};
 use crate::error::{Error, Result};
 
+/// ErrorInfo reason of product-service refusing a reservation whose
+/// products are priced in different currencies.
+pub const MIXED_CURRENCY: &str = "MIXED_CURRENCY";
+
 /// Clients of the services the saga drives.
 #[derive(Debug, Clone)]
 pub struct Downstream {
@@ -105,6 +109,16 @@ impl Downstream {
         };
         match call!(self, product, reserve_stock, request, "product-service") {
             Ok(reservation) => Ok(Reserved::Held(convert(reservation)?)),
+            // A product changed currency since the cart was read: nothing is
+            // held, and the shopper has to fix the cart (409), not retry.
+            Err((status, _))
+                if status.code() == Code::FailedPrecondition
+                    && status
+                        .get_details_error_info()
+                        .is_some_and(|info| info.reason == MIXED_CURRENCY) =>
+            {
+                Err(Error::FailedPrecondition(status.message().to_string()))
+            }
             Err((status, _)) if status.code() == Code::FailedPrecondition => {
                 let shortages = status
                     .get_details_precondition_failure()
@@ -196,9 +210,19 @@ impl Downstream {
                 })
                 .collect(),
         };
-        call!(self, cart, remove_purchased_items, request, "cart-service")
-            .map(drop)
-            .map_err(fail)
+        match call!(self, cart, remove_purchased_items, request, "cart-service") {
+            Ok(_) => Ok(()),
+            // cart-service removes the lines (keyed by order id) before it
+            // prices what is left; FAILED_PRECONDITION only says the rest of
+            // the cart cannot be priced (its products diverged in currency).
+            // The removal is done, so the follow-up is too: retrying it
+            // would fail the same way forever.
+            Err((status, _)) if status.code() == Code::FailedPrecondition => {
+                tracing::info!(order_id = %order_id, message = status.message(), "purchased lines removed; the rest of the cart cannot be priced");
+                Ok(())
+            }
+            Err(e) => Err(fail(e)),
+        }
     }
 }
 

@@ -48,10 +48,13 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Maps a failed downstream call: outages become UNAVAILABLE, anything
-    /// else is unexpected here.
+    /// Maps a failed downstream call: outages become UNAVAILABLE; a state
+    /// the shopper can fix (a cart whose products are priced in different
+    /// currencies) stays FAILED_PRECONDITION with the downstream's message;
+    /// anything else is unexpected here.
     pub fn downstream(service: &str, status: Status) -> Self {
         match status.code() {
+            Code::FailedPrecondition => Self::FailedPrecondition(status.message().to_string()),
             Code::Unavailable
             | Code::DeadlineExceeded
             | Code::Cancelled
@@ -76,11 +79,14 @@ impl From<shop_runtime::validate::FieldError> for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        if shop_runtime::db::is_unavailable(&e) || shop_runtime::db::is_retryable(&e) {
-            tracing::warn!(error = %e, "order database unavailable");
-            return Self::Unavailable("order database unavailable, retry later".into());
+        use shop_runtime::db_error::{self, DbFailure};
+        match db_error::classify(&e) {
+            DbFailure::Retry(retry) => {
+                tracing::warn!(error = %e, kind = retry.as_str(), "order database: retryable failure");
+                Self::Unavailable(format!("order {}", retry.message()))
+            }
+            DbFailure::Constraint(_) | DbFailure::Other => Self::Internal(e.into()),
         }
-        Self::Internal(e.into())
     }
 }
 

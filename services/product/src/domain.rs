@@ -300,18 +300,49 @@ pub fn unit_price(raw: i64) -> Result<i64> {
     }
 }
 
-/// An image URL: a path on the gateway or an http(s) URL; empty means none.
+/// A stock adjustment: non-zero and at most [`MAX_STOCK_DELTA`] in size.
+/// Checked without `abs()`, which overflows on `i64::MIN`.
+pub fn stock_delta(raw: i64) -> Result<i64> {
+    if raw != 0 && raw.unsigned_abs() <= MAX_STOCK_DELTA.unsigned_abs() {
+        Ok(raw)
+    } else {
+        Err(Error::invalid(
+            "delta",
+            format!("must be non-zero and at most {MAX_STOCK_DELTA} in size, got {raw}"),
+        ))
+    }
+}
+
+/// An image URL: a path on the gateway (`/images/x.svg`) or an absolute
+/// `http(s)://host/...` URL; empty means none.
+///
+/// A path must not start with `//`: browsers read `//host/x` as a URL on
+/// another host (protocol-relative), which would let a product page load
+/// images from anywhere while looking like a local path. Backslashes and
+/// whitespace are refused too, because browsers turn `/\host` into `//host`
+/// and drop tabs and newlines inside URLs.
 pub fn image_url(raw: &str) -> Result<Option<String>> {
     let value = text("image_url", raw, 0, 2048)?;
     if value.is_empty() {
         return Ok(None);
     }
-    if value.starts_with('/') || value.starts_with("https://") || value.starts_with("http://") {
+    let plain = value.chars().all(|c| c.is_ascii_graphic() && c != '\\');
+    let well_formed = match value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+    {
+        // An absolute URL names its host.
+        Some(after_scheme) => !after_scheme.is_empty() && !after_scheme.starts_with('/'),
+        // A site path: one leading slash.
+        None => value.starts_with('/') && !value.starts_with("//"),
+    };
+    if plain && well_formed {
         Ok(Some(value))
     } else {
         Err(Error::invalid(
             "image_url",
-            "must start with '/', 'http://' or 'https://'",
+            "must be a site path starting with a single '/' or an absolute 'http://' or 'https://' URL, \
+             without spaces or backslashes",
         ))
     }
 }
@@ -334,6 +365,62 @@ mod tests {
         assert!(ReserveRequest::new(Uuid::nil(), [], Duration::ZERO).is_err());
         assert!(ReserveRequest::new(Uuid::nil(), [(Uuid::nil(), 0)], Duration::ZERO).is_err());
         assert!(ReserveRequest::new(Uuid::nil(), [(Uuid::nil(), -1)], Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn image_url_takes_site_paths_and_absolute_http_urls() {
+        for ok in [
+            "/images/products/mug.svg",
+            "/static/x.svg",
+            "https://cdn.example.com/x.png",
+            "http://example.com/x.png?size=2",
+        ] {
+            assert_eq!(image_url(ok).unwrap().as_deref(), Some(ok), "{ok}");
+        }
+        assert_eq!(image_url("").unwrap(), None);
+    }
+
+    #[test]
+    fn image_url_refuses_protocol_relative_and_disguised_host_urls() {
+        for bad in [
+            "//evil.example/x.png",
+            "///evil.example/x.png",
+            "/\\evil.example/x.png",
+            "/\t/evil.example/x.png",
+            "/images/a b.png",
+            "https:///evil.example",
+            "https://",
+            "javascript:alert(1)",
+            "data:image/svg+xml,<svg/>",
+            "images/x.png",
+        ] {
+            assert!(
+                matches!(
+                    image_url(bad),
+                    Err(Error::InvalidArgument {
+                        field: "image_url",
+                        ..
+                    })
+                ),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn stock_delta_refuses_zero_and_oversized_including_i64_min() {
+        assert_eq!(stock_delta(5).unwrap(), 5);
+        assert_eq!(stock_delta(-MAX_STOCK_DELTA).unwrap(), -MAX_STOCK_DELTA);
+        assert_eq!(stock_delta(MAX_STOCK_DELTA).unwrap(), MAX_STOCK_DELTA);
+        for bad in [
+            0,
+            MAX_STOCK_DELTA + 1,
+            -MAX_STOCK_DELTA - 1,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            assert!(stock_delta(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

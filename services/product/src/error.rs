@@ -2,12 +2,18 @@
 //!
 //! Client mistakes become INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS or
 //! FAILED_PRECONDITION with a message that names the field or the product.
-//! A database that is away becomes UNAVAILABLE. Anything else is a bug: it is
+//! A database that is away, a lost race and a statement timeout become
+//! UNAVAILABLE (see `shop_runtime::db_error`). Anything else is a bug: it is
 //! logged once here, and the client sees INTERNAL without details.
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 use uuid::Uuid;
+
+/// Domain of the ErrorInfo this service attaches.
+pub const ERROR_DOMAIN: &str = "product.shop";
+/// ErrorInfo reason of a reservation refused for mixing currencies.
+pub const MIXED_CURRENCY: &str = "MIXED_CURRENCY";
 
 /// A stock line that cannot be reserved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,15 +46,17 @@ pub enum Error {
     /// Some lines of a reservation are short; nothing was held.
     #[error("insufficient stock for {} product(s)", .0.len())]
     InsufficientStock(Vec<Shortage>),
+    /// The lines of a reservation are priced in different currencies (a
+    /// product changed currency after it went into the cart); nothing was held.
+    #[error("the products are priced in different currencies")]
+    MixedCurrency(Vec<(Uuid, String)>),
     /// The state of the resource forbids the call (e.g. a write-off below zero).
     #[error("{0}")]
     FailedPrecondition(String),
-    /// A concurrent transaction won a race the database could not serialize; retry.
-    #[error("concurrent update, retry")]
-    Aborted,
-    /// The database is unreachable or out of connections.
-    #[error("database unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    /// The database could not do it now: unreachable, out of connections,
+    /// a lost race (serialization failure, deadlock) or a statement timeout.
+    #[error("{}", .0.message())]
+    Unavailable(shop_runtime::db_error::Retry, #[source] sqlx::Error),
     /// A bug or an unexpected database failure.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -78,19 +86,14 @@ impl From<shop_runtime::validate::FieldError> for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        use shop_runtime::db;
-        if db::is_unavailable(&e) {
-            return Self::Unavailable(e);
-        }
-        if db::is_retryable(&e) {
-            return Self::Aborted;
-        }
-        match db::violated_constraint(&e) {
-            Some("products_sku_key") => Self::SkuTaken,
-            Some("products_available_not_negative") => {
+        use shop_runtime::db_error::{self, DbFailure};
+        match db_error::classify(&e) {
+            DbFailure::Retry(retry) => Self::Unavailable(retry, e),
+            DbFailure::Constraint("products_sku_key") => Self::SkuTaken,
+            DbFailure::Constraint("products_available_not_negative") => {
                 Self::FailedPrecondition("not enough available stock".into())
             }
-            _ => Self::Internal(e.into()),
+            DbFailure::Constraint(_) | DbFailure::Other => Self::Internal(e.into()),
         }
     }
 }
@@ -125,11 +128,36 @@ impl From<Error> for Status {
                     details,
                 )
             }
+            Error::MixedCurrency(ref lines) => {
+                let mut details = ErrorDetails::with_error_info(
+                    MIXED_CURRENCY,
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                let named: Vec<String> = lines
+                    .iter()
+                    .map(|(id, currency)| {
+                        details.add_precondition_failure_violation(
+                            "CURRENCY",
+                            id.to_string(),
+                            format!("priced in {currency}"),
+                        );
+                        format!("{id} ({currency})")
+                    })
+                    .collect();
+                Status::with_error_details(
+                    Code::FailedPrecondition,
+                    format!(
+                        "the products are priced in different currencies: {}; an order takes one currency",
+                        named.join(", ")
+                    ),
+                    details,
+                )
+            }
             Error::FailedPrecondition(msg) => Status::failed_precondition(msg),
-            Error::Aborted => Status::aborted(e.to_string()),
-            Error::Unavailable(source) => {
-                tracing::warn!(error = %source, "database unavailable");
-                Status::unavailable("product database unavailable, retry later")
+            Error::Unavailable(retry, source) => {
+                tracing::warn!(error = %source, kind = retry.as_str(), "product database: retryable failure");
+                Status::unavailable(format!("product {}", retry.message()))
             }
             Error::Internal(source) => {
                 tracing::error!(error = ?source, "internal error");

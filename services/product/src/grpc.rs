@@ -168,17 +168,9 @@ impl ProductApi {
 
     async fn adjust_stock(&self, req: pb::AdjustStockRequest) -> Result<Product> {
         let id = domain::parse_id("id", &req.id)?;
-        if req.delta == 0 || req.delta.abs() > domain::MAX_STOCK_DELTA {
-            return Err(Error::invalid(
-                "delta",
-                format!(
-                    "must be non-zero and at most {} in size",
-                    domain::MAX_STOCK_DELTA
-                ),
-            ));
-        }
-        let product = self.store.adjust_stock(id, req.delta).await?;
-        tracing::info!(product_id = %id, sku = %product.sku, delta = req.delta, available = product.available, "stock adjusted");
+        let delta = domain::stock_delta(req.delta)?;
+        let product = self.store.adjust_stock(id, delta).await?;
+        tracing::info!(product_id = %id, sku = %product.sku, delta, available = product.available, "stock adjusted");
         Ok(product)
     }
 

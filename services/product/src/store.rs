@@ -182,7 +182,8 @@ impl Store {
                 let current = self.get(id).await?;
                 Err(Error::FailedPrecondition(format!(
                     "cannot write off {} units of product {id}: only {} available",
-                    -delta, current.available
+                    delta.unsigned_abs(),
+                    current.available
                 )))
             }
         }
@@ -212,7 +213,7 @@ impl Store {
         }
 
         let locked = sqlx::query!(
-            "SELECT id, available FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            "SELECT id, available, currency FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE",
             &req.product_ids,
         )
         .fetch_all(&mut *tx)
@@ -229,7 +230,16 @@ impl Store {
                 missing.join(", ")
             )));
         }
-        // Rows are locked: what we read is what we update.
+        // Rows are locked: what we read is what we update, and no currency
+        // changes before the lines copy it.
+        if locked.iter().any(|row| row.currency != locked[0].currency) {
+            return Err(Error::MixedCurrency(
+                locked
+                    .iter()
+                    .map(|row| (row.id, row.currency.clone()))
+                    .collect(),
+            ));
+        }
         let shortages: Vec<Shortage> = locked
             .iter()
             .zip(&req.quantities)
