@@ -150,41 +150,8 @@ pub async fn ping(pool: &PgPool) -> bool {
     )
 }
 
-/// Errors that mean "the database is not there right now", which services
-/// report as UNAVAILABLE rather than as a bug.
-pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 08: connection exception; 53: insufficient resources;
-            // 57P01..57P03: the server is shutting down or starting;
-            // 57014: a statement cancelled by statement_timeout; 55P03: a
-            // lock not had within lock_timeout.
-            code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57P0")
-                || code == "57014"
-                || code == "55P03"
-        }),
-        _ => false,
-    }
-}
-
-/// Errors that a retry of the same transaction may resolve: serialization
-/// failures and deadlocks.
-pub fn is_retryable(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))
-}
-
-/// The name of the constraint a statement violated, for turning named
-/// constraint violations into client errors.
-pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
-    match e {
-        sqlx::Error::Database(db) => db.constraint(),
-        _ => None,
-    }
+/// The server is not there right now (start-up keeps retrying those).
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    use crate::db_error::{DbFailure, Retry, classify};
+    matches!(classify(e), DbFailure::Retry(Retry::Unreachable))
 }
