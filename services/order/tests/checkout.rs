@@ -623,6 +623,7 @@ async fn spawn_order_with_hooks(s: &mut Stack, hooks: &order_service::test_util:
     let (url, cart, product) = (s.db.url("order_svc"), s.cart.url(), s.product.url());
     let vars = [
         ("DATABASE_URL", url.as_str()),
+        ("PAGE_TOKEN_SECRET", shop_testkit::TEST_PAGE_TOKEN_SECRET),
         ("CART_SERVICE_ADDR", cart.as_str()),
         ("PRODUCT_SERVICE_ADDR", product.as_str()),
         ("SHUTDOWN_GRACE_SECONDS", "2"),
@@ -662,6 +663,20 @@ async fn held_and_sold(s: &Stack) -> (i64, i64) {
         .unwrap()
 }
 
+/// A checkout running on its own task, for tests that pause the saga.
+fn place_in_background(
+    s: &Stack,
+    user: &str,
+    key: &str,
+) -> tokio::task::JoinHandle<Result<tonic::Response<pb::Order>, tonic::Status>> {
+    let mut orders = s.orders.clone();
+    let request = pb::PlaceOrderRequest {
+        user_id: user.into(),
+        idempotency_key: key.into(),
+    };
+    tokio::spawn(async move { orders.place_order(request).await })
+}
+
 #[tokio::test]
 async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leaves_nothing_held_or_sold()
  {
@@ -673,15 +688,7 @@ async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leav
 
     // The checkout has asked for stock and its ReserveStock is about to go out.
     let mut gate = hooks.pause_after(order_service::saga::Step::StockRequested);
-    let mut orders = s.orders.clone();
-    let checkout = tokio::spawn(async move {
-        orders
-            .place_order(pb::PlaceOrderRequest {
-                user_id: "alice".into(),
-                idempotency_key: "k".into(),
-            })
-            .await
-    });
+    let checkout = place_in_background(&s, "alice", "k");
     gate.reached().await;
     // Recovery finds no reservation: it gives the order up, keeps it, and
     // settles it (release: nothing there yet).
@@ -736,15 +743,7 @@ async fn a_saga_that_wakes_after_recovery_confirmed_its_order_returns_it_and_sel
     // Held right after its reserve landed, the order is resumed by recovery
     // (it finds the held stock) while the live saga waits.
     let mut gate = hooks.pause_after(order_service::saga::Step::Reserved);
-    let mut orders = s.orders.clone();
-    let checkout = tokio::spawn(async move {
-        orders
-            .place_order(pb::PlaceOrderRequest {
-                user_id: "alice".into(),
-                idempotency_key: "k".into(),
-            })
-            .await
-    });
+    let checkout = place_in_background(&s, "alice", "k");
     gate.reached().await;
     wait_for(
         &s,
@@ -771,15 +770,7 @@ async fn a_saga_paused_before_asking_for_stock_reserves_nothing_once_recovery_fo
     s.add("alice", &mug, 3).await;
 
     let mut gate = hooks.pause_after(order_service::saga::Step::CartRead);
-    let mut orders = s.orders.clone();
-    let checkout = tokio::spawn(async move {
-        orders
-            .place_order(pb::PlaceOrderRequest {
-                user_id: "alice".into(),
-                idempotency_key: "k".into(),
-            })
-            .await
-    });
+    let checkout = place_in_background(&s, "alice", "k");
     gate.reached().await;
     // While it is held, a replay says the checkout is in progress.
     let err = s.place("alice", "k").await.unwrap_err();
