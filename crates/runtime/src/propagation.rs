@@ -6,17 +6,30 @@
 //! header, plus client-side RED metrics. The server side is
 //! [`GrpcServerSpan`]: a `grpc.server` span per call, child of the caller's
 //! span. Health checks and reflection make no spans.
+//!
+//! With export on, the OpenTelemetry layer gives every span its context.
+//! With export off there is no such layer (it costs CPU on every span:
+//! docs/benchmarks.md), so the spans that start or join a trace (server
+//! spans, client spans, a recovery's root) carry a [`LocalContext`] of
+//! their own: the trace id, a span id and the caller's flags and
+//! `tracestate`. JSON log lines read it from the nearest such span, and a
+//! call made under it carries it on in `traceparent`. That is one id or two
+//! drawn from a thread-local generator, and a header, per call.
 
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceState};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{IdGenerator as _, RandomIdGenerator};
 use tonic::body::Body;
 use tonic::transport::Channel;
 use tracing::{Instrument as _, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::Registry;
+use tracing_subscriber::registry::LookupSpan as _;
 
 use crate::telemetry;
 
@@ -55,9 +68,10 @@ impl Extractor for HeaderExtractor<'_> {
 }
 
 /// Makes `span`, a server span of `component`, a child of the trace
-/// context the request carries, if any. When several components share
-/// this process, it also marks the span as `component`'s work, so it and
-/// the spans under it carry that component's `service.name`.
+/// context the request carries, if any, or the root of a new trace. When
+/// several components share this process and export, it also marks the
+/// span as `component`'s work, so it and the spans under it carry that
+/// component's `service.name`.
 ///
 /// W3C trace context is the one format Shop speaks, so the propagator is
 /// used directly rather than looked up behind the global lock on every call
@@ -67,15 +81,91 @@ pub fn continue_trace(span: &Span, headers: &HeaderMap, component: &str) {
         return;
     }
     let remote = headers.contains_key("traceparent");
+    if !telemetry::exports() {
+        let parent = if remote {
+            extract(headers).span().span_context().clone()
+        } else {
+            SpanContext::NONE
+        };
+        set_local(span, LocalContext::child_of(&parent));
+        return;
+    }
     if !remote && !telemetry::is_shared() {
         return;
     }
     let parent = if remote {
-        TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+        extract(headers)
     } else {
         opentelemetry::Context::new()
     };
     let _ = span.set_parent(telemetry::in_component(component, parent));
+}
+
+/// The trace context `headers` carry; an empty context when they carry
+/// none, or a malformed one.
+fn extract(headers: &HeaderMap) -> opentelemetry::Context {
+    TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+}
+
+/// The trace context of a span that starts or joins a trace while export
+/// is off: kept in the span's extensions, read by JSON log lines in it and
+/// under it, and carried on by calls made under it.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalContext(pub(crate) SpanContext);
+
+impl LocalContext {
+    /// A span of its own in `parent`'s trace, keeping its flags and
+    /// `tracestate`; the root of a new trace when `parent` is not valid.
+    /// A new trace is marked sampled, as the default `always_on` sampler
+    /// would: a service that does export then records it (parent-based).
+    fn child_of(parent: &SpanContext) -> SpanContext {
+        let ids = RandomIdGenerator::default();
+        if parent.is_valid() {
+            SpanContext::new(
+                parent.trace_id(),
+                ids.new_span_id(),
+                parent.trace_flags(),
+                false,
+                parent.trace_state().clone(),
+            )
+        } else {
+            SpanContext::new(
+                ids.new_trace_id(),
+                ids.new_span_id(),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::NONE,
+            )
+        }
+    }
+}
+
+/// Gives `span` its own trace context (export off).
+fn set_local(span: &Span, context: SpanContext) {
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(data) = dispatch
+            .downcast_ref::<Registry>()
+            .and_then(|registry| registry.span(id))
+        {
+            data.extensions_mut().replace(LocalContext(context));
+        }
+    });
+}
+
+/// The trace context of `span`, or of its nearest ancestor that has one,
+/// with export off; None outside any trace (or with export on, where the
+/// OpenTelemetry layer keeps the contexts).
+pub(crate) fn local_context(span: &Span) -> Option<SpanContext> {
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        registry.span(id)?.scope().find_map(|ancestor| {
+            ancestor
+                .extensions()
+                .get::<LocalContext>()
+                .map(|local| local.0.clone())
+        })
+    })
+    .flatten()
 }
 
 /// Makes `span` the root of a new trace done by `component` (work no
@@ -181,7 +271,9 @@ impl tower::Service<http::Request<Body>> for Traced {
 }
 
 /// The `grpc.client` span of a call to `method` (`package.Service/Method`),
-/// its trace context written into the call's `headers`.
+/// its trace context written into the call's `headers`. With export off
+/// the span gets a span id of its own in the trace of the span it is made
+/// under, and sends that; outside any trace it sends nothing.
 pub fn client_span(method: &str, headers: &mut HeaderMap) -> Span {
     let span = tracing::info_span!(
         "grpc.client",
@@ -189,10 +281,25 @@ pub fn client_span(method: &str, headers: &mut HeaderMap) -> Span {
         otel.kind = "client",
         rpc.system = "grpc",
     );
-    if !span.is_disabled() {
-        TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
+    if span.is_disabled() {
+        return span;
+    }
+    if telemetry::exports() {
+        inject(&span.context(), headers);
+    } else if let Some(parent) = local_context(&span) {
+        let own = LocalContext::child_of(&parent);
+        inject(
+            &opentelemetry::Context::new().with_remote_span_context(own.clone()),
+            headers,
+        );
+        set_local(&span, own);
     }
     span
+}
+
+/// Writes `context`'s span context into `headers` as W3C trace context.
+fn inject(context: &opentelemetry::Context, headers: &mut HeaderMap) {
+    TraceContextPropagator::new().inject_context(context, &mut HeaderInjector(headers));
 }
 
 /// A transport failure as the outage it is.

@@ -9,7 +9,10 @@
 //! OpenTelemetry spans exported over OTLP/gRPC, as `OTEL_SERVICE_NAME`
 //! (default: the component's name), sampled as the standard
 //! `OTEL_TRACES_SAMPLER` variables say; trace context travels in W3C
-//! headers. Without an endpoint no OpenTelemetry span is made at all.
+//! headers. Without an endpoint no OpenTelemetry span is made at all:
+//! the spans that start or join a trace then keep its ids themselves
+//! (`propagation`), so JSON lines still carry the `trace_id` (the
+//! caller's, or one the first component made) and calls still pass it on.
 //! A process that runs several components (`shop up`, the tests) installs
 //! with [`init_shared`]: each component's spans then carry its own
 //! `service.name`, as they would in a process of their own.
@@ -19,10 +22,11 @@
 
 use std::fmt;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::trace::{SpanBuilder, Tracer};
+use opentelemetry::trace::{SpanBuilder, SpanContext, Tracer};
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
@@ -175,6 +179,7 @@ pub fn init_shared(
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
+    EXPORTS.store(!providers.is_empty(), Ordering::Relaxed);
     if let Some(provider) = providers.first() {
         opentelemetry::global::set_tracer_provider(provider.clone());
         if !components.is_empty() {
@@ -202,6 +207,17 @@ fn provider(endpoint: &str, service: String) -> Result<SdkTracerProvider, Config
         .with_resource(Resource::builder().with_service_name(service).build())
         .with_span_processor(processor)
         .build())
+}
+
+/// True once telemetry is installed with export on: spans then have
+/// OpenTelemetry contexts.
+static EXPORTS: AtomicBool = AtomicBool::new(false);
+
+/// True when this process exports spans, so the OpenTelemetry layer keeps
+/// every span's trace context; false when the spans that start or join a
+/// trace keep it themselves (see `propagation`).
+pub fn exports() -> bool {
+    EXPORTS.load(Ordering::Relaxed)
 }
 
 /// The components sharing this process, when [`init_shared`] named some.
@@ -290,7 +306,9 @@ impl<'writer> FormatFields<'writer> for NoSpanFields {
 }
 
 /// JSON log lines: time, level, target, the event's fields, the span name,
-/// and the OpenTelemetry trace and span ids of the current span.
+/// and the trace and span ids of the current span: its OpenTelemetry ids
+/// with export on; with export off, those of the nearest span that started
+/// or joined the trace (a server, client or recovery span).
 #[derive(Debug)]
 struct JsonWithTraceIds;
 
@@ -322,9 +340,13 @@ where
         if let Some(span) = ctx.lookup_current() {
             line.insert("span".into(), Value::String(span.name().to_string()));
         }
-        let context = tracing::Span::current().context();
-        let span_context = context.span().span_context().clone();
-        if span_context.is_valid() {
+        let current = tracing::Span::current();
+        let span_context = if exports() {
+            Some(current.context().span().span_context().clone())
+        } else {
+            crate::propagation::local_context(&current)
+        };
+        if let Some(span_context) = span_context.filter(SpanContext::is_valid) {
             line.insert(
                 "trace_id".into(),
                 Value::String(span_context.trace_id().to_string()),

@@ -171,8 +171,13 @@ pub struct Order {
 impl Order {
     /// `SO-000123`.
     pub fn display_number(&self) -> String {
-        format!("SO-{:06}", self.number)
+        display_number(self.number)
     }
+}
+
+/// The order number as people read it: `SO-000123`.
+pub fn display_number(number: i64) -> String {
+    format!("SO-{number:06}")
 }
 
 /// One line of an order.

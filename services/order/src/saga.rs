@@ -33,7 +33,9 @@ use std::time::Duration;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::domain::{Followup, Order, OrderItem, OrderStatus, RejectionReason, Shortage};
+use crate::domain::{
+    Followup, Order, OrderItem, OrderStatus, RejectionReason, Shortage, display_number,
+};
 use crate::downstream::{Downstream, Reservation, Reserved};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -121,21 +123,20 @@ impl Saga {
     /// Checks out the user's cart, once per idempotency key.
     pub async fn place(&self, user_id: &str, key: &str) -> Result<Placed> {
         let id = Uuid::new_v4();
-        if !self.store.insert_pending(id, user_id, key).await? {
+        let Some(number) = self.store.insert_pending(id, user_id, key).await? else {
             return self.replay(user_id, key).await;
-        }
-        tracing::info!(order_id = %id, "order placed");
+        };
+        let number = display_number(number);
+        tracing::info!(order_id = %id, order_number = %number, "order placed");
         self.after(Step::OrderCreated).await?;
         let result = self.checkout(id, user_id).await;
         let outcome = match &result {
-            Ok(order) => {
-                tracing::info!(order_id = %id, order_number = %order.display_number(), "order confirmed");
+            Ok(_) => {
+                tracing::info!(order_id = %id, order_number = %number, "order confirmed");
                 "confirmed"
             }
             Err(Error::Rejected(reason, _)) => {
-                let number = self.store.get(id).await.map(|o| o.display_number());
-                let number = number.as_deref().unwrap_or("unknown");
-                tracing::info!(order_id = %id, order_number = number, reason = reason.as_str(), "order rejected");
+                tracing::info!(order_id = %id, order_number = %number, reason = reason.as_str(), "order rejected");
                 "rejected"
             }
             Err(_) => "failed",

@@ -48,14 +48,15 @@ impl Store {
     }
 
     /// Records a PENDING order unless the user already used the key;
-    /// returns false when the key was taken.
+    /// returns its number (from the sequence), or None when the key was
+    /// taken.
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.insert_pending", db.system = "postgresql"))]
-    pub async fn insert_pending(&self, id: Uuid, user_id: &str, key: &str) -> Result<bool> {
-        let inserted = sqlx::query_scalar!(
+    pub async fn insert_pending(&self, id: Uuid, user_id: &str, key: &str) -> Result<Option<i64>> {
+        let number = sqlx::query_scalar!(
             r#"
             INSERT INTO orders (id, user_id, idempotency_key, status) VALUES ($1, $2, $3, 'PENDING')
             ON CONFLICT (user_id, idempotency_key) DO NOTHING
-            RETURNING id
+            RETURNING number
             "#,
             id,
             user_id,
@@ -63,7 +64,7 @@ impl Store {
         )
         .fetch_optional(&self.pool)
         .await?;
-        Ok(inserted.is_some())
+        Ok(number)
     }
 
     /// The order a user placed with a key.
