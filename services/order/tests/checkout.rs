@@ -626,7 +626,6 @@ async fn spawn_order_with_hooks(s: &mut Stack, hooks: &order_service::test_util:
         ("PAGE_TOKEN_SECRET", shop_testkit::TEST_PAGE_TOKEN_SECRET),
         ("CART_SERVICE_ADDR", cart.as_str()),
         ("PRODUCT_SERVICE_ADDR", product.as_str()),
-        ("PAGE_TOKEN_SECRET", shop_testkit::TEST_PAGE_TOKEN_SECRET),
         ("SHUTDOWN_GRACE_SECONDS", "2"),
         ("RECOVERY_HORIZON_SECONDS", "1"),
         ("RECOVERY_INTERVAL_MILLIS", "100"),
