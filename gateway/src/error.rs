@@ -66,17 +66,6 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, detail)
     }
 
-    /// 422.
-    pub fn unprocessable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
-    }
-
-    /// Sets the problem type.
-    pub fn with_kind(mut self, kind: &'static str) -> Self {
-        self.kind = kind;
-        self
-    }
-
     /// Where a request body field was invalid the contract says 422, not 400.
     pub fn body_invalid_is_422(mut self) -> Self {
         if self.grpc_code == Some(Code::InvalidArgument) {

@@ -183,16 +183,30 @@ impl IntoResponse for PageError {
 
 type PageResult = Result<Response, PageError>;
 
-fn money(cents: i64, currency: &str) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
+/// An amount in minor units as people read it: the currency's own number
+/// of decimals (ISO 4217: none for yen, three for dinars, two otherwise).
+fn money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
     let symbol = match currency {
         "USD" => "$",
         "EUR" => "€",
         "GBP" => "£",
+        "JPY" => "¥",
         _ => "",
     };
-    let cents = cents.unsigned_abs();
-    let amount = format!("{sign}{symbol}{}.{:02}", cents / 100, cents % 100);
+    let decimals: u32 = match currency {
+        "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "PYG" | "UGX" | "XAF" | "XOF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    };
+    let minor = minor.unsigned_abs();
+    let unit = 10_u64.pow(decimals);
+    let amount = if decimals == 0 {
+        format!("{sign}{symbol}{minor}")
+    } else {
+        let width = decimals as usize;
+        format!("{sign}{symbol}{}.{:0width$}", minor / unit, minor % unit)
+    };
     if symbol.is_empty() {
         format!("{amount} {currency}")
     } else {
@@ -787,7 +801,9 @@ mod tests {
     fn money_formats_minor_units() {
         assert_eq!(money(1250, "USD"), "$12.50");
         assert_eq!(money(5, "EUR"), "€0.05");
-        assert_eq!(money(100, "JPY"), "1.00 JPY");
+        assert_eq!(money(100, "JPY"), "¥100", "yen have no minor unit");
+        assert_eq!(money(1500, "KWD"), "1.500 KWD");
+        assert_eq!(money(-5, "CHF"), "-0.05 CHF");
     }
 
     #[test]

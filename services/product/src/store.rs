@@ -6,8 +6,6 @@
 //! by a primary key, SKUs by a unique constraint. Nothing checks first and
 //! acts later.
 
-use std::time::Duration;
-
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -531,13 +529,4 @@ fn product_not_found(id: Uuid) -> Error {
 
 fn reservation_not_found(id: Uuid) -> Error {
     Error::NotFound(format!("reservation {id} not found"))
-}
-
-/// How often the expiry sweeper runs, and how long stock stays held by default.
-#[derive(Debug, Clone, Copy)]
-pub struct ReservationTiming {
-    /// Default TTL of a reservation.
-    pub ttl: Duration,
-    /// Pause between two sweeps.
-    pub sweep_interval: Duration,
 }
