@@ -653,7 +653,10 @@ pub async fn place_order(
             // A bad key is a bad header: 400.
             ApiError::from_grpc(s)
         })?;
-    let replayed = response.metadata().get("x-shop-replayed").is_some();
+    let replayed = response
+        .metadata()
+        .get(shop_proto::names::REPLAYED_HEADER)
+        .is_some();
     let status = if replayed {
         StatusCode::OK
     } else {

@@ -7,6 +7,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use shop_proto::names::rejection;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
@@ -113,11 +114,11 @@ impl ApiError {
         // Checkout rejections name their reason; short lines come along.
         if let Some(info) = status.get_details_error_info() {
             match info.reason.as_str() {
-                "EMPTY_CART" => {
+                rejection::EMPTY_CART => {
                     error.status = StatusCode::UNPROCESSABLE_ENTITY;
                     error.kind = "/problems/empty-cart";
                 }
-                "INSUFFICIENT_STOCK" => error.kind = "/problems/insufficient-stock",
+                rejection::INSUFFICIENT_STOCK => error.kind = "/problems/insufficient-stock",
                 _ => {}
             }
         }

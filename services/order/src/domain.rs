@@ -57,26 +57,28 @@ pub enum RejectionReason {
     Interrupted,
 }
 
+use shop_proto::names::rejection;
+
 impl RejectionReason {
     /// The value stored in `rejection_reason` and sent as ErrorInfo reason.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::EmptyCart => "EMPTY_CART",
-            Self::InsufficientStock => "INSUFFICIENT_STOCK",
-            Self::UnknownProduct => "UNKNOWN_PRODUCT",
-            Self::ReservationLost => "RESERVATION_LOST",
-            Self::Interrupted => "CHECKOUT_INTERRUPTED",
+            Self::EmptyCart => rejection::EMPTY_CART,
+            Self::InsufficientStock => rejection::INSUFFICIENT_STOCK,
+            Self::UnknownProduct => rejection::UNKNOWN_PRODUCT,
+            Self::ReservationLost => rejection::RESERVATION_LOST,
+            Self::Interrupted => rejection::CHECKOUT_INTERRUPTED,
         }
     }
 
     /// Parses the stored value.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
-            "EMPTY_CART" => Self::EmptyCart,
-            "INSUFFICIENT_STOCK" => Self::InsufficientStock,
-            "UNKNOWN_PRODUCT" => Self::UnknownProduct,
-            "RESERVATION_LOST" => Self::ReservationLost,
-            "CHECKOUT_INTERRUPTED" => Self::Interrupted,
+            rejection::EMPTY_CART => Self::EmptyCart,
+            rejection::INSUFFICIENT_STOCK => Self::InsufficientStock,
+            rejection::UNKNOWN_PRODUCT => Self::UnknownProduct,
+            rejection::RESERVATION_LOST => Self::ReservationLost,
+            rejection::CHECKOUT_INTERRUPTED => Self::Interrupted,
             _ => return None,
         })
     }

@@ -17,9 +17,7 @@ use uuid::Uuid;
 use crate::domain::{OrderItem, Shortage};
 use crate::error::{Error, Result};
 
-/// ErrorInfo reason of product-service refusing a reservation whose
-/// products are priced in different currencies.
-pub const MIXED_CURRENCY: &str = "MIXED_CURRENCY";
+use shop_proto::names::MIXED_CURRENCY;
 
 /// Clients of the services the saga drives.
 #[derive(Debug, Clone)]

@@ -14,8 +14,7 @@ use crate::error::{Error, Result};
 use crate::saga::{Placed, Saga};
 use crate::store::Store;
 
-/// Response header marking a replayed PlaceOrder.
-pub const REPLAYED_HEADER: &str = "x-shop-replayed";
+use shop_proto::names::REPLAYED_HEADER;
 
 /// The service implementation.
 #[derive(Debug, Clone)]

@@ -12,8 +12,7 @@ use uuid::Uuid;
 
 /// Domain of the ErrorInfo this service attaches.
 pub const ERROR_DOMAIN: &str = "product.shop";
-/// ErrorInfo reason of a reservation refused for mixing currencies.
-pub const MIXED_CURRENCY: &str = "MIXED_CURRENCY";
+pub use shop_proto::names::MIXED_CURRENCY;
 
 /// A stock line that cannot be reserved.
 #[derive(Debug, Clone, PartialEq, Eq)]
