@@ -56,9 +56,12 @@ impl Backends {
             order: OrderServiceClient::new(Traced::new(order.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
             health: vec![
-                (product, "shop.product.v1.ProductService"),
-                (cart, "shop.cart.v1.CartService"),
-                (order, "shop.order.v1.OrderService"),
+                (
+                    product,
+                    shop_proto::product::product_service_server::SERVICE_NAME,
+                ),
+                (cart, shop_proto::cart::cart_service_server::SERVICE_NAME),
+                (order, shop_proto::order::order_service_server::SERVICE_NAME),
             ],
             deadline,
         })

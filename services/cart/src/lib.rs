@@ -25,7 +25,7 @@ use crate::grpc::CartApi;
 use crate::store::Store;
 
 /// Fully qualified gRPC service name, as health reports it.
-pub const SERVICE_NAME: &str = "shop.cart.v1.CartService";
+pub const SERVICE_NAME: &str = shop_proto::cart::cart_service_server::SERVICE_NAME;
 /// Component name in logs, metrics and traces.
 pub const COMPONENT: &str = "cart-service";
 /// The schema this service owns; created by `db/bootstrap.sql`.

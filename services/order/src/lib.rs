@@ -31,7 +31,7 @@ use crate::saga::{Saga, Step};
 use crate::store::Store;
 
 /// Fully qualified gRPC service name, as health reports it.
-pub const SERVICE_NAME: &str = "shop.order.v1.OrderService";
+pub const SERVICE_NAME: &str = shop_proto::order::order_service_server::SERVICE_NAME;
 /// Component name in logs, metrics and traces.
 pub const COMPONENT: &str = "order-service";
 /// The schema this service owns; created by `db/bootstrap.sql`.

@@ -24,7 +24,7 @@ use crate::grpc::ProductApi;
 use crate::store::Store;
 
 /// Fully qualified gRPC service name, as health reports it.
-pub const SERVICE_NAME: &str = "shop.product.v1.ProductService";
+pub const SERVICE_NAME: &str = shop_proto::product::product_service_server::SERVICE_NAME;
 /// Component name in logs, metrics and traces.
 pub const COMPONENT: &str = "product-service";
 /// The schema this service owns; created by `db/bootstrap.sql`.
