@@ -228,7 +228,7 @@ pub async fn run(
         config.downstream_timeout,
         &config.tls,
     )?;
-    let limits = limits::shared(&config.limits);
+    let limits = Arc::new(limits::Limits::new(&config.limits));
     let state = AppState {
         backends: backends.clone(),
         auth: Arc::new(Auth::new(

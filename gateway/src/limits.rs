@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -298,11 +298,6 @@ pub async fn rate_limit(
     }
     request.extensions_mut().insert(ClientIp(ip));
     next.run(request).await
-}
-
-/// The limits for a gateway of `config`.
-pub fn shared(config: &LimitsConfig) -> Arc<Limits> {
-    Arc::new(Limits::new(config))
 }
 
 #[cfg(test)]

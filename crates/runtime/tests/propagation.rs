@@ -8,13 +8,11 @@
 use std::collections::HashMap;
 use std::sync::Once;
 
-use http::{HeaderMap, HeaderValue};
-use shop_runtime::propagation::{GrpcServerSpan, client_span};
-use shop_runtime::{Env, telemetry};
-use tower_http::trace::MakeSpan as _;
+mod common;
 
-const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+use common::{CALLER_SPAN_ID, TRACE_ID, from_caller, traceparent};
+use http::{HeaderMap, HeaderValue};
+use shop_runtime::{Env, telemetry};
 
 /// Installs telemetry with export on, once for the test binary, on a
 /// runtime that outlives every test (the exporter's channel lives on it).
@@ -31,48 +29,15 @@ fn init() {
     });
 }
 
-/// The headers of the call a service makes to the next one while it
-/// handles an incoming call that carried `incoming`.
+/// [`common::outgoing_headers`] once telemetry is installed.
 fn outgoing_headers(incoming: HeaderMap) -> HeaderMap {
     init();
-    let mut request = http::Request::post("/shop.cart.v1.CartService/GetCart")
-        .body(())
-        .unwrap();
-    *request.headers_mut() = incoming;
-    let server = GrpcServerSpan {
-        component: "propagation-test",
-    }
-    .make_span(&request);
-    let _entered = server.enter();
-    let mut outgoing = HeaderMap::new();
-    let _client = client_span("shop.product.v1.ProductService/GetProduct", &mut outgoing);
-    outgoing
-}
-
-/// The headers of a sampled call from `CALLER_SPAN_ID` in `TRACE_ID`.
-fn from_caller() -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "traceparent",
-        HeaderValue::from_str(&format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01")).unwrap(),
-    );
-    headers
-}
-
-/// The four dash-separated parts of the `traceparent` header.
-fn traceparent(headers: &HeaderMap) -> Vec<String> {
-    let value = headers.get("traceparent").expect("a traceparent header");
-    value
-        .to_str()
-        .unwrap()
-        .split('-')
-        .map(String::from)
-        .collect()
+    common::outgoing_headers("propagation-test", incoming)
 }
 
 #[test]
 fn a_call_made_while_serving_one_carries_the_callers_trace_and_a_span_of_its_own() {
-    let outgoing = outgoing_headers(from_caller());
+    let outgoing = outgoing_headers(from_caller("01"));
 
     let parts = traceparent(&outgoing);
     assert_eq!(parts.len(), 4, "traceparent is version-trace-span-flags");
@@ -89,7 +54,7 @@ fn a_call_made_while_serving_one_carries_the_callers_trace_and_a_span_of_its_own
 
 #[test]
 fn the_callers_tracestate_travels_on_and_an_empty_one_is_not_sent() {
-    let mut incoming = from_caller();
+    let mut incoming = from_caller("01");
     let without = outgoing_headers(incoming.clone());
     assert!(
         without.get("tracestate").is_none(),

@@ -7,13 +7,12 @@
 use std::collections::HashMap;
 use std::sync::Once;
 
-use http::{HeaderMap, HeaderValue};
-use shop_runtime::propagation::{GrpcServerSpan, client_span};
-use shop_runtime::{Env, telemetry};
-use tower_http::trace::MakeSpan as _;
+mod common;
 
-const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+use common::{CALLER_SPAN_ID, TRACE_ID, from_caller, traceparent};
+use http::{HeaderMap, HeaderValue};
+use shop_runtime::propagation::client_span;
+use shop_runtime::{Env, telemetry};
 
 /// Installs telemetry with export off, once for the test binary.
 fn init() {
@@ -25,43 +24,10 @@ fn init() {
     });
 }
 
-/// The headers of the call a service makes to the next one while it
-/// handles an incoming call that carried `incoming`.
+/// [`common::outgoing_headers`] once telemetry is installed.
 fn outgoing_headers(incoming: HeaderMap) -> HeaderMap {
     init();
-    let mut request = http::Request::post("/shop.cart.v1.CartService/GetCart")
-        .body(())
-        .unwrap();
-    *request.headers_mut() = incoming;
-    let server = GrpcServerSpan {
-        component: "propagation-off-test",
-    }
-    .make_span(&request);
-    let _entered = server.enter();
-    let mut outgoing = HeaderMap::new();
-    let _client = client_span("shop.product.v1.ProductService/GetProduct", &mut outgoing);
-    outgoing
-}
-
-/// The headers of a call from `CALLER_SPAN_ID` in `TRACE_ID` with `flags`.
-fn from_caller(flags: &str) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "traceparent",
-        HeaderValue::from_str(&format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-{flags}")).unwrap(),
-    );
-    headers
-}
-
-/// The four dash-separated parts of the `traceparent` header.
-fn traceparent(headers: &HeaderMap) -> Vec<String> {
-    let value = headers.get("traceparent").expect("a traceparent header");
-    value
-        .to_str()
-        .unwrap()
-        .split('-')
-        .map(String::from)
-        .collect()
+    common::outgoing_headers("propagation-off-test", incoming)
 }
 
 #[test]
