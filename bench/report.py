@@ -96,7 +96,7 @@ if busy > 0:
         rest -= ticks
         print(f"| {name} | {ticks / busy * 100:.0f} % | {ticks * 10_000 / requests:.0f} µs |")
     print(f"| everything else (mostly the load generator) | {rest / busy * 100:.0f} % | {rest * 10_000 / requests:.0f} µs |")
-print(f"\ngRPC hop (`services/product/examples/grpc_hop.rs`, one connection, 20,000 sequential calls): "
+print(f"\ngRPC hop (`bench/src/bin/grpc_hop.rs`, one connection, 20,000 sequential calls): "
       f"GetProduct p50 {hop['getproduct_p50_us']:.0f} µs (p99 {hop['getproduct_p99_us']:.0f}), its SQL alone "
       f"{hop['sql_p50_us']:.0f} µs, raw tonic health check {hop['raw_tonic_p50_us']:.0f} µs (p99 {hop['raw_tonic_p99_us']:.0f}).")
 print("\nStart to ready: from spawning the process to its `/readyz` answering 200 (polled every 2 ms), "

@@ -16,6 +16,8 @@ pub mod limits;
 pub mod middleware;
 pub mod openapi;
 pub mod storefront;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 use std::future::Future;
 use std::net::SocketAddr;

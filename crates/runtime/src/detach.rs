@@ -5,7 +5,7 @@
 //! future dropped between two SQL statements leaves work half done, and one
 //! dropped while a statement is in flight can hand its connection back to
 //! the pool inside an open transaction, where the next request's writes
-//! are silently never committed. `crates/shop/tests/faults.rs` saw both
+//! are silently never committed. `tests/faults.rs` saw both
 //! (an order's lines refused because its row was not visible). Running
 //! every request on its own task makes cancellation impossible: the caller
 //! may stop waiting, but the handler finishes, commits or rolls back, and

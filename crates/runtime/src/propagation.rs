@@ -216,7 +216,7 @@ impl<B> tower_http::trace::MakeSpan<B> for GrpcServerSpan {
 /// A call that fails in the transport (connection refused or reset, a peer
 /// killed mid-call) comes back as UNAVAILABLE: tonic would report it as
 /// UNKNOWN, which callers must treat as a bug, while it is an outage to
-/// retry (found by `crates/shop/tests/faults.rs`).
+/// retry (found by `tests/faults.rs`).
 #[derive(Debug, Clone)]
 pub struct Traced {
     /// The shared, possibly balanced, channel.

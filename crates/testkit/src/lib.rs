@@ -1,5 +1,9 @@
-//! Test support: real PostgreSQL, a fresh database per test, and Shop's
-//! services running in-process on port 0.
+//! Test support: real PostgreSQL, a fresh database per test, a component
+//! running in-process on port 0, and the contract's invariants in SQL.
+//!
+//! It depends on no service: each service exposes its own `spawn_*` helper
+//! behind its `test-util` feature, built on [`Running`] and [`env`], so a
+//! service's tests compile that service and the runtime kit only.
 //!
 //! The first test of a test binary starts one ephemeral PostgreSQL server
 //! (see `shop-pgtemp`) and prepares a template database with
@@ -174,15 +178,6 @@ pub fn env(pairs: &[(&str, &str)]) -> Env {
     )
 }
 
-/// Every component's name (its `service.name`), for a process that runs
-/// them all, as [`Stack`] does.
-pub const COMPONENTS: [&str; 4] = [
-    gateway::COMPONENT,
-    product_service::COMPONENT,
-    cart_service::COMPONENT,
-    order_service::COMPONENT,
-];
-
 /// A component running in this process on port 0.
 #[derive(Debug)]
 pub struct Running {
@@ -295,67 +290,6 @@ pub async fn assert_health_flips_on_shutdown(service: &mut Running, name: &str) 
 /// The shutdown future handed to a component's `run`.
 pub type BoxedShutdown = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Runs product-service against `db`, with a quick sweeper and a short drain.
-/// `extra` adds or overrides variables.
-pub async fn spawn_product(db: &TestDb, extra: &[(&str, &str)]) -> Running {
-    let url = db.url("product_svc");
-    let mut vars = vec![
-        ("DATABASE_URL", url.as_str()),
-        ("PAGE_TOKEN_SECRET", TEST_PAGE_TOKEN_SECRET),
-        ("SEED_DEMO_CATALOG", "false"),
-        ("RESERVATION_SWEEP_MILLIS", "100"),
-        ("SHUTDOWN_GRACE_SECONDS", "2"),
-    ];
-    vars.extend_from_slice(extra);
-    let config = product_service::Config::from_env(&env(&vars)).expect("valid test config");
-    Running::start(|listener, admin, shutdown| {
-        product_service::run(config, listener, admin, shutdown)
-    })
-    .await
-}
-
-/// Runs cart-service against `db`, calling product-service at `product`.
-pub async fn spawn_cart(db: &TestDb, product: &Running, extra: &[(&str, &str)]) -> Running {
-    let url = db.url("cart_svc");
-    let product_url = product.url();
-    let mut vars = vec![
-        ("DATABASE_URL", url.as_str()),
-        ("PAGE_TOKEN_SECRET", TEST_PAGE_TOKEN_SECRET),
-        ("PRODUCT_SERVICE_ADDR", product_url.as_str()),
-        ("DOWNSTREAM_TIMEOUT_MILLIS", "1000"),
-        ("SHUTDOWN_GRACE_SECONDS", "2"),
-    ];
-    vars.extend_from_slice(extra);
-    let config = cart_service::Config::from_env(&env(&vars)).expect("valid test config");
-    Running::start(|listener, admin, shutdown| cart_service::run(config, listener, admin, shutdown))
-        .await
-}
-
-/// Runs order-service against `db`, calling `cart` and `product`.
-pub async fn spawn_order(
-    db: &TestDb,
-    cart: &Running,
-    product: &Running,
-    extra: &[(&str, &str)],
-) -> Running {
-    let url = db.url("order_svc");
-    let (cart_url, product_url) = (cart.url(), product.url());
-    let mut vars = vec![
-        ("DATABASE_URL", url.as_str()),
-        ("PAGE_TOKEN_SECRET", TEST_PAGE_TOKEN_SECRET),
-        ("CART_SERVICE_ADDR", cart_url.as_str()),
-        ("PRODUCT_SERVICE_ADDR", product_url.as_str()),
-        ("DOWNSTREAM_TIMEOUT_MILLIS", "2000"),
-        ("SHUTDOWN_GRACE_SECONDS", "2"),
-    ];
-    vars.extend_from_slice(extra);
-    let config = order_service::Config::from_env(&env(&vars)).expect("valid test config");
-    Running::start(|listener, admin, shutdown| {
-        order_service::run(config, listener, admin, shutdown)
-    })
-    .await
-}
-
 /// Signing key of test gateways' tokens.
 pub const TEST_AUTH_SECRET: &str = "test-auth-secret-that-is-long-enough";
 /// Signing key of test services' page tokens.
@@ -363,66 +297,6 @@ pub const TEST_PAGE_TOKEN_SECRET: &str = "test-page-token-secret-long-enough";
 
 /// Administrator password of test gateways.
 pub const TEST_ADMIN_PASSWORD: &str = "test-admin-password";
-
-/// Runs the gateway in front of the three services.
-pub async fn spawn_gateway(
-    product: &Running,
-    cart: &Running,
-    order: &Running,
-    extra: &[(&str, &str)],
-) -> Running {
-    let (p, c, o) = (product.url(), cart.url(), order.url());
-    let mut vars = vec![
-        ("PRODUCT_SERVICE_ADDR", p.as_str()),
-        ("CART_SERVICE_ADDR", c.as_str()),
-        ("ORDER_SERVICE_ADDR", o.as_str()),
-        ("AUTH_SECRET", TEST_AUTH_SECRET),
-        ("ADMIN_PASSWORD", TEST_ADMIN_PASSWORD),
-        ("SHUTDOWN_GRACE_SECONDS", "2"),
-    ];
-    vars.extend_from_slice(extra);
-    let config = gateway::Config::from_env(&env(&vars)).expect("valid test config");
-    Running::start(|listener, admin, shutdown| gateway::run(config, listener, admin, shutdown))
-        .await
-}
-
-/// The whole stack on one fresh database: product, cart, order and gateway.
-#[derive(Debug)]
-pub struct Stack {
-    /// The database.
-    pub db: TestDb,
-    /// product-service.
-    pub product: Running,
-    /// cart-service.
-    pub cart: Running,
-    /// order-service.
-    pub order: Running,
-    /// The gateway.
-    pub gateway: Running,
-}
-
-impl Stack {
-    /// Starts every component; `gateway_vars` add or override the gateway's variables.
-    pub async fn start(gateway_vars: &[(&str, &str)]) -> Self {
-        let db = TestDb::new().await;
-        let product = spawn_product(&db, &[]).await;
-        let cart = spawn_cart(&db, &product, &[]).await;
-        let order = spawn_order(&db, &cart, &product, &[]).await;
-        let gateway = spawn_gateway(&product, &cart, &order, gateway_vars).await;
-        Self {
-            db,
-            product,
-            cart,
-            order,
-            gateway,
-        }
-    }
-
-    /// Base URL of the gateway, e.g. `http://127.0.0.1:41234`.
-    pub fn base_url(&self) -> String {
-        self.gateway.url()
-    }
-}
 
 /// Checks the design.md invariants with SQL across the three schemas, as an
 /// administrator; returns every violation found (empty when all hold).

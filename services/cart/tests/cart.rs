@@ -19,8 +19,8 @@ struct Harness {
 
 async fn start() -> Harness {
     let db = TestDb::new().await;
-    let product = shop_testkit::spawn_product(&db, &[]).await;
-    let cart_service = shop_testkit::spawn_cart(&db, &product, &[]).await;
+    let product = product_service::test_util::spawn_product(&db, &[]).await;
+    let cart_service = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
     let products = ProductServiceClient::connect(product.url()).await.unwrap();
     let cart = CartServiceClient::connect(cart_service.url())
         .await

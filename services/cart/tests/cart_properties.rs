@@ -113,8 +113,8 @@ fn price(index: usize) -> i64 {
 
 async fn start() -> Harness {
     let db = TestDb::new().await;
-    let product = shop_testkit::spawn_product(&db, &[]).await;
-    let cart_service = shop_testkit::spawn_cart(&db, &product, &[]).await;
+    let product = product_service::test_util::spawn_product(&db, &[]).await;
+    let cart_service = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
     let mut products = ProductServiceClient::connect(product.url()).await.unwrap();
     let mut catalog = Vec::new();
     for index in 0..PRODUCTS {

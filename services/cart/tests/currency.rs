@@ -21,8 +21,8 @@ struct Harness {
 
 async fn start() -> Harness {
     let db = TestDb::new().await;
-    let product = shop_testkit::spawn_product(&db, &[]).await;
-    let cart_service = shop_testkit::spawn_cart(&db, &product, &[]).await;
+    let product = product_service::test_util::spawn_product(&db, &[]).await;
+    let cart_service = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
     Harness {
         products: ProductServiceClient::connect(product.url()).await.unwrap(),
         cart: CartServiceClient::connect(cart_service.url())

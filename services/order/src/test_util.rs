@@ -3,11 +3,13 @@
 //! hold a checkout right after a step, and make releases fail.
 //!
 //! A test builds a [`Hooks`], puts it in [`crate::Config::hooks`], and
-//! drives the saga through real gRPC calls while holding it at a step.
+//! drives the saga through real gRPC calls while holding it at a step;
+//! [`spawn_order`] runs order-service in-process on port 0.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use shop_testkit::{Running, TEST_PAGE_TOKEN_SECRET, TestDb, env};
 use tokio::sync::oneshot;
 
 use crate::saga::Step;
@@ -94,4 +96,39 @@ impl Hooks {
             let _ = pause.resume.await;
         }
     }
+}
+
+/// Runs order-service against `db`, calling `cart` and `product`.
+/// `extra` adds or overrides variables.
+pub async fn spawn_order(
+    db: &TestDb,
+    cart: &Running,
+    product: &Running,
+    extra: &[(&str, &str)],
+) -> Running {
+    spawn_order_with(db, cart, product, extra, Hooks::default()).await
+}
+
+/// [`spawn_order`] with the saga held by `hooks`.
+pub async fn spawn_order_with(
+    db: &TestDb,
+    cart: &Running,
+    product: &Running,
+    extra: &[(&str, &str)],
+    hooks: Hooks,
+) -> Running {
+    let url = db.url("order_svc");
+    let (cart_url, product_url) = (cart.url(), product.url());
+    let mut vars = vec![
+        ("DATABASE_URL", url.as_str()),
+        ("PAGE_TOKEN_SECRET", TEST_PAGE_TOKEN_SECRET),
+        ("CART_SERVICE_ADDR", cart_url.as_str()),
+        ("PRODUCT_SERVICE_ADDR", product_url.as_str()),
+        ("DOWNSTREAM_TIMEOUT_MILLIS", "2000"),
+        ("SHUTDOWN_GRACE_SECONDS", "2"),
+    ];
+    vars.extend_from_slice(extra);
+    let mut config = crate::Config::from_env(&env(&vars)).expect("valid test config");
+    config.hooks = hooks;
+    Running::start(|listener, admin, shutdown| crate::run(config, listener, admin, shutdown)).await
 }

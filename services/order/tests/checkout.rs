@@ -31,9 +31,9 @@ async fn start() -> Stack {
 
 async fn start_with(order_vars: &[(&str, &str)]) -> Stack {
     let db = TestDb::new().await;
-    let product = shop_testkit::spawn_product(&db, &[]).await;
-    let cart = shop_testkit::spawn_cart(&db, &product, &[]).await;
-    let order = shop_testkit::spawn_order(&db, &cart, &product, order_vars).await;
+    let product = product_service::test_util::spawn_product(&db, &[]).await;
+    let cart = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
+    let order = order_service::test_util::spawn_order(&db, &cart, &product, order_vars).await;
     Stack {
         products: ProductServiceClient::connect(product.url()).await.unwrap(),
         carts: CartServiceClient::connect(cart.url()).await.unwrap(),
@@ -516,7 +516,7 @@ async fn crash_then_recover(step: &str) -> (Stack, product_pb::Product) {
 
     // The crashed instance goes away; a fresh one with a short horizon recovers.
     s.order.shut_down().await.unwrap();
-    s.order = shop_testkit::spawn_order(
+    s.order = order_service::test_util::spawn_order(
         &s.db,
         &s.cart,
         &s.product,
@@ -620,23 +620,18 @@ async fn a_crash_after_asking_for_stock_rejects_the_order_and_holds_nothing() {
 
 /// order-service with test levers on its saga and a quick recovery loop.
 async fn spawn_order_with_hooks(s: &mut Stack, hooks: &order_service::test_util::Hooks) {
-    let (url, cart, product) = (s.db.url("order_svc"), s.cart.url(), s.product.url());
-    let vars = [
-        ("DATABASE_URL", url.as_str()),
-        ("PAGE_TOKEN_SECRET", shop_testkit::TEST_PAGE_TOKEN_SECRET),
-        ("CART_SERVICE_ADDR", cart.as_str()),
-        ("PRODUCT_SERVICE_ADDR", product.as_str()),
-        ("SHUTDOWN_GRACE_SECONDS", "2"),
+    let quick_recovery = [
         ("RECOVERY_HORIZON_SECONDS", "1"),
         ("RECOVERY_INTERVAL_MILLIS", "100"),
     ];
-    let mut config =
-        order_service::Config::from_env(&shop_testkit::env(&vars)).expect("valid test config");
-    config.hooks = hooks.clone();
     s.order.shut_down().await.unwrap();
-    s.order = Running::start(|listener, admin, shutdown| {
-        order_service::run(config, listener, admin, shutdown)
-    })
+    s.order = order_service::test_util::spawn_order_with(
+        &s.db,
+        &s.cart,
+        &s.product,
+        &quick_recovery,
+        hooks.clone(),
+    )
     .await;
     s.orders = OrderServiceClient::connect(s.order.url()).await.unwrap();
 }

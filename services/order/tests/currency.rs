@@ -31,9 +31,9 @@ struct Stack {
 
 async fn start() -> Stack {
     let db = TestDb::new().await;
-    let product = shop_testkit::spawn_product(&db, &[]).await;
-    let cart = shop_testkit::spawn_cart(&db, &product, &[]).await;
-    let order = shop_testkit::spawn_order(&db, &cart, &product, &[]).await;
+    let product = product_service::test_util::spawn_product(&db, &[]).await;
+    let cart = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
+    let order = order_service::test_util::spawn_order(&db, &cart, &product, &[]).await;
     Stack {
         products: ProductServiceClient::connect(product.url()).await.unwrap(),
         carts: CartServiceClient::connect(cart.url()).await.unwrap(),

@@ -9,6 +9,8 @@ pub mod error;
 pub mod grpc;
 pub mod seed;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 use std::future::Future;
 use std::time::Duration;

@@ -98,7 +98,7 @@ async fn calls_spread_over_every_resolved_instance_and_follow_resolution_changes
 #[tokio::test]
 async fn a_name_is_resolved_through_dns() {
     let db = TestDb::new().await;
-    let service = shop_testkit::spawn_product(&db, &[]).await;
+    let service = product_service::test_util::spawn_product(&db, &[]).await;
     let url = format!("http://localhost:{}", service.addr.port());
     let channel =
         shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &url, &Default::default()).unwrap();

@@ -16,7 +16,7 @@ use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 async fn first_start_seeds_the_demo_catalog_once() {
     let db = TestDb::new().await;
     let seed = [("SEED_DEMO_CATALOG", "true")];
-    let first = shop_testkit::spawn_product(&db, &seed).await;
+    let first = product_service::test_util::spawn_product(&db, &seed).await;
     let mut client = common::connect(&first).await;
     let all = client
         .list_products(pb::ListProductsRequest {
@@ -38,7 +38,7 @@ async fn first_start_seeds_the_demo_catalog_once() {
     );
 
     // A restart finds products and seeds nothing more.
-    let second = shop_testkit::spawn_product(&db, &seed).await;
+    let second = product_service::test_util::spawn_product(&db, &seed).await;
     let mut client = common::connect(&second).await;
     let again = client
         .list_products(pb::ListProductsRequest {
@@ -130,7 +130,7 @@ async fn readyz_is_ok_while_serving_and_metrics_count_calls() {
 async fn a_service_role_cannot_read_another_services_schema() {
     let db = TestDb::new().await;
     // Give the product schema a table, as product-service would.
-    let product = shop_testkit::spawn_product(&db, &[]).await;
+    let product = product_service::test_util::spawn_product(&db, &[]).await;
     product.stop().await.unwrap();
 
     let cart = sqlx::PgPool::connect(&db.url("cart_svc")).await.unwrap();
@@ -162,7 +162,7 @@ async fn a_missing_schema_fails_start_with_a_clear_message() {
         .execute(&admin)
         .await
         .unwrap();
-    let service = shop_testkit::spawn_product(&db, &[]).await;
+    let service = product_service::test_util::spawn_product(&db, &[]).await;
     let err = service.stop().await.unwrap_err();
     assert!(err.to_string().contains("bootstrap.sql"), "{err}");
 }

@@ -21,7 +21,7 @@ pub async fn start() -> Harness {
 /// product-service on a fresh database with extra variables.
 pub async fn start_with(extra: &[(&str, &str)]) -> Harness {
     let db = TestDb::new().await;
-    let service = shop_testkit::spawn_product(&db, extra).await;
+    let service = product_service::test_util::spawn_product(&db, extra).await;
     let client = connect(&service).await;
     Harness {
         db,

@@ -1,6 +1,6 @@
 //! The open-loop mode's arithmetic, against a fixture HTTP server that
 //! stalls once: the load generator is under test here, not the shop (the
-//! smoke load in `crates/shop/tests/smoke_load.rs` drives the real stack).
+//! smoke load in `tests/smoke_load.rs` drives the real stack).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -32,7 +32,7 @@ impl Drop for Up {
 }
 
 fn artifacts() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts/smoke-load")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/artifacts/smoke-load")
 }
 
 #[test]

@@ -12,7 +12,7 @@
 //!   directly with sqlx: what the hop adds on top of the work it carries.
 //!
 //! Prints medians and p99 in microseconds and the ratio; used by `bench/run`.
-//! Usage: `cargo run --release -p product-service --example grpc_hop [CALLS]`.
+//! Usage: `cargo run --release -p shop-bench --bin grpc_hop [CALLS]`.
 
 use std::time::{Duration, Instant};
 
@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Shop: a real product-service and its own client stack.
     let db = shop_testkit::TestDb::new().await;
-    let product = shop_testkit::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
+    let product = product_service::test_util::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
     let channel =
         shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &product.url(), &Default::default())?;
     let client = ProductServiceClient::new(channel);

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use reqwest::{Client, RequestBuilder, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use shop_testkit::{Stack, TEST_ADMIN_PASSWORD};
+
+use crate::support::{Api, Stack, TEST_ADMIN_PASSWORD, problem};
 
 struct Gateway {
     _stack: Stack,
@@ -301,4 +302,25 @@ async fn a_connection_past_the_limit_waits_until_another_closes() {
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     drop(second);
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
+    let api = Api::start_with(&[("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "3")]).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..6 {
+        let response = api.get("/api/v1/products", None).await;
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = response.headers().get("retry-after").cloned();
+            problem(response, StatusCode::TOO_MANY_REQUESTS).await;
+        }
+    }
+    assert!(
+        statuses[..3].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    assert!(retry_after.is_some());
 }

@@ -6,13 +6,15 @@
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs
 //! them); `CHROMIUM` and `CHROMEDRIVER` override where they are looked for.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::{Value, json};
-use shop_testkit::{Stack, TEST_ADMIN_PASSWORD};
+use support::{Stack, TEST_ADMIN_PASSWORD};
 
 fn find(var: &str, names: &[&str]) -> PathBuf {
     if let Ok(path) = std::env::var(var) {
@@ -225,7 +227,7 @@ async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_s
         "{history}"
     );
 
-    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/artifacts");
+    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(
         artifacts.join("storefront-orders.png"),

@@ -2,10 +2,12 @@
 //! service role is confined to its own schema, and one service's schema
 //! dumped with `pg_dump` restores intact into a fresh database.
 
+mod support;
+
 use std::process::Command;
 use std::time::Duration;
 
-use shop_testkit::TestDb;
+use support::TestDb;
 use sqlx::{Connection as _, PgConnection};
 
 const ROLES: [(&str, &str, &str); 3] = [
@@ -66,7 +68,7 @@ async fn one_schema_dumped_with_pg_dump_restores_intact_into_a_fresh_database() 
             .unwrap_or_else(|| name.into())
     };
     let db = TestDb::new().await;
-    let product = shop_testkit::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
+    let product = product_service::test_util::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
     // The service migrates and seeds once it has bound its port.
     let mut before = (0, 0, String::new());
     for _ in 0..100 {

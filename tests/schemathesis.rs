@@ -17,18 +17,20 @@
 //!     cargo test -p gateway --test schemathesis -- --nocapture
 //! ```
 
+mod support;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shop_testkit::{Stack, TEST_ADMIN_PASSWORD};
+use support::{Stack, TEST_ADMIN_PASSWORD};
 
 /// The `st` of the pinned install, or `SCHEMATHESIS` when set.
 fn schemathesis() -> PathBuf {
     if let Some(path) = std::env::var_os("SCHEMATHESIS") {
         return path.into();
     }
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));

@@ -7,6 +7,8 @@
 //! them: each span is exported with the `service.name` of the component
 //! that made it.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +23,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value, json};
-use shop_testkit::{COMPONENTS, Stack, TEST_ADMIN_PASSWORD};
+use support::{COMPONENTS, Stack, TEST_ADMIN_PASSWORD};
 
 /// An OTLP trace receiver that keeps every span, with the `service.name`
 /// of the resource it came under.
@@ -89,7 +91,7 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
     });
     let telemetry = Arc::new(
         shop_runtime::telemetry::init_shared(
-            &shop_testkit::env(&[
+            &support::env(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
                 // Logs at warn: RUST_LOG filters logs, never the trace,
                 // which must still hold every span below.
@@ -289,7 +291,7 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
     let mut tree = String::new();
     print_tree(root, &trace, &service, 0, &mut tree);
     let artifacts =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/artifacts");
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("checkout-trace.txt"), &tree).unwrap();
 

@@ -2,6 +2,8 @@
 //! main listener speaks TLS only and every hop between them is TLS verified
 //! against the configured CA. The CA is generated inside the test.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use rcgen::{
 use serde_json::{Value, json};
 use shop_proto::product::GetProductRequest;
 use shop_proto::product::product_service_client::ProductServiceClient;
-use shop_testkit::{TEST_ADMIN_PASSWORD, TestDb};
+use support::{TEST_ADMIN_PASSWORD, TestDb};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 /// A throw-away CA and a server certificate it signed for `localhost` and
@@ -120,14 +122,14 @@ async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works()
     let pki = Pki::generate("shop");
     let tls = pki.vars();
     let db = TestDb::new().await;
-    let product = shop_testkit::spawn_product(&db, &borrowed(&tls)).await;
+    let product = product_service::test_util::spawn_product(&db, &borrowed(&tls)).await;
     let mut vars = tls.to_vec();
     vars.push(("PRODUCT_SERVICE_ADDR", https(product.addr)));
-    let cart = shop_testkit::spawn_cart(&db, &product, &borrowed(&vars)).await;
+    let cart = cart_service::test_util::spawn_cart(&db, &product, &borrowed(&vars)).await;
     vars.push(("CART_SERVICE_ADDR", https(cart.addr)));
-    let order = shop_testkit::spawn_order(&db, &cart, &product, &borrowed(&vars)).await;
+    let order = order_service::test_util::spawn_order(&db, &cart, &product, &borrowed(&vars)).await;
     vars.push(("ORDER_SERVICE_ADDR", https(order.addr)));
-    let gateway = shop_testkit::spawn_gateway(&product, &cart, &order, &borrowed(&vars)).await;
+    let gateway = gateway::test_util::spawn_gateway(&product, &cart, &order, &borrowed(&vars)).await;
     let base = format!("https://localhost:{}", gateway.addr.port());
 
     // A client trusting only the test CA: the whole checkout, through every hop.
@@ -224,7 +226,7 @@ async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works()
 #[test]
 fn half_a_key_pair_or_a_missing_file_is_a_configuration_error_naming_the_variable() {
     let pki = Pki::generate("config");
-    let env = |pairs: &[(&str, &str)]| shop_testkit::env(pairs);
+    let env = |pairs: &[(&str, &str)]| support::env(pairs);
     let cert = pki.file("cert.pem");
     let error = shop_runtime::tls::Tls::from_env(&env(&[("TLS_CERT_FILE", &cert)])).unwrap_err();
     assert_eq!(error.var, "TLS_KEY_FILE");

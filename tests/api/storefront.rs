@@ -4,7 +4,8 @@
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use shop_testkit::{Stack, TEST_ADMIN_PASSWORD};
+
+use crate::support::{Api, Stack, TEST_ADMIN_PASSWORD};
 
 struct Shop {
     stack: Stack,
@@ -255,5 +256,89 @@ async fn a_checkout_that_could_not_reach_the_order_service_keeps_its_key_for_the
         field(&retry_page, "idempotency_key"),
         key,
         "the retry replays, never places twice"
+    );
+}
+
+#[tokio::test]
+async fn the_storefront_starts_a_guest_session_and_refuses_forms_without_its_csrf_token() {
+    let api = Api::start().await;
+    let no_redirects = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let home = no_redirects
+        .get(format!("{}/", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    let cookie = home.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+
+    let admin = api.admin().await;
+    let mug = api.product(&admin, "MUG", 100, 5).await;
+    let page = no_redirects
+        .get(format!(
+            "{}/products/{}",
+            api.base,
+            mug["id"].as_str().unwrap()
+        ))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let forged = no_redirects
+        .post(format!("{}/cart/add", api.base))
+        .header("cookie", &session)
+        .form(&[
+            ("csrf", "forged"),
+            ("product_id", mug["id"].as_str().unwrap()),
+            ("quantity", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    let added = no_redirects
+        .post(format!("{}/cart/add", api.base))
+        .header("cookie", &session)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("product_id", mug["id"].as_str().unwrap()),
+            ("quantity", "2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let cart = no_redirects
+        .get(format!("{}/cart", api.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cart.contains("data-sku=\"MUG\"") && cart.contains("$2.00"),
+        "{cart}"
     );
 }

@@ -71,7 +71,7 @@ const KNOWN_VARIABLES: &[&str] = &[
 ];
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
 fn documents(path: &Path) -> Vec<Value> {

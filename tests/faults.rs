@@ -12,6 +12,8 @@
 //! sequence; the longer run in docs/reliability.md is
 //! `FAULT_ROUNDS=10 cargo test -p shop --release --test faults -- --nocapture`.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -465,7 +467,7 @@ async fn invariants_hold_and_no_500_through_kills_a_database_crash_and_a_frozen_
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let violations = shop_testkit::invariant_violations_at(&shop_admin).await;
+    let violations = support::invariant_violations_at(&shop_admin).await;
     let in_db: HashMap<String, String> =
         sqlx::query_as::<_, (String, String)>("SELECT id::text, status FROM orders.orders")
             .fetch_all(&pool)

@@ -1,0 +1,50 @@
+//! The whole stack in this process: product, cart, order and the gateway,
+//! each on port 0, on one fresh database.
+
+use cart_service::test_util::spawn_cart;
+use gateway::test_util::spawn_gateway;
+use order_service::test_util::spawn_order;
+use product_service::test_util::spawn_product;
+use shop_testkit::{Running, TestDb};
+
+/// Every component's name (its `service.name`), for a process that runs
+/// them all, as [`Stack`] does.
+pub const COMPONENTS: [&str; 4] = [
+    gateway::COMPONENT,
+    product_service::COMPONENT,
+    cart_service::COMPONENT,
+    order_service::COMPONENT,
+];
+
+/// The four components on one fresh database.
+#[derive(Debug)]
+pub struct Stack {
+    pub db: TestDb,
+    pub product: Running,
+    pub cart: Running,
+    pub order: Running,
+    pub gateway: Running,
+}
+
+impl Stack {
+    /// Starts every component; `gateway_vars` add or override the gateway's variables.
+    pub async fn start(gateway_vars: &[(&str, &str)]) -> Self {
+        let db = TestDb::new().await;
+        let product = spawn_product(&db, &[]).await;
+        let cart = spawn_cart(&db, &product, &[]).await;
+        let order = spawn_order(&db, &cart, &product, &[]).await;
+        let gateway = spawn_gateway(&product, &cart, &order, gateway_vars).await;
+        Self {
+            db,
+            product,
+            cart,
+            order,
+            gateway,
+        }
+    }
+
+    /// Base URL of the gateway, e.g. `http://127.0.0.1:41234`.
+    pub fn base_url(&self) -> String {
+        self.gateway.url()
+    }
+}
