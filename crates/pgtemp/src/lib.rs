@@ -23,6 +23,10 @@ use sqlx::postgres::PgConnection;
 /// Roles, schemas and grants of every Shop service; idempotent.
 pub const BOOTSTRAP_SQL: &str = include_str!("../../../db/bootstrap.sql");
 
+/// The login role of each service, as [`BOOTSTRAP_SQL`] creates them: the
+/// roles `shop up` and the test harness give a password.
+pub const SERVICE_ROLES: [&str; 3] = ["product_svc", "cart_svc", "order_svc"];
+
 /// Why the ephemeral server could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
@@ -339,4 +343,19 @@ fn free_port() -> Result<u16, PgError> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_roles_are_exactly_the_login_roles_the_bootstrap_creates() {
+        let line = BOOTSTRAP_SQL
+            .lines()
+            .find(|l| l.contains("FOREACH svc IN ARRAY"))
+            .expect("bootstrap.sql creates the service roles in one loop");
+        let created: Vec<&str> = line.split('\'').skip(1).step_by(2).collect();
+        assert_eq!(created, SERVICE_ROLES);
+    }
 }

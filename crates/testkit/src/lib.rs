@@ -28,8 +28,6 @@ use url::Url;
 /// Password the harness gives each service role, so the same URLs work on
 /// the trusted ephemeral server and on an existing one.
 const ROLE_PASSWORD: &str = "shop-test";
-/// Roles created by the bootstrap SQL.
-const ROLES: [&str; 3] = ["product_svc", "cart_svc", "order_svc"];
 
 /// The server the tests of this process share.
 struct Cluster {
@@ -91,7 +89,7 @@ async fn prepare_template(admin: &Url) -> anyhow::Result<String> {
             .execute(&mut conn)
             .await?;
         shop_pgtemp::bootstrap(with_database(admin, &building).as_str()).await?;
-        for role in ROLES {
+        for role in shop_pgtemp::SERVICE_ROLES {
             sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD '{ROLE_PASSWORD}'"))
                 .execute(&mut conn)
                 .await?;
