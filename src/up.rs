@@ -4,7 +4,7 @@
 //!    server named by `--database-url` / `DATABASE_URL` (an administrator URL).
 //! 2. `db/bootstrap.sql`, idempotently, and a fresh password for each
 //!    service role, so each component connects as its own role.
-//! 3. Every component on its design.md port, until Ctrl-C or SIGTERM; then
+//! 3. Every component on its port (docs/contract.md), until Ctrl-C or SIGTERM; then
 //!    all drain together.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! docker compose, Kubernetes and design.md agree on ports, gRPC service
+//! docker compose, Kubernetes and docs/contract.md agree on ports, gRPC service
 //! names and variable names, and match what the code uses. Static: no
 //! container engine or cluster needed.
 
@@ -36,39 +36,64 @@ const COMPONENTS: [(&str, u16, u16, &str); 4] = [
     ),
 ];
 
-/// Every variable a component reads: design.md's list plus each service's own.
-const KNOWN_VARIABLES: &[&str] = &[
-    "DATABASE_URL",
-    "PRODUCT_SERVICE_ADDR",
-    "CART_SERVICE_ADDR",
-    "ORDER_SERVICE_ADDR",
-    "LISTEN_ADDR",
-    "ADMIN_ADDR",
-    "AUTH_SECRET",
-    "ADMIN_PASSWORD",
-    "RATE_LIMIT_PER_SECOND",
-    "RATE_LIMIT_BURST",
-    "SHUTDOWN_GRACE_SECONDS",
-    "RUST_LOG",
-    "LOG_FORMAT",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_SERVICE_NAME",
-    // Service-specific, documented in the README.
-    "REQUEST_TIMEOUT_SECONDS",
-    "PAGE_TOKEN_SECRET",
-    "DOWNSTREAM_TIMEOUT_MILLIS",
-    "RESERVATION_TTL_SECONDS",
-    "RESERVATION_SWEEP_MILLIS",
-    "SEED_DEMO_CATALOG",
-    "RECOVERY_HORIZON_SECONDS",
-    "RECOVERY_INTERVAL_MILLIS",
-    "MAX_CONCURRENT_REQUESTS",
-    "RATE_LIMIT_PER_IP_PER_SECOND",
-    "RATE_LIMIT_PER_IP_BURST",
-    "AUTH_RATE_LIMIT_PER_MINUTE",
-    "AUTH_RATE_LIMIT_BURST",
-    "TRUSTED_PROXIES",
-];
+/// Every variable the contract documents: each `` `NAME` `` in
+/// docs/contract.md written in capitals with an underscore.
+fn documented_variables() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(repo().join("docs/contract.md")).expect("docs/contract.md");
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| {
+            name.contains('_')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every variable the components' code reads through `Env`: the literal
+/// first argument of `get`, `parse_or`, `seconds_or`, `secret` and
+/// `signing_key` in the Rust sources of `folders`.
+fn variables_read_by_code(folders: &[&str]) -> BTreeSet<String> {
+    let mut read = BTreeSet::new();
+    let mut dirs: Vec<PathBuf> = folders.iter().map(|f| repo().join(f)).collect();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for method in ["get", "parse_or", "seconds_or", "secret", "signing_key"] {
+                for (at, _) in text.match_indices(&format!("env.{method}(")) {
+                    let rest = text[at + method.len() + 5..].trim_start();
+                    if let Some(literal) = rest.strip_prefix('"') {
+                        let name = &literal[..literal.find('"').unwrap()];
+                        if name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                            read.insert(name.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    read
+}
+
+#[test]
+fn every_variable_the_code_reads_is_in_the_contract() {
+    let read = variables_read_by_code(&["crates/runtime/src", "services", "gateway/src", "src"]);
+    assert!(read.len() > 20, "the scan finds the variables: {read:?}");
+    let documented = documented_variables();
+    let missing: Vec<&String> = read.difference(&documented).collect();
+    assert!(missing.is_empty(), "read by the code, missing from docs/contract.md: {missing:?}");
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -117,7 +142,7 @@ fn compose_uses_the_design_ports_and_only_known_variables() {
             let value = value.as_str().unwrap_or_default();
             seen.insert(key);
             assert!(
-                KNOWN_VARIABLES.contains(&key),
+                documented_variables().contains(key),
                 "compose {name}: unknown variable {key}"
             );
             match key {
@@ -148,7 +173,7 @@ fn kubernetes_uses_the_design_ports_probes_and_only_known_variables() {
     for (key, value) in config["data"].as_mapping().unwrap() {
         let key = key.as_str().unwrap();
         assert!(
-            KNOWN_VARIABLES.contains(&key),
+            documented_variables().contains(key),
             "ConfigMap: unknown variable {key}"
         );
         if let Some(expected) = expected_port_of_addr_var(key) {
@@ -196,7 +221,7 @@ fn kubernetes_uses_the_design_ports_probes_and_only_known_variables() {
         for var in container["env"].as_sequence().unwrap() {
             let key = var["name"].as_str().unwrap();
             assert!(
-                KNOWN_VARIABLES.contains(&key),
+                documented_variables().contains(key),
                 "Deployment {name}: unknown variable {key}"
             );
             if key == "LISTEN_ADDR" {
@@ -243,31 +268,25 @@ fn kubernetes_uses_the_design_ports_probes_and_only_known_variables() {
 }
 
 #[test]
-fn the_design_ports_table_matches_the_code() {
-    let design = repo().join("../shared/design.md");
-    let Ok(text) = std::fs::read_to_string(&design) else {
-        // The design folder lives beside the repository (CI has it); a bare clone has not.
-        eprintln!(
-            "{} not found: compose and Kubernetes were checked against the code only",
-            design.display()
-        );
-        return;
-    };
+fn the_contract_ports_table_matches_the_code() {
+    let contract = repo().join("docs/contract.md");
+    let text = std::fs::read_to_string(&contract)
+        .unwrap_or_else(|e| panic!("{}: {e}", contract.display()));
     for (name, port, admin, _) in COMPONENTS {
         let row = text
             .lines()
             .find(|l| l.starts_with(&format!("| {name} |")))
-            .unwrap_or_else(|| panic!("design.md has a row for {name}"));
+            .unwrap_or_else(|| panic!("docs/contract.md has a ports row for {name}"));
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         assert_eq!(
             cells[3].parse::<u16>().unwrap(),
             port,
-            "design.md port of {name}"
+            "docs/contract.md port of {name}"
         );
         assert_eq!(
             cells[4].parse::<u16>().unwrap(),
             admin,
-            "design.md admin port of {name}"
+            "docs/contract.md admin port of {name}"
         );
     }
 }

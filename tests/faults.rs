@@ -3,7 +3,7 @@
 //! killed with SIGKILL and restarted, PostgreSQL crashes and comes back, and
 //! product-service freezes past the callers' deadline (SIGSTOP, SIGCONT).
 //!
-//! Afterwards every design.md invariant holds (checked with SQL across the
+//! Afterwards every invariant of docs/contract.md holds (checked with SQL across the
 //! schemas), no order is PENDING once the recovery horizon has passed, no
 //! client saw a 5xx other than 503 or 504, and every order the client was
 //! told is confirmed (or cancelled) is so in the database.

@@ -2,7 +2,7 @@
 //! schemathesis (pinned, installed by `scripts/test` into
 //! `target/test-tools`), against the real stack: every operation, with
 //! generated valid and invalid paths, queries, headers and bodies, as a
-//! shopper and as the admin. The one check is design.md's promise that
+//! shopper and as the admin. The one check is the contract's promise that
 //! nothing a client sends causes a 5xx.
 //!
 //! Bounded for CI: the `examples` and `fuzzing` phases, at most

@@ -296,7 +296,7 @@ pub const TEST_PAGE_TOKEN_SECRET: &str = "test-page-token-secret-long-enough";
 /// Administrator password of test gateways.
 pub const TEST_ADMIN_PASSWORD: &str = "test-admin-password";
 
-/// Checks the design.md invariants with SQL across the three schemas, as an
+/// Checks the invariants of docs/contract.md with SQL across the three schemas, as an
 /// administrator; returns every violation found (empty when all hold).
 ///
 /// - for every product: stock ever added = available + held + sold, available >= 0;

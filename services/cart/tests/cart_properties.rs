@@ -2,7 +2,7 @@
 //! any sequence of adds, quantity changes and removals, with quantities in
 //! and out of range, prices up to the largest the catalog allows, and more
 //! lines than a cart may hold, leaves cart-service agreeing with a model of
-//! design.md's rules after every step: quantities 1..=99 per line (a total
+//! the contract's rules after every step: quantities 1..=99 per line (a total
 //! above 99 after an add is refused), at most 50 lines, a refused edit
 //! changes nothing, and every line total and the subtotal are exact (checked
 //! in 128-bit arithmetic, so an overflow could not hide).
@@ -50,7 +50,7 @@ fn edits() -> impl Strategy<Value = Vec<Edit>> {
     proptest::collection::vec(edit, 1..40)
 }
 
-/// design.md's rules, applied to product index → quantity.
+/// the contract's rules, applied to product index → quantity.
 #[derive(Debug, Default)]
 struct Model {
     lines: BTreeMap<usize, i64>,

@@ -1,6 +1,6 @@
 //! The checkout saga over real gRPC, with real product-, cart- and
 //! order-services and PostgreSQL; every test ends by checking the
-//! design.md invariants across the three schemas.
+//! invariants of docs/contract.md across the three schemas.
 
 use std::time::Duration;
 
