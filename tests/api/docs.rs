@@ -1,7 +1,5 @@
 //! The OpenAPI document and the docs page.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -1,7 +1,5 @@
 //! Error statuses every route shares: 401, 413, 503 and malformed requests, always problem+json.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 
 use crate::support::{Api, problem};

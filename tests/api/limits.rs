@@ -4,34 +4,29 @@
 
 use std::time::Duration;
 
-use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Api, Stack, TEST_ADMIN_PASSWORD, problem};
+use crate::support::{Api, TEST_ADMIN_PASSWORD, problem};
 
+/// The stack, with requests built here so a test can add headers.
 struct Gateway {
-    _stack: Stack,
-    http: Client,
-    base: String,
+    api: Api,
 }
 
 async fn gateway(vars: &[(&str, &str)]) -> Gateway {
-    let stack = Stack::start(vars).await;
-    let base = stack.base_url();
     Gateway {
-        _stack: stack,
-        http: Client::new(),
-        base,
+        api: Api::start_with(vars).await,
     }
 }
 
 impl Gateway {
     fn get(&self, path: &str) -> RequestBuilder {
-        self.http.get(format!("{}{path}", self.base))
+        self.api.http.get(format!("{}{path}", self.api.base))
     }
 
     fn post(&self, path: &str) -> RequestBuilder {
-        self.http.post(format!("{}{path}", self.base))
+        self.api.http.post(format!("{}{path}", self.api.base))
     }
 
     async fn status(request: RequestBuilder) -> StatusCode {
@@ -171,7 +166,7 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
 
 /// A raw connection to the gateway, for clients no HTTP library would be.
 async fn connect(gw: &Gateway) -> tokio::net::TcpStream {
-    let addr = gw.base.trim_start_matches("http://").to_string();
+    let addr = gw.api.base.trim_start_matches("http://").to_string();
     tokio::net::TcpStream::connect(addr).await.expect("connect")
 }
 
@@ -281,7 +276,7 @@ async fn a_connection_past_the_limit_waits_until_another_closes() {
     assert!(request_on(&mut second).await.starts_with("HTTP/1.1 404"));
 
     let third = tokio::spawn({
-        let base = gw.base.clone();
+        let base = gw.api.base.clone();
         async move {
             let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
                 .await
