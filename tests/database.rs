@@ -7,8 +7,8 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::TestDb;
 use sqlx::{Connection as _, PgConnection};
+use support::TestDb;
 
 const ROLES: [(&str, &str, &str); 3] = [
     ("product_svc", "product", "products"),
@@ -68,7 +68,8 @@ async fn one_schema_dumped_with_pg_dump_restores_intact_into_a_fresh_database() 
             .unwrap_or_else(|| name.into())
     };
     let db = TestDb::new().await;
-    let product = product_service::test_util::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
+    let product =
+        product_service::test_util::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
     // The service migrates and seeds once it has bound its port.
     let mut before = (0, 0, String::new());
     for _ in 0..100 {

@@ -92,7 +92,10 @@ fn every_variable_the_code_reads_is_in_the_contract() {
     assert!(read.len() > 20, "the scan finds the variables: {read:?}");
     let documented = documented_variables();
     let missing: Vec<&String> = read.difference(&documented).collect();
-    assert!(missing.is_empty(), "read by the code, missing from docs/contract.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "read by the code, missing from docs/contract.md: {missing:?}"
+    );
 }
 
 fn repo() -> PathBuf {

@@ -290,8 +290,7 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
     // The span tree of this checkout, for the README's "Observe it".
     let mut tree = String::new();
     print_tree(root, &trace, &service, 0, &mut tree);
-    let artifacts =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
+    let artifacts = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("checkout-trace.txt"), &tree).unwrap();
 

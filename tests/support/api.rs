@@ -121,4 +121,3 @@ pub async fn problem(response: Response, status: StatusCode) -> Value {
     );
     body
 }
-

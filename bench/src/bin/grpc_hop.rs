@@ -88,7 +88,8 @@ async fn main() -> anyhow::Result<()> {
 
     // Shop: a real product-service and its own client stack.
     let db = shop_testkit::TestDb::new().await;
-    let product = product_service::test_util::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
+    let product =
+        product_service::test_util::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
     let channel =
         shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &product.url(), &Default::default())?;
     let client = ProductServiceClient::new(channel);
