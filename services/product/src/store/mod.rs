@@ -1,19 +1,31 @@
-//! The database of product-service: every SQL statement it runs.
+//! The database of product-service: every SQL statement it runs, the
+//! catalog's here and the reservations' in [`reservations`].
 //!
 //! Races are settled here, in SQL: stock moves with conditional updates under
 //! row locks taken in a fixed order (product id ascending, so two
 //! transactions never wait on each other in a cycle), reservations are keyed
 //! by a primary key, SKUs by a unique constraint. Nothing checks first and
-//! acts later.
+//! acts later. The constraints a caller can run into are mapped to their
+//! errors next to the query that may violate them.
 
-use sqlx::{PgPool, Postgres, Transaction};
+mod reservations;
+
+use shop_runtime::db_error::OnConstraint as _;
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::{
-    Cursor, ListFilter, NewProduct, Product, ProductPatch, Reservation, ReservationStatus,
-    ReserveRequest, ReservedLine,
-};
-use crate::error::{Error, Result, Shortage};
+use crate::domain::{Cursor, ListFilter, NewProduct, Product, ProductPatch};
+use crate::error::{Error, Result};
+
+/// A second product with the same SKU.
+const SKU_TAKEN: &str = "products_sku_key";
+/// Available stock would go below zero.
+const AVAILABLE_NOT_NEGATIVE: &str = "products_available_not_negative";
+
+/// The stock a write-off would take below zero.
+fn not_enough_stock() -> Error {
+    Error::FailedPrecondition("not enough available stock".into())
+}
 
 /// Product-service's tables.
 #[derive(Debug, Clone)]
@@ -23,7 +35,6 @@ pub struct Store {
 }
 
 impl Store {
-    /// A store over `pool`.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
@@ -60,7 +71,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// One product.
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.get", db.system = "postgresql"))]
     pub async fn get(&self, id: Uuid) -> Result<Product> {
         sqlx::query_as!(
@@ -106,17 +116,18 @@ impl Store {
             RETURNING id, sku, name, description, category, image_url, unit_price_minor, currency,
                       available, created_at, updated_at
             "#,
-            new.sku,
+            new.sku.as_str(),
             new.name,
             new.description,
             new.category,
             new.image_url,
             new.unit_price_minor,
-            new.currency,
+            new.currency.as_str(),
             new.initial_stock,
         )
         .fetch_one(&self.pool)
-        .await?;
+        .await
+        .on_constraint(SKU_TAKEN, || Error::SkuTaken)?;
         Ok(row)
     }
 
@@ -140,16 +151,17 @@ impl Store {
                       available, created_at, updated_at
             "#,
             id,
-            patch.sku,
+            patch.sku.as_ref().map(|s| s.as_str()),
             patch.name,
             patch.description,
             patch.category,
             patch.image_url,
             patch.unit_price_minor,
-            patch.currency,
+            patch.currency.as_ref().map(|c| c.as_str()),
         )
         .fetch_optional(&self.pool)
-        .await?
+        .await
+        .on_constraint(SKU_TAKEN, || Error::SkuTaken)?
         .ok_or_else(|| product_not_found(id))
     }
 
@@ -172,7 +184,8 @@ impl Store {
             delta,
         )
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .on_constraint(AVAILABLE_NOT_NEGATIVE, not_enough_stock)?;
         match updated {
             Some(product) => Ok(product),
             // Nothing changed: say why (the answer may be stale, the refusal is not).
@@ -185,207 +198,6 @@ impl Store {
                 )))
             }
         }
-    }
-
-    /// Holds stock for every line or none, keyed by the reservation id.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.reserve", db.system = "postgresql"))]
-    pub async fn reserve(&self, req: &ReserveRequest) -> Result<Reservation> {
-        let mut tx = self.pool.begin().await?;
-        let ttl_seconds = req.ttl.as_secs_f64();
-        let inserted = sqlx::query_scalar!(
-            r#"
-            INSERT INTO reservations (id, status, expires_at)
-            VALUES ($1, 'HELD', now() + make_interval(secs => $2))
-            ON CONFLICT (id) DO NOTHING
-            RETURNING id
-            "#,
-            req.id,
-            ttl_seconds,
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        if inserted.is_none() {
-            // A retry: the first call's reservation stands, whatever it holds.
-            tx.rollback().await?;
-            return self.reservation(req.id).await;
-        }
-
-        let locked = sqlx::query!(
-            "SELECT id, available, currency FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-            &req.product_ids,
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        if locked.len() < req.product_ids.len() {
-            let missing: Vec<String> = req
-                .product_ids
-                .iter()
-                .filter(|id| !locked.iter().any(|row| row.id == **id))
-                .map(Uuid::to_string)
-                .collect();
-            return Err(Error::NotFound(format!(
-                "unknown product(s): {}",
-                missing.join(", ")
-            )));
-        }
-        // Rows are locked: what we read is what we update, and no currency
-        // changes before the lines copy it.
-        if locked.iter().any(|row| row.currency != locked[0].currency) {
-            return Err(Error::MixedCurrency(
-                locked
-                    .iter()
-                    .map(|row| (row.id, row.currency.clone()))
-                    .collect(),
-            ));
-        }
-        let shortages: Vec<Shortage> = locked
-            .iter()
-            .zip(&req.quantities)
-            .filter(|(row, qty)| row.available < **qty)
-            .map(|(row, qty)| Shortage {
-                product_id: row.id,
-                requested: *qty,
-                available: row.available,
-            })
-            .collect();
-        if !shortages.is_empty() {
-            return Err(Error::InsufficientStock(shortages));
-        }
-
-        sqlx::query!(
-            r#"
-            UPDATE products p
-            SET available = p.available - l.qty, held = p.held + l.qty, updated_at = now()
-            FROM UNNEST($1::uuid[], $2::bigint[]) AS l(id, qty)
-            WHERE p.id = l.id
-            "#,
-            &req.product_ids,
-            &req.quantities,
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!(
-            r#"
-            INSERT INTO reservation_lines (reservation_id, product_id, sku, name, quantity, unit_price_minor, currency)
-            SELECT $1, p.id, p.sku, p.name, l.qty, p.unit_price_minor, p.currency
-            FROM UNNEST($2::uuid[], $3::bigint[]) AS l(id, qty)
-            JOIN products p ON p.id = l.id
-            "#,
-            req.id,
-            &req.product_ids,
-            &req.quantities,
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.reservation(req.id).await
-    }
-
-    /// A reservation with its lines.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.reservation", db.system = "postgresql"))]
-    pub async fn reservation(&self, id: Uuid) -> Result<Reservation> {
-        let head = sqlx::query!(
-            "SELECT id, status, expires_at, created_at FROM reservations WHERE id = $1",
-            id
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| reservation_not_found(id))?;
-        let lines = sqlx::query_as!(
-            ReservedLine,
-            r#"
-            SELECT product_id, sku, name, quantity, unit_price_minor, currency
-            FROM reservation_lines WHERE reservation_id = $1 ORDER BY product_id
-            "#,
-            id
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(Reservation {
-            id: head.id,
-            status: ReservationStatus::parse(&head.status)?,
-            lines,
-            expires_at: head.expires_at,
-            created_at: head.created_at,
-        })
-    }
-
-    /// Moves a held reservation's stock to sold. Committing twice is a no-op.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.commit", db.system = "postgresql"))]
-    pub async fn commit(&self, id: Uuid) -> Result<Reservation> {
-        let mut tx = self.pool.begin().await?;
-        let (status, expired) = lock_reservation(&mut tx, id).await?;
-        match status {
-            ReservationStatus::Committed => {}
-            ReservationStatus::Held if expired => {
-                // Too late: give the stock back now rather than wait for the sweeper.
-                move_stock(&mut tx, &[id], Move::HeldToAvailable).await?;
-                set_status(&mut tx, &[id], ReservationStatus::Expired).await?;
-                tx.commit().await?;
-                return Err(Error::FailedPrecondition(format!(
-                    "reservation {id} has expired"
-                )));
-            }
-            ReservationStatus::Held => {
-                move_stock(&mut tx, &[id], Move::HeldToSold).await?;
-                set_status(&mut tx, &[id], ReservationStatus::Committed).await?;
-            }
-            ReservationStatus::Released | ReservationStatus::Expired => {
-                return Err(Error::FailedPrecondition(format!(
-                    "reservation {id} is {} and cannot be committed",
-                    status.as_str()
-                )));
-            }
-        }
-        tx.commit().await?;
-        self.reservation(id).await
-    }
-
-    /// Gives a reservation's stock back exactly once: held stock of a HELD
-    /// reservation, sold stock of a COMMITTED one.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.release", db.system = "postgresql"))]
-    pub async fn release(&self, id: Uuid) -> Result<Reservation> {
-        let mut tx = self.pool.begin().await?;
-        let (status, _) = lock_reservation(&mut tx, id).await?;
-        let movement = match status {
-            ReservationStatus::Held => Some(Move::HeldToAvailable),
-            ReservationStatus::Committed => Some(Move::SoldToAvailable),
-            ReservationStatus::Released | ReservationStatus::Expired => None,
-        };
-        if let Some(movement) = movement {
-            move_stock(&mut tx, &[id], movement).await?;
-            set_status(&mut tx, &[id], ReservationStatus::Released).await?;
-        }
-        tx.commit().await?;
-        self.reservation(id).await
-    }
-
-    /// Expires up to `batch` held reservations whose TTL ran out and returns
-    /// their stock. Reservations locked by a concurrent commit or release are
-    /// skipped and looked at again next time. Returns how many expired.
-    // Background job: traced at debug level only, so idle services export nothing.
-    #[tracing::instrument(level = "debug", name = "sql", skip_all, fields(otel.name = "product.expire_due", db.system = "postgresql"))]
-    pub async fn expire_due(&self, batch: i64) -> Result<usize> {
-        let mut tx = self.pool.begin().await?;
-        let due = sqlx::query_scalar!(
-            r#"
-            SELECT id FROM reservations
-            WHERE status = 'HELD' AND expires_at <= now()
-            ORDER BY expires_at
-            LIMIT $1
-            FOR UPDATE SKIP LOCKED
-            "#,
-            batch
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        if due.is_empty() {
-            return Ok(0);
-        }
-        move_stock(&mut tx, &due, Move::HeldToAvailable).await?;
-        set_status(&mut tx, &due, ReservationStatus::Expired).await?;
-        tx.commit().await?;
-        Ok(due.len())
     }
 
     /// Units held by reservations that are neither committed nor released.
@@ -417,13 +229,13 @@ impl Store {
             WHERE NOT EXISTS (SELECT 1 FROM products)
             ON CONFLICT (sku) DO NOTHING
             "#,
-            &column(|p| p.sku.clone()),
+            &column(|p| p.sku.as_str().to_owned()),
             &column(|p| p.name.clone()),
             &column(|p| p.description.clone()),
             &column(|p| p.category.clone()),
             &column(|p| p.image_url.clone()),
             &prices,
-            &column(|p| p.currency.clone()),
+            &column(|p| p.currency.as_str().to_owned()),
             &stock,
         )
         .execute(&self.pool)
@@ -432,101 +244,6 @@ impl Store {
     }
 }
 
-/// Which stock buckets a reservation's units move between.
-#[derive(Debug, Clone, Copy)]
-enum Move {
-    HeldToSold,
-    HeldToAvailable,
-    SoldToAvailable,
-}
-
-/// Locks a reservation row; returns its status and whether its TTL ran out.
-#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.lock_reservation", db.system = "postgresql"))]
-async fn lock_reservation(
-    tx: &mut Transaction<'_, Postgres>,
-    id: Uuid,
-) -> Result<(ReservationStatus, bool)> {
-    let row = sqlx::query!(
-        r#"SELECT status, expires_at <= now() AS "expired!" FROM reservations WHERE id = $1 FOR UPDATE"#,
-        id
-    )
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| reservation_not_found(id))?;
-    Ok((ReservationStatus::parse(&row.status)?, row.expired))
-}
-
-/// Moves the units of `reservations` between buckets, locking the products
-/// in id order first.
-#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.move_stock", db.system = "postgresql"))]
-async fn move_stock(
-    tx: &mut Transaction<'_, Postgres>,
-    reservations: &[Uuid],
-    movement: Move,
-) -> Result<()> {
-    sqlx::query!(
-        r#"
-        SELECT 1 AS "locked!" FROM products
-        WHERE id IN (SELECT product_id FROM reservation_lines WHERE reservation_id = ANY($1))
-        ORDER BY id FOR UPDATE
-        "#,
-        reservations
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    let query = match movement {
-        Move::HeldToSold => sqlx::query!(
-            r#"
-            UPDATE products p SET held = p.held - l.qty, sold = p.sold + l.qty, updated_at = now()
-            FROM (SELECT product_id, SUM(quantity)::bigint AS qty FROM reservation_lines
-                  WHERE reservation_id = ANY($1) GROUP BY product_id) l
-            WHERE p.id = l.product_id
-            "#,
-            reservations
-        ),
-        Move::HeldToAvailable => sqlx::query!(
-            r#"
-            UPDATE products p SET held = p.held - l.qty, available = p.available + l.qty, updated_at = now()
-            FROM (SELECT product_id, SUM(quantity)::bigint AS qty FROM reservation_lines
-                  WHERE reservation_id = ANY($1) GROUP BY product_id) l
-            WHERE p.id = l.product_id
-            "#,
-            reservations
-        ),
-        Move::SoldToAvailable => sqlx::query!(
-            r#"
-            UPDATE products p SET sold = p.sold - l.qty, available = p.available + l.qty, updated_at = now()
-            FROM (SELECT product_id, SUM(quantity)::bigint AS qty FROM reservation_lines
-                  WHERE reservation_id = ANY($1) GROUP BY product_id) l
-            WHERE p.id = l.product_id
-            "#,
-            reservations
-        ),
-    };
-    query.execute(&mut **tx).await?;
-    Ok(())
-}
-
-#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.set_status", db.system = "postgresql"))]
-async fn set_status(
-    tx: &mut Transaction<'_, Postgres>,
-    ids: &[Uuid],
-    status: ReservationStatus,
-) -> Result<()> {
-    sqlx::query!(
-        "UPDATE reservations SET status = $2, updated_at = now() WHERE id = ANY($1)",
-        ids,
-        status.as_str()
-    )
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 fn product_not_found(id: Uuid) -> Error {
     Error::NotFound(format!("product {id} not found"))
-}
-
-fn reservation_not_found(id: Uuid) -> Error {
-    Error::NotFound(format!("reservation {id} not found"))
 }
