@@ -1,6 +1,8 @@
 //! gRPC clients of other services: one shared channel each, spread over
-//! every address the service's name resolves to, a deadline on every call,
-//! and retries with backoff for idempotent reads.
+//! every address the service's name resolves to, and one call policy: a
+//! deadline on every call, retries with backoff on UNAVAILABLE (every call
+//! between Shop's services is a read or keyed, so safe to repeat), and one
+//! meaning of a failed call ([`CallError`]).
 //!
 //! HTTP/2 keeps one long-lived connection, so behind a plain Kubernetes
 //! ClusterIP every call of a client would go to one pod. Shop's services
@@ -17,7 +19,8 @@ use tonic::transport::channel::Change;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Env};
+use crate::fault::Fault;
 pub use crate::propagation::Traced;
 use crate::tls::Tls;
 
@@ -148,6 +151,42 @@ impl Default for CallPolicy {
 }
 
 impl CallPolicy {
+    /// The defaults, with the deadline from `DOWNSTREAM_TIMEOUT_MILLIS`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let millis = env.parse_or(
+            "DOWNSTREAM_TIMEOUT_MILLIS",
+            defaults.deadline.as_millis() as u64,
+        )?;
+        Ok(Self {
+            deadline: Duration::from_millis(millis),
+            ..defaults
+        })
+    }
+
+    /// Sends `message` through `call` on a clone of `client`, with this
+    /// policy's deadline and retries, and returns the answer's message:
+    ///
+    /// ```text
+    /// policy.unary(&self.product, request, |mut c, r| async move { c.get_product(r).await })
+    /// ```
+    pub async fn unary<C, Req, Res, F, Fut>(
+        &self,
+        client: &C,
+        message: Req,
+        call: F,
+    ) -> Result<Res, Status>
+    where
+        C: Clone,
+        Req: Clone,
+        F: Fn(C, Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Res>, Status>>,
+    {
+        self.retry(|| call(client.clone(), self.request(message.clone())))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     /// A request carrying this policy's deadline.
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
@@ -173,6 +212,40 @@ impl CallPolicy {
                 }
                 result => return result,
             }
+        }
+    }
+}
+
+/// What a failed call to another service means to the caller: the one
+/// downstream policy, applied after the caller handled the codes it expects
+/// of that call (NOT_FOUND of a lookup, a shortage's FAILED_PRECONDITION).
+#[derive(Debug)]
+pub enum CallError {
+    /// FAILED_PRECONDITION: the service refused because of a state the
+    /// shopper can change (a cart in two currencies). The caller answers
+    /// FAILED_PRECONDITION with the same message.
+    Refused(String),
+    /// UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED or
+    /// ABORTED: it may pass, so [`Fault::Downstream`] (UNAVAILABLE, retried by
+    /// our own callers). Anything else means one of us is wrong:
+    /// [`Fault::Internal`].
+    Fault(Fault),
+}
+
+impl CallError {
+    /// The meaning of `status`, answered by the service named `service`.
+    pub fn new(service: &'static str, status: Status) -> Self {
+        match status.code() {
+            Code::FailedPrecondition => Self::Refused(status.message().to_string()),
+            Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::ResourceExhausted
+            | Code::Aborted => Self::Fault(Fault::Downstream {
+                service,
+                message: status.message().to_string(),
+            }),
+            _ => Self::Fault(Fault::internal(anyhow::anyhow!("{service}: {status}"))),
         }
     }
 }
@@ -226,6 +299,66 @@ mod tests {
             .await;
         assert_eq!(result.unwrap_err().code(), Code::NotFound);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_failed_call_means_refused_unavailable_or_internal() {
+        let refused = CallError::new(
+            "cart-service",
+            Status::failed_precondition("two currencies"),
+        );
+        assert!(matches!(refused, CallError::Refused(m) if m == "two currencies"));
+        for code in [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::Cancelled,
+            Code::ResourceExhausted,
+            Code::Aborted,
+        ] {
+            let error = CallError::new("cart-service", Status::new(code, "busy"));
+            assert!(
+                matches!(
+                    error,
+                    CallError::Fault(Fault::Downstream {
+                        service: "cart-service",
+                        ..
+                    })
+                ),
+                "{code:?}"
+            );
+        }
+        for code in [
+            Code::InvalidArgument,
+            Code::NotFound,
+            Code::Internal,
+            Code::Unknown,
+        ] {
+            let error = CallError::new("cart-service", Status::new(code, "no"));
+            assert!(
+                matches!(error, CallError::Fault(Fault::Internal(_))),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn unary_retries_and_returns_the_message() {
+        let calls = AtomicU32::new(0);
+        let answer = quick()
+            .unary(&(), 5, |(), request: Request<i32>| {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                let deadline = request.metadata().get("grpc-timeout").is_some();
+                async move {
+                    assert!(deadline, "every attempt carries the deadline");
+                    match n {
+                        0 => Err(Status::unavailable("down")),
+                        _ => Ok(tonic::Response::new(request.into_inner() * 2)),
+                    }
+                }
+            })
+            .await;
+        assert_eq!(answer.unwrap(), 10);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

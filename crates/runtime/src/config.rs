@@ -162,6 +162,11 @@ impl CommonConfig {
             pool: crate::db::PoolSettings::from_env(env)?,
         })
     }
+
+    /// The main and admin addresses, for [`crate::serve_from_env`].
+    pub fn addrs(&self) -> (SocketAddr, SocketAddr) {
+        (self.listen_addr, self.admin_addr)
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
-//! The one classification of database errors that every service's
-//! `From<sqlx::Error>` goes through, so the same failure gets the same gRPC
-//! code in product, cart and order.
+//! The one classification of database errors, so the same failure gets the
+//! same gRPC code in product, cart and order.
 //!
 //! Three kinds of failure:
 //! - [`DbFailure::Retry`]: nothing is wrong with the request, the database
@@ -8,11 +7,13 @@
 //!   timeouts, shutdown), the transaction lost a race PostgreSQL refused to
 //!   serialize (`40001` serialization_failure, `40P01` deadlock_detected,
 //!   `55P03` lock_not_available), or it ran out of time (`57014`
-//!   query_canceled, what `statement_timeout` raises). Services answer
-//!   UNAVAILABLE, which every client of this project retries.
-//! - [`DbFailure::Constraint`]: a named constraint refused the row; the
-//!   service turns the names it knows into client errors.
-//! - [`DbFailure::Other`]: a bug; the service logs it and answers INTERNAL.
+//!   query_canceled, what `statement_timeout` raises). [`crate::fault::Fault`]
+//!   answers UNAVAILABLE, which every client of this project retries.
+//! - [`DbFailure::Constraint`]: a named constraint refused the row. The
+//!   service turns the names it expects into client errors next to the
+//!   query, with [`OnConstraint::on_constraint`].
+//! - [`DbFailure::Other`]: a bug; [`crate::fault::Fault`] logs it and
+//!   answers INTERNAL.
 
 /// Why a database call may succeed if retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +51,46 @@ impl Retry {
 /// What a failed database call means to a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbFailure<'a> {
-    /// Transient: answer UNAVAILABLE, the client retries.
+    /// Transient: a retry may succeed.
     Retry(Retry),
     /// The named constraint was violated.
     Constraint(&'a str),
-    /// Unexpected: a bug to log and answer INTERNAL.
+    /// Unexpected: a bug.
     Other,
+}
+
+/// Turns the violation of one named constraint into a service's own error,
+/// next to the query that may violate it:
+///
+/// ```text
+/// sqlx::query!("INSERT INTO products ...")
+///     .fetch_one(&self.pool)
+///     .await
+///     .on_constraint("products_sku_key", || Error::SkuTaken)?;
+/// ```
+///
+/// Any other error goes through the service's `From<sqlx::Error>`, that is
+/// to [`crate::fault::Fault`].
+pub trait OnConstraint<T> {
+    /// `self`, with a violation of `constraint` replaced by `error()`.
+    fn on_constraint<E: From<sqlx::Error>>(
+        self,
+        constraint: &str,
+        error: impl FnOnce() -> E,
+    ) -> Result<T, E>;
+}
+
+impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
+    fn on_constraint<E: From<sqlx::Error>>(
+        self,
+        constraint: &str,
+        error: impl FnOnce() -> E,
+    ) -> Result<T, E> {
+        self.map_err(|e| match classify(&e) {
+            DbFailure::Constraint(name) if name == constraint => error(),
+            _ => E::from(e),
+        })
+    }
 }
 
 /// Classifies `e`. Transient failures win over constraint names (a deadlock
@@ -123,6 +158,67 @@ mod tests {
         for code in ["23505", "23514", "42601", "22003", "40002"] {
             assert_eq!(retry_of_sqlstate(code), None, "{code}");
         }
+    }
+
+    /// A database error carrying a constraint name, as PostgreSQL sends one.
+    #[derive(Debug, thiserror::Error)]
+    #[error("constraint {0} violated")]
+    struct Violation(&'static str);
+
+    impl sqlx::error::DatabaseError for Violation {
+        fn message(&self) -> &str {
+            "violation"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some("23505".into())
+        }
+        fn constraint(&self) -> Option<&str> {
+            Some(self.0)
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::UniqueViolation
+        }
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Mapped {
+        Taken,
+        Db(String),
+    }
+
+    impl From<sqlx::Error> for Mapped {
+        fn from(e: sqlx::Error) -> Self {
+            Self::Db(e.to_string())
+        }
+    }
+
+    fn violated(name: &'static str) -> Result<(), sqlx::Error> {
+        Err(sqlx::Error::Database(Box::new(Violation(name))))
+    }
+
+    #[test]
+    fn on_constraint_maps_only_the_named_constraint() {
+        assert_eq!(
+            violated("products_sku_key").on_constraint("products_sku_key", || Mapped::Taken),
+            Err(Mapped::Taken)
+        );
+        assert!(matches!(
+            violated("other_key").on_constraint("products_sku_key", || Mapped::Taken),
+            Err(Mapped::Db(_))
+        ));
+        assert_eq!(
+            Ok::<_, sqlx::Error>(1).on_constraint("products_sku_key", || Mapped::Taken),
+            Ok(1)
+        );
     }
 
     #[test]

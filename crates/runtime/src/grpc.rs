@@ -11,6 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::Routes;
@@ -18,10 +19,64 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::CommonConfig;
 use crate::admin::{self, AdminState, Readiness};
+use crate::db::DbError;
 use crate::detach::DetachLayer;
 use crate::metrics::GrpcMetricsLayer;
 use crate::propagation::{GrpcServerSpan, SpanLayer};
+
+/// What the runtime needs to know of a service to connect and serve it:
+/// its names and its database. Each service declares one, and its `run`
+/// goes [`ServiceSpec::connect`] → its own wiring → [`ServiceSpec::serve`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceSpec {
+    /// Fully qualified gRPC service name reported by health (tonic's
+    /// generated `SERVICE_NAME`).
+    pub name: &'static str,
+    /// Component name in logs, metrics and traces, e.g. `product-service`.
+    pub component: &'static str,
+    /// The schema the service owns; created by `db/bootstrap.sql`.
+    pub schema: &'static str,
+    /// Its migrations, embedded in the binary and applied at start.
+    pub migrator: &'static Migrator,
+}
+
+impl ServiceSpec {
+    /// The service's pool: its own role, confined to its schema, migrated.
+    pub async fn connect(&self, common: &CommonConfig) -> Result<PgPool, DbError> {
+        crate::db::connect(
+            &common.database_url,
+            self.schema,
+            self.component,
+            self.migrator,
+            &common.pool,
+        )
+        .await
+    }
+
+    /// [`serve`]s `routes` with the shared settings of `common`.
+    pub async fn serve(
+        &self,
+        common: &CommonConfig,
+        routes: Routes,
+        pool: PgPool,
+        listener: TcpListener,
+        admin_listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServeError> {
+        let service = GrpcService {
+            name: self.name,
+            component: self.component,
+            routes,
+            pool,
+            request_timeout: common.request_timeout,
+            shutdown_grace: common.shutdown_grace,
+            tls: common.tls.clone(),
+        };
+        serve(service, listener, admin_listener, shutdown).await
+    }
+}
 
 /// What a service hands to [`serve`].
 #[derive(Debug)]

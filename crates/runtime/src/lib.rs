@@ -5,9 +5,15 @@
 //! environment ([`config`]), logs ([`telemetry`]), a database pool confined
 //! to the service's schema ([`db`]) and one classification of its errors
 //! ([`db_error`]), the gRPC server with health, reflection,
-//! timeouts and tracing ([`grpc`]), the admin HTTP server with `/metrics`,
-//! `/healthz` and `/readyz` ([`admin`]), and a graceful, bounded shutdown
-//! ([`shutdown`]).
+//! timeouts and tracing ([`grpc`], [`ServiceSpec`]), the admin HTTP server
+//! with `/metrics`, `/healthz` and `/readyz` ([`admin`]), and a graceful,
+//! bounded shutdown ([`shutdown`]).
+//!
+//! What every service's errors share comes from here too: field errors
+//! ([`validate`], INVALID_ARGUMENT naming the field), the failures that are
+//! not the caller's fault ([`fault`]: UNAVAILABLE when a retry may help,
+//! INTERNAL otherwise), the meaning of a failed call to another service
+//! ([`client::CallError`]), and pagination ([`page_token::Page`]).
 
 pub mod admin;
 pub mod client;
@@ -15,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod db_error;
 pub mod detach;
+pub mod fault;
 pub mod grpc;
 pub mod healthcheck;
 pub mod http;
@@ -27,7 +34,8 @@ pub mod tls;
 pub mod validate;
 
 pub use config::{CommonConfig, ConfigError, Env};
-pub use grpc::{GrpcService, serve};
+pub use fault::Fault;
+pub use grpc::{GrpcService, ServiceSpec, serve};
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,9 +1,19 @@
-//! Opaque, tamper-evident page tokens for cursor pagination.
+//! Cursor pagination: opaque, tamper-evident page tokens, and the
+//! [`Page`] every list RPC goes through.
 //!
 //! A token carries the position after the last item of a page, bound to the
 //! listing it came from (its filters) and signed with HMAC-SHA256. A token
 //! that was forged, altered, or issued for other filters is refused, so a
 //! client cannot steer a query through it.
+//!
+//! A list handler reads its request into a page, fetches one row more than
+//! the page holds, and lets the page cut the rows and issue the next token:
+//!
+//! ```text
+//! let page = self.tokens.page::<Cursor>(scope, req.page_size, &req.page_token)?;
+//! let rows = self.store.list(&filter, page.after.as_ref(), page.fetch()).await?;
+//! let (rows, next_page_token) = page.finish(rows, |last| Cursor::of(last));
+//! ```
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +22,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
+
+use crate::validate::{self, FieldError};
 
 /// A token this server did not issue for this listing.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -75,6 +87,68 @@ impl PageTokens {
     }
 }
 
+impl PageTokens {
+    /// The page a list request asks for in the listing `scope`: its
+    /// `page_size` (0 means 20, at most 100) and `page_token` (empty for the
+    /// first page), each checked and named when wrong.
+    pub fn page<C: DeserializeOwned>(
+        &self,
+        scope: impl Into<String>,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<'_, C>, FieldError> {
+        let scope = scope.into();
+        let size = validate::page_size(page_size)?;
+        let after = match page_token {
+            "" => None,
+            token => Some(
+                self.check(&scope, token)
+                    .map_err(|e| FieldError::new("page_token", e.to_string()))?,
+            ),
+        };
+        Ok(Page {
+            tokens: self,
+            scope,
+            size,
+            after,
+        })
+    }
+}
+
+/// One page of a listing, as a request asked for it.
+#[derive(Debug)]
+pub struct Page<'a, C> {
+    tokens: &'a PageTokens,
+    scope: String,
+    /// Items on a full page.
+    pub size: i64,
+    /// The cursor the page starts after; `None` on the first page.
+    pub after: Option<C>,
+}
+
+impl<C: Serialize> Page<'_, C> {
+    /// Rows to fetch: one more than the page holds tells whether another
+    /// page follows.
+    pub fn fetch(&self) -> i64 {
+        self.size + 1
+    }
+
+    /// Cuts `rows` (fetched with [`Page::fetch`]) to the page, and returns
+    /// them with the token of the next page, made from the `cursor` of the
+    /// page's last row; the token is empty on the last page.
+    pub fn finish<T>(self, mut rows: Vec<T>, cursor: impl FnOnce(&T) -> C) -> (Vec<T>, String) {
+        if rows.len() as i64 <= self.size {
+            return (rows, String::new());
+        }
+        rows.truncate(self.size as usize);
+        let token = rows
+            .last()
+            .map(|last| self.tokens.issue(&self.scope, &cursor(last)))
+            .unwrap_or_default();
+        (rows, token)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +185,35 @@ mod tests {
         );
         assert_eq!(tokens().check::<i32>("", &forged), Err(InvalidPageToken));
         assert_eq!(tokens().check::<i32>("", "garbage"), Err(InvalidPageToken));
+    }
+
+    #[test]
+    fn a_page_cuts_the_extra_row_and_issues_the_next_token_from_the_last_row() {
+        let tokens = tokens();
+        let page = tokens.page::<i32>("s", 2, "").unwrap();
+        assert_eq!((page.size, page.after, page.fetch()), (2, None, 3));
+        let (rows, next) = page.finish(vec![10, 11, 12], |last| *last);
+        assert_eq!(rows, [10, 11]);
+
+        let page = tokens.page::<i32>("s", 2, &next).unwrap();
+        assert_eq!(page.after, Some(11));
+        let (rows, next) = page.finish(vec![12], |last| *last);
+        assert_eq!((rows, next), (vec![12], String::new()));
+    }
+
+    #[test]
+    fn a_page_request_names_its_bad_field() {
+        let tokens = tokens();
+        assert_eq!(
+            tokens.page::<i32>("s", 101, "").unwrap_err().field,
+            "page_size"
+        );
+        let other = tokens.issue("other", &1);
+        assert_eq!(
+            tokens.page::<i32>("s", 0, &other).unwrap_err().field,
+            "page_token"
+        );
+        assert_eq!(tokens.page::<i32>("s", 0, "").unwrap().size, 20);
     }
 
     #[test]

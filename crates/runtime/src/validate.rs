@@ -14,7 +14,6 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    /// A new field error.
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self {
             field,
@@ -23,9 +22,15 @@ impl FieldError {
     }
 }
 
+/// INVALID_ARGUMENT, with the field named twice: in the message
+/// (`"quantity: must be between 1 and 99, got 0"`) for people, and as a
+/// `google.rpc.BadRequest` field violation for programs (the storefront
+/// picks the notice it shows by the field).
 impl From<FieldError> for tonic::Status {
     fn from(e: FieldError) -> Self {
-        tonic::Status::invalid_argument(e.to_string())
+        use tonic_types::{ErrorDetails, StatusExt as _};
+        let details = ErrorDetails::with_bad_request_violation(e.field, e.message.clone());
+        tonic::Status::with_error_details(tonic::Code::InvalidArgument, e.to_string(), details)
     }
 }
 
@@ -34,7 +39,7 @@ pub const DEFAULT_PAGE_SIZE: i64 = 20;
 /// Largest page a caller may ask for.
 pub const MAX_PAGE_SIZE: i64 = 100;
 
-/// Parses a UUID field.
+/// A UUID, surrounding whitespace ignored.
 pub fn uuid(field: &'static str, raw: &str) -> Result<Uuid, FieldError> {
     Uuid::parse_str(raw.trim())
         .map_err(|_| FieldError::new(field, format!("must be a UUID, got {raw:?}")))
@@ -118,5 +123,22 @@ mod tests {
     #[test]
     fn a_malformed_uuid_names_the_field() {
         assert_eq!(uuid("id", "nope").unwrap_err().field, "id");
+    }
+
+    #[test]
+    fn a_field_error_is_invalid_argument_with_a_field_violation() {
+        use tonic_types::StatusExt as _;
+        let status = tonic::Status::from(FieldError::new("quantity", "must be 1 to 99"));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "quantity: must be 1 to 99");
+        let violations = status.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(violations.len(), 1);
+        assert_eq!(
+            (
+                violations[0].field.as_str(),
+                violations[0].description.as_str()
+            ),
+            ("quantity", "must be 1 to 99")
+        );
     }
 }

@@ -1,28 +1,30 @@
 //! The view of product-service that cart-service needs: current products and
-//! prices, fetched in one batch call with a deadline and retried on
-//! UNAVAILABLE (a batch get is a read, safe to repeat).
+//! prices, fetched in one batch call under the runtime's call policy (a
+//! deadline, retries on UNAVAILABLE: a batch get is a read, safe to repeat).
 
 use std::collections::HashMap;
 
+use shop_proto::product::BatchGetProductsRequest;
 use shop_proto::product::product_service_client::ProductServiceClient;
-use shop_proto::product::{BatchGetProductsRequest, Product};
-use shop_runtime::client::CallPolicy;
-use shop_runtime::client::Traced;
+use shop_runtime::Fault;
+use shop_runtime::client::{CallError, CallPolicy, Traced};
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::domain::Product;
+use crate::error::Result;
+
+/// Component name of the service called, in errors.
+const PRODUCT_SERVICE: &str = "product-service";
 
 /// Client of product-service.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     /// Shared channel; cloning it is cheap.
     client: ProductServiceClient<Traced>,
-    /// Deadline and retries of each call.
     policy: CallPolicy,
 }
 
 impl Catalog {
-    /// A catalog over `channel`.
     pub fn new(channel: Traced, policy: CallPolicy) -> Self {
         Self {
             client: ProductServiceClient::new(channel),
@@ -40,22 +42,26 @@ impl Catalog {
         };
         let response = self
             .policy
-            .retry(|| {
-                let mut client = self.client.clone();
-                let request = self.policy.request(request.clone());
-                async move { client.batch_get_products(request).await }
+            .unary(&self.client, request, |mut client, request| async move {
+                client.batch_get_products(request).await
             })
             .await
-            .map_err(Error::from_product_service)?
-            .into_inner();
+            .map_err(|status| CallError::new(PRODUCT_SERVICE, status))?;
         response
             .products
             .into_iter()
-            .map(|p| {
+            .map(|p| -> Result<(Uuid, Product)> {
                 let id = Uuid::parse_str(&p.id).map_err(|e| {
-                    Error::Internal(anyhow::anyhow!("product-service sent id {:?}: {e}", p.id))
+                    Fault::internal(anyhow::anyhow!("{PRODUCT_SERVICE} sent id {:?}: {e}", p.id))
                 })?;
-                Ok((id, p))
+                let product = Product {
+                    id,
+                    sku: p.sku,
+                    name: p.name,
+                    unit_price_minor: p.unit_price_minor,
+                    currency: p.currency,
+                };
+                Ok((id, product))
             })
             .collect()
     }

@@ -1,24 +1,25 @@
 //! cart-service: per-shopper carts, validated and priced through product-service.
 //!
-//! Read top to bottom: [`run`] wires the pieces; [`grpc`] holds the handlers;
-//! [`catalog`] is the product-service client; [`domain`] the limits;
-//! [`store`] every SQL statement; [`error`] the one error type.
+//! Read top to bottom: `main.rs` starts [`serve_from_env`]; [`run`] here
+//! wires the pieces; `grpc.rs` holds the handlers; `domain.rs` the limits,
+//! the validation and the pricing rules; `catalog.rs` the product-service
+//! client; `store.rs` every SQL statement; `error.rs` the one error type.
 
-pub mod catalog;
-pub mod domain;
-pub mod error;
-pub mod grpc;
-pub mod store;
+mod catalog;
+mod domain;
+mod error;
+mod grpc;
+mod store;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
+pub use error::Error;
+
 use std::future::Future;
-use std::time::Duration;
 
 use shop_proto::cart::cart_service_server::CartServiceServer;
 use shop_runtime::client::CallPolicy;
-use shop_runtime::db;
-use shop_runtime::{CommonConfig, ConfigError, Env, GrpcService};
+use shop_runtime::{CommonConfig, ConfigError, Env, ServiceSpec};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -40,6 +41,14 @@ pub const DEFAULT_ADMIN_PORT: u16 = 9102;
 /// Migrations embedded in the binary; applied at start.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+/// What the runtime connects and serves.
+static SERVICE: ServiceSpec = ServiceSpec {
+    name: SERVICE_NAME,
+    component: COMPONENT,
+    schema: SCHEMA,
+    migrator: &MIGRATOR,
+};
+
 /// Configuration of cart-service.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,8 +56,9 @@ pub struct Config {
     pub common: CommonConfig,
     /// product-service, with scheme (`PRODUCT_SERVICE_ADDR`).
     pub product_service_addr: String,
-    /// Deadline of each call to product-service (`DOWNSTREAM_TIMEOUT_MILLIS`).
-    pub downstream_timeout: Duration,
+    /// Deadline of each call to product-service (`DOWNSTREAM_TIMEOUT_MILLIS`)
+    /// and its retries.
+    pub downstream: CallPolicy,
 }
 
 impl Config {
@@ -59,9 +69,7 @@ impl Config {
             product_service_addr: env
                 .get("PRODUCT_SERVICE_ADDR")
                 .unwrap_or_else(|| "http://127.0.0.1:50051".into()),
-            downstream_timeout: Duration::from_millis(
-                env.parse_or("DOWNSTREAM_TIMEOUT_MILLIS", 2000)?,
-            ),
+            downstream: CallPolicy::from_env(env)?,
         })
     }
 }
@@ -70,7 +78,7 @@ impl Config {
 /// from `env`, listeners on the configured addresses, until SIGTERM or
 /// Ctrl-C; then the drain and a telemetry flush.
 pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
-    let addrs = |c: &Config| (c.common.listen_addr, c.common.admin_addr);
+    let addrs = |c: &Config| c.common.addrs();
     shop_runtime::serve_from_env(env, COMPONENT, Config::from_env, addrs, run).await
 }
 
@@ -81,32 +89,25 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let channel = shop_runtime::client::channel(
+    let product = shop_runtime::client::channel(
         "PRODUCT_SERVICE_ADDR",
         &config.product_service_addr,
         &config.common.tls,
     )?;
-    let policy = CallPolicy {
-        deadline: config.downstream_timeout,
-        ..CallPolicy::default()
-    };
-    let pool = db::connect(
-        &config.common.database_url,
-        SCHEMA,
-        COMPONENT,
-        &MIGRATOR,
-        &config.common.pool,
-    )
-    .await?;
-    let api = CartApi::new(Store::new(pool.clone()), Catalog::new(channel, policy));
-    let service = GrpcService {
-        name: SERVICE_NAME,
-        component: COMPONENT,
-        routes: Routes::new(CartServiceServer::new(api)),
-        pool,
-        request_timeout: config.common.request_timeout,
-        shutdown_grace: config.common.shutdown_grace,
-        tls: config.common.tls.clone(),
-    };
-    Ok(shop_runtime::serve(service, listener, admin_listener, shutdown).await?)
+    let pool = SERVICE.connect(&config.common).await?;
+    let api = CartApi::new(
+        Store::new(pool.clone()),
+        Catalog::new(product, config.downstream),
+    );
+    let routes = Routes::new(CartServiceServer::new(api));
+    Ok(SERVICE
+        .serve(
+            &config.common,
+            routes,
+            pool,
+            listener,
+            admin_listener,
+            shutdown,
+        )
+        .await?)
 }

@@ -7,12 +7,22 @@
 //! transaction takes the cart lock before it touches `cart_items`, so two
 //! changes never wait on each other's lines in a cycle. Purchases are keyed
 //! by order id, so removing an order's lines twice removes nothing more.
+//! The constraints a caller can run into are mapped to their errors next to
+//! the query that may violate them.
 
+use shop_runtime::db_error::OnConstraint as _;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::domain::{CurrencyCheck, Line, MAX_LINES, MAX_QUANTITY};
 use crate::error::{Error, Result};
+
+/// A line below 1 or above 99 units.
+const QUANTITY_RANGE: &str = "cart_items_quantity_range";
+
+fn quantity_out_of_range() -> Error {
+    Error::invalid("quantity", "a line holds 1 to 99 units")
+}
 
 /// cart-service's tables.
 #[derive(Debug, Clone)]
@@ -22,7 +32,6 @@ pub struct Store {
 }
 
 impl Store {
-    /// A store over `pool`.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
@@ -65,7 +74,8 @@ impl Store {
             MAX_QUANTITY as i32,
         )
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .on_constraint(QUANTITY_RANGE, quantity_out_of_range)?;
         if total.is_none() {
             return Err(Error::invalid(
                 "quantity",
@@ -98,7 +108,8 @@ impl Store {
             quantity,
         )
         .execute(&mut *tx)
-        .await?;
+        .await
+        .on_constraint(QUANTITY_RANGE, quantity_out_of_range)?;
         check_line_count(&mut tx, user_id).await?;
         tx.commit().await?;
         Ok(())

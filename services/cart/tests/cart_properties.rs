@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use product_service::domain::MAX_UNIT_PRICE_MINOR;
+use product_service::MAX_UNIT_PRICE_MINOR;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use shop_proto::cart::cart_service_client::CartServiceClient;

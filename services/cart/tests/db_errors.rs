@@ -95,13 +95,13 @@ fn sqlstate(e: &sqlx::Error) -> String {
 fn assert_unavailable_everywhere(e: sqlx::Error, expected: Retry, code: &str) {
     assert_eq!(sqlstate(&e), code, "{e}");
     assert_eq!(db_error::classify(&e), DbFailure::Retry(expected), "{e}");
-    let cart = tonic::Status::from(cart_service::error::Error::from(e));
+    let cart = tonic::Status::from(cart_service::Error::from(e));
     assert_eq!(cart.code(), Code::Unavailable, "cart-service: {cart:?}");
     assert!(cart.message().contains("retry"), "{}", cart.message());
 }
 
 fn assert_product_unavailable(e: sqlx::Error) {
-    let product = tonic::Status::from(product_service::error::Error::from(e));
+    let product = tonic::Status::from(product_service::Error::from(e));
     assert_eq!(
         product.code(),
         Code::Unavailable,
@@ -162,6 +162,6 @@ async fn a_constraint_violation_from_postgres_is_not_retryable() {
         db_error::classify(&e),
         DbFailure::Constraint("contended_pkey")
     );
-    let status = tonic::Status::from(cart_service::error::Error::from(e));
+    let status = tonic::Status::from(cart_service::Error::from(e));
     assert_eq!(status.code(), Code::Internal);
 }

@@ -1,32 +1,34 @@
 //! What the checkout saga asks of cart-service and product-service.
 //!
-//! Every call carries a deadline and is retried on UNAVAILABLE: each one is
-//! safe to repeat, because reads are reads and every write is keyed by the
-//! order id (reserve, commit, release, remove purchased lines).
+//! Every call goes through the runtime's call policy: a deadline, and
+//! retries on UNAVAILABLE. Each one is safe to repeat, because reads are
+//! reads and every write is keyed by the order id (reserve, commit, release,
+//! remove purchased lines). Each call first handles the codes it expects
+//! (NOT_FOUND of a lookup, a shortage); the rest mean what
+//! [`CallError`] says, for every caller alike.
 
 use shop_proto::cart::cart_service_client::CartServiceClient;
 use shop_proto::cart::{self as cart_pb};
+use shop_proto::names::MIXED_CURRENCY;
 use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_proto::product::{self as product_pb, ReservationStatus};
-use shop_runtime::client::CallPolicy;
-use shop_runtime::client::Traced;
-use tonic::Code;
+use shop_runtime::Fault;
+use shop_runtime::client::{CallError, CallPolicy, Traced};
+use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
-use crate::domain::{OrderItem, Shortage};
+use crate::domain::{Cart, CartLine, OrderItem, Shortage};
 use crate::error::{Error, Result};
 
-use shop_proto::names::MIXED_CURRENCY;
+const CART_SERVICE: &str = "cart-service";
+const PRODUCT_SERVICE: &str = "product-service";
 
 /// Clients of the services the saga drives.
 #[derive(Debug, Clone)]
 pub struct Downstream {
-    /// cart-service.
     cart: CartServiceClient<Traced>,
-    /// product-service.
     product: ProductServiceClient<Traced>,
-    /// Deadline and retries of each call.
     policy: CallPolicy,
 }
 
@@ -52,22 +54,6 @@ pub struct Reservation {
     pub currency: String,
 }
 
-macro_rules! call {
-    ($self:ident, $client:ident, $method:ident, $request:expr, $service:literal) => {{
-        let request = $request;
-        $self
-            .policy
-            .retry(|| {
-                let mut client = $self.$client.clone();
-                let request = $self.policy.request(request.clone());
-                async move { client.$method(request).await }
-            })
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| (status, $service))
-    }};
-}
-
 impl Downstream {
     /// Clients over two shared channels.
     pub fn new(cart: Traced, product: Traced, policy: CallPolicy) -> Self {
@@ -78,46 +64,63 @@ impl Downstream {
         }
     }
 
-    /// The shopper's cart, priced now.
-    pub async fn cart(&self, user_id: &str) -> Result<cart_pb::Cart> {
-        call!(
-            self,
-            cart,
-            get_cart,
-            cart_pb::GetCartRequest {
-                user_id: user_id.into()
-            },
-            "cart-service"
-        )
-        .map_err(fail)
+    /// The shopper's cart, priced now. A cart checkout cannot take (a line
+    /// that does not parse) is FAILED_PRECONDITION naming the line.
+    pub async fn cart(&self, user_id: &str) -> Result<Cart> {
+        let request = cart_pb::GetCartRequest {
+            user_id: user_id.into(),
+        };
+        let cart = self
+            .policy
+            .unary(&self.cart, request, |mut c, r| async move {
+                c.get_cart(r).await
+            })
+            .await
+            .map_err(|status| CallError::new(CART_SERVICE, status))?;
+        let lines = cart.items.iter().map(|i| CartLine {
+            product_id: &i.product_id,
+            sku: &i.sku,
+            name: &i.name,
+            quantity: i.quantity,
+            unit_price_minor: i.unit_price_minor,
+            line_total_minor: i.line_total_minor,
+        });
+        Cart::parse(lines, &cart.currency).map_err(|problem| {
+            tracing::warn!(problem, "cart-service sent a cart checkout cannot take");
+            Error::FailedPrecondition(format!(
+                "the cart cannot be checked out: {problem}; remove that line and try again"
+            ))
+        })
     }
 
     /// Holds stock for the cart's lines, keyed by the order id.
-    pub async fn reserve(&self, order_id: Uuid, lines: &[cart_pb::CartItem]) -> Result<Reserved> {
+    pub async fn reserve(&self, order_id: Uuid, lines: &[OrderItem]) -> Result<Reserved> {
         let request = product_pb::ReserveStockRequest {
             reservation_id: order_id.to_string(),
             lines: lines
                 .iter()
                 .map(|l| product_pb::ReservationLine {
-                    product_id: l.product_id.clone(),
+                    product_id: l.product_id.to_string(),
                     quantity: l.quantity,
                 })
                 .collect(),
             ttl_seconds: 0,
         };
-        match call!(self, product, reserve_stock, request, "product-service") {
+        let result = self
+            .policy
+            .unary(&self.product, request, |mut c, r| async move {
+                c.reserve_stock(r).await
+            })
+            .await;
+        match result {
             Ok(reservation) => Ok(Reserved::Held(convert(reservation)?)),
-            // A product changed currency since the cart was read: nothing is
-            // held, and the shopper has to fix the cart (409), not retry.
-            Err((status, _))
-                if status.code() == Code::FailedPrecondition
-                    && status
-                        .get_details_error_info()
-                        .is_some_and(|info| info.reason == MIXED_CURRENCY) =>
+            // A FAILED_PRECONDITION is a shortage, unless a product changed
+            // currency since the cart was read: then nothing is held, and
+            // the shopper has to fix the cart (the policy's FAILED_PRECONDITION),
+            // not retry.
+            Err(status)
+                if status.code() == Code::FailedPrecondition && !mixed_currency(&status) =>
             {
-                Err(Error::FailedPrecondition(status.message().to_string()))
-            }
-            Err((status, _)) if status.code() == Code::FailedPrecondition => {
                 let shortages = status
                     .get_details_precondition_failure()
                     .map(|f| {
@@ -132,8 +135,8 @@ impl Downstream {
                     .unwrap_or_default();
                 Ok(Reserved::Short(shortages))
             }
-            Err((status, _)) if status.code() == Code::NotFound => Ok(Reserved::UnknownProduct),
-            Err(e) => Err(fail(e)),
+            Err(status) if status.code() == Code::NotFound => Ok(Reserved::UnknownProduct),
+            Err(status) => Err(CallError::new(PRODUCT_SERVICE, status).into()),
         }
     }
 
@@ -142,10 +145,16 @@ impl Downstream {
         let request = product_pb::GetReservationRequest {
             reservation_id: order_id.to_string(),
         };
-        match call!(self, product, get_reservation, request, "product-service") {
+        let result = self
+            .policy
+            .unary(&self.product, request, |mut c, r| async move {
+                c.get_reservation(r).await
+            })
+            .await;
+        match result {
             Ok(r) => Ok(Some(convert(r)?)),
-            Err((status, _)) if status.code() == Code::NotFound => Ok(None),
-            Err(e) => Err(fail(e)),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(CallError::new(PRODUCT_SERVICE, status).into()),
         }
     }
 
@@ -155,20 +164,18 @@ impl Downstream {
         let request = product_pb::CommitReservationRequest {
             reservation_id: order_id.to_string(),
         };
-        match call!(
-            self,
-            product,
-            commit_reservation,
-            request,
-            "product-service"
-        ) {
+        let result = self
+            .policy
+            .unary(&self.product, request, |mut c, r| async move {
+                c.commit_reservation(r).await
+            })
+            .await;
+        match result {
             Ok(r) => Ok(Some(convert(r)?)),
-            Err((status, _))
-                if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) =>
-            {
+            Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) => {
                 Ok(None)
             }
-            Err(e) => Err(fail(e)),
+            Err(status) => Err(CallError::new(PRODUCT_SERVICE, status).into()),
         }
     }
 
@@ -177,16 +184,16 @@ impl Downstream {
         let request = product_pb::ReleaseReservationRequest {
             reservation_id: order_id.to_string(),
         };
-        match call!(
-            self,
-            product,
-            release_reservation,
-            request,
-            "product-service"
-        ) {
+        let result = self
+            .policy
+            .unary(&self.product, request, |mut c, r| async move {
+                c.release_reservation(r).await
+            })
+            .await;
+        match result {
             Ok(_) => Ok(()),
-            Err((status, _)) if status.code() == Code::NotFound => Ok(()),
-            Err(e) => Err(fail(e)),
+            Err(status) if status.code() == Code::NotFound => Ok(()),
+            Err(status) => Err(CallError::new(PRODUCT_SERVICE, status).into()),
         }
     }
 
@@ -208,24 +215,34 @@ impl Downstream {
                 })
                 .collect(),
         };
-        match call!(self, cart, remove_purchased_items, request, "cart-service") {
+        let result = self
+            .policy
+            .unary(&self.cart, request, |mut c, r| async move {
+                c.remove_purchased_items(r).await
+            })
+            .await;
+        match result {
             Ok(_) => Ok(()),
             // cart-service removes the lines (keyed by order id) before it
             // prices what is left; FAILED_PRECONDITION only says the rest of
             // the cart cannot be priced (its products diverged in currency).
             // The removal is done, so the follow-up is too: retrying it
             // would fail the same way forever.
-            Err((status, _)) if status.code() == Code::FailedPrecondition => {
+            Err(status) if status.code() == Code::FailedPrecondition => {
                 tracing::info!(order_id = %order_id, message = status.message(), "purchased lines removed; the rest of the cart cannot be priced");
                 Ok(())
             }
-            Err(e) => Err(fail(e)),
+            Err(status) => Err(CallError::new(CART_SERVICE, status).into()),
         }
     }
 }
 
-fn fail((status, service): (tonic::Status, &str)) -> Error {
-    Error::downstream(service, status)
+/// product-service refused a reservation whose products are priced in
+/// different currencies.
+fn mixed_currency(status: &Status) -> bool {
+    status
+        .get_details_error_info()
+        .is_some_and(|info| info.reason == MIXED_CURRENCY)
 }
 
 fn convert(r: product_pb::Reservation) -> Result<Reservation> {
@@ -238,11 +255,11 @@ fn convert(r: product_pb::Reservation) -> Result<Reservation> {
     let items = r
         .lines
         .into_iter()
-        .map(|l| {
+        .map(|l| -> Result<OrderItem> {
             Ok(OrderItem {
                 product_id: Uuid::parse_str(&l.product_id).map_err(|e| {
-                    Error::Internal(anyhow::anyhow!(
-                        "product-service sent {:?}: {e}",
+                    Fault::internal(anyhow::anyhow!(
+                        "{PRODUCT_SERVICE} sent {:?}: {e}",
                         l.product_id
                     ))
                 })?,

@@ -3,8 +3,14 @@
 //! Checkout rejections carry a machine-readable reason in a
 //! `google.rpc.ErrorInfo` (`EMPTY_CART`, `INSUFFICIENT_STOCK`, ...) so the
 //! gateway can map them to 422 or 409, and short lines in a
-//! `google.rpc.PreconditionFailure`.
+//! `google.rpc.PreconditionFailure`. What is not the caller's fault (our
+//! database, cart-service or product-service cannot answer now; a bug) is a
+//! [`Fault`], answered as every service does: UNAVAILABLE when a retry may
+//! help, INTERNAL otherwise.
 
+use shop_runtime::Fault;
+use shop_runtime::client::CallError;
+use shop_runtime::validate::FieldError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
@@ -17,13 +23,8 @@ pub const ERROR_DOMAIN: &str = "order.shop";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A request field is malformed or out of range.
-    #[error("{field}: {message}")]
-    InvalidArgument {
-        /// The request field at fault.
-        field: &'static str,
-        /// What is wrong with it.
-        message: String,
-    },
+    #[error(transparent)]
+    InvalidArgument(#[from] FieldError),
     /// The order does not exist or is not the caller's.
     #[error("order not found")]
     NotFound,
@@ -33,59 +34,38 @@ pub enum Error {
     /// The first request with this idempotency key is still running.
     #[error("checkout in progress for this idempotency key; retry shortly")]
     InProgress,
-    /// The order's state forbids the call (e.g. cancelling a REJECTED order).
+    /// The state of the order or the cart forbids the call (e.g. cancelling
+    /// a REJECTED order, a cart in two currencies).
     #[error("{0}")]
     FailedPrecondition(String),
-    /// A downstream service or our database cannot answer now.
-    #[error("{0}")]
-    Unavailable(String),
-    /// A bug or an unexpected failure.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
+    /// The checkout was given up or forgotten (by recovery) while this
+    /// request ran; a retry with the same key answers its outcome.
+    #[error("checkout was interrupted; retry")]
+    Interrupted,
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Fault(#[from] Fault),
 }
 
 /// Result of an order-service operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl Error {
-    /// Maps a failed downstream call: outages become UNAVAILABLE; a state
-    /// the shopper can fix (a cart whose products are priced in different
-    /// currencies) stays FAILED_PRECONDITION with the downstream's message;
-    /// anything else is unexpected here.
-    pub fn downstream(service: &str, status: Status) -> Self {
-        match status.code() {
-            Code::FailedPrecondition => Self::FailedPrecondition(status.message().to_string()),
-            Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::Cancelled
-            | Code::ResourceExhausted
-            | Code::Aborted => Self::Unavailable(format!(
-                "{service} did not answer ({}); retry later",
-                status.message()
-            )),
-            _ => Self::Internal(anyhow::anyhow!("{service}: {status}")),
-        }
-    }
-}
-
-impl From<shop_runtime::validate::FieldError> for Error {
-    fn from(e: shop_runtime::validate::FieldError) -> Self {
-        Self::InvalidArgument {
-            field: e.field,
-            message: e.message,
-        }
-    }
-}
-
+/// Constraints are not expected here (the unique key is an `ON CONFLICT`):
+/// every database error is a [`Fault`].
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        use shop_runtime::db_error::{self, DbFailure};
-        match db_error::classify(&e) {
-            DbFailure::Retry(retry) => {
-                tracing::warn!(error = %e, kind = retry.as_str(), "order database: retryable failure");
-                Self::Unavailable(format!("order {}", retry.message()))
-            }
-            DbFailure::Constraint(_) | DbFailure::Other => Self::Internal(e.into()),
+        Self::Fault(e.into())
+    }
+}
+
+/// A failed call to cart-service or product-service, by the one downstream
+/// policy: a state the shopper can fix stays FAILED_PRECONDITION with the
+/// downstream's message.
+impl From<CallError> for Error {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Refused(message) => Self::FailedPrecondition(message),
+            CallError::Fault(fault) => Self::Fault(fault),
         }
     }
 }
@@ -93,7 +73,7 @@ impl From<sqlx::Error> for Error {
 impl From<Error> for Status {
     fn from(e: Error) -> Self {
         match e {
-            Error::InvalidArgument { .. } => Status::invalid_argument(e.to_string()),
+            Error::InvalidArgument(field) => field.into(),
             Error::NotFound => Status::not_found(e.to_string()),
             Error::Rejected(reason, ref shortages) => {
                 let mut details = ErrorDetails::with_error_info(
@@ -112,11 +92,8 @@ impl From<Error> for Status {
             }
             Error::InProgress => Status::aborted(e.to_string()),
             Error::FailedPrecondition(msg) => Status::failed_precondition(msg),
-            Error::Unavailable(msg) => Status::unavailable(msg),
-            Error::Internal(source) => {
-                tracing::error!(error = ?source, "internal error");
-                Status::internal("internal error")
-            }
+            Error::Interrupted => Status::unavailable(e.to_string()),
+            Error::Fault(fault) => fault.into(),
         }
     }
 }

@@ -16,7 +16,6 @@ use crate::store::Store;
 
 use shop_proto::names::REPLAYED_HEADER;
 
-/// The service implementation.
 #[derive(Debug, Clone)]
 pub struct OrderApi {
     /// Runs checkouts and cancellations.
@@ -28,7 +27,6 @@ pub struct OrderApi {
 }
 
 impl OrderApi {
-    /// Handlers over `saga` and `store`.
     pub fn new(saga: Saga, store: Store, tokens: PageTokens) -> Self {
         Self {
             saga,
@@ -49,38 +47,15 @@ impl OrderApi {
 
     async fn list(&self, req: pb::ListOrdersRequest) -> Result<pb::ListOrdersResponse> {
         let user_id = validate::user_id(&req.user_id)?;
-        let page_size = validate::page_size(req.page_size)?;
         let scope = format!("orders\u{0}{user_id}");
-        let after: Option<Cursor> = match req.page_token.as_str() {
-            "" => None,
-            token => {
-                Some(
-                    self.tokens
-                        .check(&scope, token)
-                        .map_err(|e| Error::InvalidArgument {
-                            field: "page_token",
-                            message: e.to_string(),
-                        })?,
-                )
-            }
-        };
-        let mut orders = self
+        let page = self
+            .tokens
+            .page::<Cursor>(scope, req.page_size, &req.page_token)?;
+        let rows = self
             .store
-            .list(&user_id, after.as_ref(), page_size + 1)
+            .list(&user_id, page.after.as_ref(), page.fetch())
             .await?;
-        let next_page_token = if orders.len() as i64 > page_size {
-            orders.truncate(page_size as usize);
-            let last = orders.last().expect("page_size >= 1");
-            self.tokens.issue(
-                &scope,
-                &Cursor {
-                    created_at_micros: last.created_at.timestamp_micros(),
-                    id: last.id,
-                },
-            )
-        } else {
-            String::new()
-        };
+        let (orders, next_page_token) = page.finish(rows, Cursor::of);
         Ok(pb::ListOrdersResponse {
             orders: orders.into_iter().map(to_pb).collect(),
             next_page_token,

@@ -1,33 +1,37 @@
 //! order-service: orders and the checkout saga.
 //!
-//! Read top to bottom: [`run`] wires the pieces and the recovery loop;
-//! [`grpc`] holds the handlers; [`saga`] the checkout, its recovery and
-//! cancellation; [`downstream`] the cart and product clients; [`domain`] the
-//! types; [`store`] every SQL statement; [`error`] the one error type.
+//! Read top to bottom: `main.rs` starts [`serve_from_env`]; [`run`] here
+//! wires the pieces and the recovery loop; `grpc.rs` holds the handlers;
+//! `saga/` the checkout, its recovery and cancellation; `downstream.rs` the
+//! cart and product clients; `domain/` the types and the cart checkout
+//! reads; `store/` every SQL statement; `error.rs` the one error type.
+//! `test_util.rs` (cargo feature `test-util`, tests only) holds the levers
+//! tests pull on the saga.
 
-pub mod domain;
-pub mod downstream;
-pub mod error;
-pub mod grpc;
-pub mod saga;
-pub mod store;
+mod domain;
+mod downstream;
+mod error;
+mod grpc;
+mod saga;
+mod store;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+
+pub use error::Error;
 
 use std::future::Future;
 use std::time::Duration;
 
 use shop_proto::order::order_service_server::OrderServiceServer;
 use shop_runtime::client::CallPolicy;
-use shop_runtime::db;
 use shop_runtime::page_token::PageTokens;
-use shop_runtime::{CommonConfig, ConfigError, Env, GrpcService};
+use shop_runtime::{CommonConfig, ConfigError, Env, ServiceSpec};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 use crate::downstream::Downstream;
 use crate::grpc::OrderApi;
-use crate::saga::{Saga, Step};
+use crate::saga::Saga;
 use crate::store::Store;
 
 /// Fully qualified gRPC service name, as health reports it.
@@ -44,6 +48,14 @@ pub const DEFAULT_ADMIN_PORT: u16 = 9103;
 /// Migrations embedded in the binary; applied at start.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+/// What the runtime connects and serves.
+static SERVICE: ServiceSpec = ServiceSpec {
+    name: SERVICE_NAME,
+    component: COMPONENT,
+    schema: SCHEMA,
+    migrator: &MIGRATOR,
+};
+
 /// Configuration of order-service.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -53,15 +65,14 @@ pub struct Config {
     pub cart_service_addr: String,
     /// product-service, with scheme (`PRODUCT_SERVICE_ADDR`).
     pub product_service_addr: String,
-    /// Deadline of each downstream call (`DOWNSTREAM_TIMEOUT_MILLIS`).
-    pub downstream_timeout: Duration,
+    /// Deadline of each downstream call (`DOWNSTREAM_TIMEOUT_MILLIS`) and
+    /// its retries.
+    pub downstream: CallPolicy,
     /// Age after which an unfinished order is settled by recovery (`RECOVERY_HORIZON_SECONDS`).
     pub recovery_horizon: Duration,
     /// Pause between two recovery runs (`RECOVERY_INTERVAL_MILLIS`).
     pub recovery_interval: Duration,
-    /// Tests only: fail checkouts right after this saga step (`SAGA_FAULT_AFTER`).
-    pub fault_after: Option<Step>,
-    /// Tests only: pauses and failures injected into the saga.
+    /// Tests only: pauses, crashes and failures injected into the saga.
     #[cfg(feature = "test-util")]
     pub hooks: test_util::Hooks,
 }
@@ -69,10 +80,6 @@ pub struct Config {
 impl Config {
     /// Reads the configuration; a bad variable is named in the error.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let fault_after = match env.get("SAGA_FAULT_AFTER") {
-            None => None,
-            Some(_) => Some(env.parse_or("SAGA_FAULT_AFTER", Step::OrderCreated)?),
-        };
         Ok(Self {
             common: CommonConfig::from_env(env, DEFAULT_PORT, DEFAULT_ADMIN_PORT)?,
             cart_service_addr: env
@@ -81,14 +88,11 @@ impl Config {
             product_service_addr: env
                 .get("PRODUCT_SERVICE_ADDR")
                 .unwrap_or_else(|| "http://127.0.0.1:50051".into()),
-            downstream_timeout: Duration::from_millis(
-                env.parse_or("DOWNSTREAM_TIMEOUT_MILLIS", 2000)?,
-            ),
+            downstream: CallPolicy::from_env(env)?,
             recovery_horizon: env.seconds_or("RECOVERY_HORIZON_SECONDS", 15)?,
             recovery_interval: Duration::from_millis(
                 env.parse_or("RECOVERY_INTERVAL_MILLIS", 1000)?,
             ),
-            fault_after,
             #[cfg(feature = "test-util")]
             hooks: test_util::Hooks::default(),
         })
@@ -99,7 +103,7 @@ impl Config {
 /// from `env`, listeners on the configured addresses, until SIGTERM or
 /// Ctrl-C; then the drain and a telemetry flush.
 pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
-    let addrs = |c: &Config| (c.common.listen_addr, c.common.admin_addr);
+    let addrs = |c: &Config| c.common.addrs();
     shop_runtime::serve_from_env(env, COMPONENT, Config::from_env, addrs, run).await
 }
 
@@ -120,23 +124,11 @@ pub async fn run(
         &config.product_service_addr,
         &config.common.tls,
     )?;
-    let policy = CallPolicy {
-        deadline: config.downstream_timeout,
-        ..CallPolicy::default()
-    };
-    let pool = db::connect(
-        &config.common.database_url,
-        SCHEMA,
-        COMPONENT,
-        &MIGRATOR,
-        &config.common.pool,
-    )
-    .await?;
+    let pool = SERVICE.connect(&config.common).await?;
     let store = Store::new(pool.clone());
     let saga = Saga::new(
         store.clone(),
-        Downstream::new(cart, product, policy),
-        config.fault_after,
+        Downstream::new(cart, product, config.downstream),
     );
     #[cfg(feature = "test-util")]
     let saga = saga.with_hooks(config.hooks.clone());
@@ -150,16 +142,17 @@ pub async fn run(
         store,
         PageTokens::new(config.common.page_token_secret.clone()),
     );
-    let service = GrpcService {
-        name: SERVICE_NAME,
-        component: COMPONENT,
-        routes: Routes::new(OrderServiceServer::new(api)),
-        pool,
-        request_timeout: config.common.request_timeout,
-        shutdown_grace: config.common.shutdown_grace,
-        tls: config.common.tls.clone(),
-    };
-    let result = shop_runtime::serve(service, listener, admin_listener, shutdown).await;
+    let routes = Routes::new(OrderServiceServer::new(api));
+    let result = SERVICE
+        .serve(
+            &config.common,
+            routes,
+            pool,
+            listener,
+            admin_listener,
+            shutdown,
+        )
+        .await;
     recovery.abort();
     Ok(result?)
 }

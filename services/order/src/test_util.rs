@@ -1,18 +1,26 @@
 //! Test-only levers on the saga (cargo feature `test-util`, enabled only by
 //! order-service's own dev-dependency, so no release binary contains them):
-//! hold a checkout right after a step, and make releases fail.
+//! hold a checkout right after a step, make it fail there as if the process
+//! had crashed, and make releases fail.
 //!
 //! A test builds a [`Hooks`], puts it in [`crate::Config::hooks`], and
-//! drives the saga through real gRPC calls while holding it at a step;
+//! drives the saga through real gRPC calls. The saga's clients and order
+//! lines are here too, for tests that call cart- and product-service the
+//! way the saga does.
 //! [`spawn_order`] runs order-service in-process on port 0.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use shop_runtime::Fault;
 use shop_testkit::{Running, TEST_PAGE_TOKEN_SECRET, TestDb, env};
 use tokio::sync::oneshot;
 
-use crate::saga::Step;
+pub use crate::domain::OrderItem;
+pub use crate::downstream::Downstream;
+pub use crate::saga::Step;
+
+use crate::error::Error;
 
 /// Shared levers; clones act on the same state.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +32,8 @@ pub struct Hooks {
 struct Inner {
     /// The next checkout to reach this step waits there.
     pause: Mutex<Option<Pause>>,
+    /// The next checkout to reach this step fails there.
+    crash: Mutex<Option<Step>>,
     /// ReleaseReservation calls fail as if product-service were down.
     fail_releases: AtomicBool,
 }
@@ -73,17 +83,33 @@ impl Hooks {
         }
     }
 
+    /// Makes the next checkout that reaches the end of `step` stop there, as
+    /// if the process had crashed: the request fails UNAVAILABLE and leaves
+    /// the order as it is for recovery.
+    pub fn fail_after(&self, step: Step) {
+        *self.inner.crash.lock().expect("crash lock") = Some(step);
+    }
+
     /// Makes every ReleaseReservation the saga sends fail (or succeed again).
     pub fn fail_releases(&self, fail: bool) {
         self.inner.fail_releases.store(fail, Ordering::SeqCst);
     }
 
-    pub(crate) fn releases_fail(&self) -> bool {
-        self.inner.fail_releases.load(Ordering::SeqCst)
+    /// Fails a release the saga is about to send, when releases fail.
+    pub(crate) fn before_release(&self) -> Result<(), Error> {
+        if self.inner.fail_releases.load(Ordering::SeqCst) {
+            return Err(Fault::Downstream {
+                service: "product-service",
+                message: "injected release failure".into(),
+            }
+            .into());
+        }
+        Ok(())
     }
 
-    /// Waits here if a test holds checkouts at `step`.
-    pub(crate) async fn after(&self, step: Step) {
+    /// Waits here if a test holds checkouts at `step`; fails if a test
+    /// crashes the next checkout there.
+    pub(crate) async fn after(&self, step: Step) -> Result<(), Error> {
         let pause = {
             let mut slot = self.inner.pause.lock().expect("pause lock");
             match slot.as_ref() {
@@ -95,6 +121,13 @@ impl Hooks {
             let _ = pause.reached.send(());
             let _ = pause.resume.await;
         }
+        let mut crash = self.inner.crash.lock().expect("crash lock");
+        if *crash == Some(step) {
+            *crash = None;
+            tracing::warn!(?step, "injected crash");
+            return Err(Error::Interrupted);
+        }
+        Ok(())
     }
 }
 

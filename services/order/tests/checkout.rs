@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use order_service::test_util::{Hooks, Step};
 use shop_proto::cart::cart_service_client::CartServiceClient;
 use shop_proto::cart::{self as cart_pb};
 use shop_proto::order::order_service_client::OrderServiceClient;
@@ -26,14 +27,10 @@ struct Stack {
 }
 
 async fn start() -> Stack {
-    start_with(&[]).await
-}
-
-async fn start_with(order_vars: &[(&str, &str)]) -> Stack {
     let db = TestDb::new().await;
     let product = product_service::test_util::spawn_product(&db, &[]).await;
     let cart = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
-    let order = order_service::test_util::spawn_order(&db, &cart, &product, order_vars).await;
+    let order = order_service::test_util::spawn_order(&db, &cart, &product, &[]).await;
     Stack {
         products: ProductServiceClient::connect(product.url()).await.unwrap(),
         carts: CartServiceClient::connect(cart.url()).await.unwrap(),
@@ -506,13 +503,17 @@ async fn with_product_service_down_checkout_is_unavailable_and_the_key_stays_usa
 }
 
 /// Crashes the saga after `step`, then lets a fresh order-service recover.
-async fn crash_then_recover(step: &str) -> (Stack, product_pb::Product) {
-    let mut s = start_with(&[("SAGA_FAULT_AFTER", step)]).await;
+async fn crash_then_recover(step: Step) -> (Stack, product_pb::Product) {
+    let mut s = start().await;
+    let hooks = Hooks::default();
+    hooks.fail_after(step);
+    // The crashing instance recovers nothing itself: its horizon is the default.
+    spawn_order_with_hooks(&mut s, &hooks, &[]).await;
     let mug = s.product("MUG", 100, 10).await;
     s.add("alice", &mug, 3).await;
 
     let err = s.place("alice", "k").await.unwrap_err();
-    assert_eq!(err.code(), Code::Unavailable, "{step}: {err:?}");
+    assert_eq!(err.code(), Code::Unavailable, "{step:?}: {err:?}");
 
     // The crashed instance goes away; a fresh one with a short horizon recovers.
     s.order.shut_down().await.unwrap();
@@ -547,33 +548,33 @@ async fn crash_then_recover(step: &str) -> (Stack, product_pb::Product) {
 
 #[tokio::test]
 async fn a_crash_before_reserving_is_compensated_and_the_key_can_be_used_again() {
-    for step in ["order_created", "cart_read"] {
+    for step in [Step::OrderCreated, Step::CartRead] {
         let (mut s, mug) = crash_then_recover(step).await;
-        assert_eq!(s.available(&mug).await, 10, "{step}");
+        assert_eq!(s.available(&mug).await, 10, "{step:?}");
         // The retry with the same key checks out afresh.
         let order = s.place("alice", "k").await.unwrap().into_inner();
-        assert_eq!(order.status(), OrderStatus::Confirmed, "{step}");
+        assert_eq!(order.status(), OrderStatus::Confirmed, "{step:?}");
         s.assert_invariants().await;
     }
 }
 
 #[tokio::test]
 async fn a_crash_after_reserving_or_committing_is_resumed_to_a_confirmed_order() {
-    for step in ["reserved", "committed", "confirmed"] {
+    for step in [Step::Reserved, Step::Committed, Step::Confirmed] {
         let (mut s, mug) = crash_then_recover(step).await;
         let replay = s.place("alice", "k").await.unwrap();
         assert_eq!(
             replay.metadata().get("x-shop-replayed").unwrap(),
             "true",
-            "{step}"
+            "{step:?}"
         );
         let order = replay.into_inner();
-        assert_eq!(order.status(), OrderStatus::Confirmed, "{step}");
-        assert_eq!(order.total_minor, 300, "{step}");
-        assert_eq!(s.available(&mug).await, 7, "{step}");
+        assert_eq!(order.status(), OrderStatus::Confirmed, "{step:?}");
+        assert_eq!(order.total_minor, 300, "{step:?}");
+        assert_eq!(s.available(&mug).await, 7, "{step:?}");
         assert!(
             s.cart("alice").await.items.is_empty(),
-            "{step}: cart cleared"
+            "{step:?}: cart cleared"
         );
     }
 }
@@ -605,7 +606,7 @@ async fn the_invariant_check_catches_a_confirmed_order_whose_stock_went_back() {
 
 #[tokio::test]
 async fn a_crash_after_asking_for_stock_rejects_the_order_and_holds_nothing() {
-    let (mut s, mug) = crash_then_recover("stock_requested").await;
+    let (mut s, mug) = crash_then_recover(Step::StockRequested).await;
 
     assert_eq!(s.available(&mug).await, 10);
     // The order asked for stock, so it was kept and rejected, not deleted:
@@ -618,18 +619,21 @@ async fn a_crash_after_asking_for_stock_rejects_the_order_and_holds_nothing() {
     assert_eq!(s.cart("alice").await.items.len(), 1, "the cart is kept");
 }
 
-/// order-service with test levers on its saga and a quick recovery loop.
-async fn spawn_order_with_hooks(s: &mut Stack, hooks: &order_service::test_util::Hooks) {
-    let quick_recovery = [
-        ("RECOVERY_HORIZON_SECONDS", "1"),
-        ("RECOVERY_INTERVAL_MILLIS", "100"),
-    ];
+/// A recovery loop that settles what is a second old, ten times a second.
+const QUICK_RECOVERY: &[(&str, &str)] = &[
+    ("RECOVERY_HORIZON_SECONDS", "1"),
+    ("RECOVERY_INTERVAL_MILLIS", "100"),
+];
+
+/// Replaces the stack's order-service with one whose saga has test levers;
+/// `extra` adds variables.
+async fn spawn_order_with_hooks(s: &mut Stack, hooks: &Hooks, extra: &[(&str, &str)]) {
     s.order.shut_down().await.unwrap();
     s.order = order_service::test_util::spawn_order_with(
         &s.db,
         &s.cart,
         &s.product,
-        &quick_recovery,
+        extra,
         hooks.clone(),
     )
     .await;
@@ -676,13 +680,13 @@ fn place_in_background(
 async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leaves_nothing_held_or_sold()
  {
     let mut s = start().await;
-    let hooks = order_service::test_util::Hooks::default();
-    spawn_order_with_hooks(&mut s, &hooks).await;
+    let hooks = Hooks::default();
+    spawn_order_with_hooks(&mut s, &hooks, QUICK_RECOVERY).await;
     let mug = s.product("MUG", 100, 10).await;
     s.add("alice", &mug, 3).await;
 
     // The checkout has asked for stock and its ReserveStock is about to go out.
-    let mut gate = hooks.pause_after(order_service::saga::Step::StockRequested);
+    let mut gate = hooks.pause_after(Step::StockRequested);
     let checkout = place_in_background(&s, "alice", "k");
     gate.reached().await;
     // Recovery finds no reservation: it gives the order up, keeps it, and
@@ -730,14 +734,14 @@ async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leav
 #[tokio::test]
 async fn a_saga_that_wakes_after_recovery_confirmed_its_order_returns_it_and_sells_once() {
     let mut s = start().await;
-    let hooks = order_service::test_util::Hooks::default();
-    spawn_order_with_hooks(&mut s, &hooks).await;
+    let hooks = Hooks::default();
+    spawn_order_with_hooks(&mut s, &hooks, QUICK_RECOVERY).await;
     let mug = s.product("MUG", 100, 10).await;
     s.add("alice", &mug, 3).await;
 
     // Held right after its reserve landed, the order is resumed by recovery
     // (it finds the held stock) while the live saga waits.
-    let mut gate = hooks.pause_after(order_service::saga::Step::Reserved);
+    let mut gate = hooks.pause_after(Step::Reserved);
     let checkout = place_in_background(&s, "alice", "k");
     gate.reached().await;
     wait_for(
@@ -759,12 +763,12 @@ async fn a_saga_that_wakes_after_recovery_confirmed_its_order_returns_it_and_sel
 #[tokio::test]
 async fn a_saga_paused_before_asking_for_stock_reserves_nothing_once_recovery_forgot_it() {
     let mut s = start().await;
-    let hooks = order_service::test_util::Hooks::default();
-    spawn_order_with_hooks(&mut s, &hooks).await;
+    let hooks = Hooks::default();
+    spawn_order_with_hooks(&mut s, &hooks, QUICK_RECOVERY).await;
     let mug = s.product("MUG", 100, 10).await;
     s.add("alice", &mug, 3).await;
 
-    let mut gate = hooks.pause_after(order_service::saga::Step::CartRead);
+    let mut gate = hooks.pause_after(Step::CartRead);
     let checkout = place_in_background(&s, "alice", "k");
     gate.reached().await;
     // While it is held, a replay says the checkout is in progress.

@@ -3,9 +3,8 @@
 //! currency label over mixed amounts, and never UNAVAILABLE or INTERNAL.
 //! Real product-, cart- and order-services and PostgreSQL.
 
-use order_service::domain::OrderItem;
-use order_service::downstream::Downstream;
-use order_service::error::Error;
+use order_service::Error;
+use order_service::test_util::{Downstream, OrderItem};
 use shop_proto::cart::cart_service_client::CartServiceClient;
 use shop_proto::cart::{self as cart_pb};
 use shop_proto::order::order_service_client::OrderServiceClient;
@@ -159,10 +158,10 @@ async fn a_reservation_refused_for_mixed_currencies_is_failed_precondition_not_a
     let mug = s.product("MUG", 1200, "USD").await;
     let tee = s.product("TEE", 2500, "EUR").await;
     // The cart as order-service read it, before a currency changed.
-    let lines: Vec<cart_pb::CartItem> = [&mug, &tee]
+    let lines: Vec<OrderItem> = [&mug, &tee]
         .iter()
-        .map(|p| cart_pb::CartItem {
-            product_id: p.id.clone(),
+        .map(|p| OrderItem {
+            product_id: Uuid::parse_str(&p.id).unwrap(),
             sku: p.sku.clone(),
             name: p.name.clone(),
             quantity: 1,

@@ -12,18 +12,14 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::domain::{
-    self, Cursor, ListFilter, NewProduct, Product, ProductPatch, Reservation, ReserveRequest,
+    self, Currency, Cursor, ListFilter, NewProduct, Product, ProductPatch, Reservation,
+    ReserveRequest, Sku,
 };
 use crate::error::{Error, Result};
 use crate::store::Store;
 
-/// Longest TTL a caller may ask for: one day.
-const MAX_TTL_SECONDS: i32 = 86_400;
-
-/// The service implementation.
 #[derive(Debug, Clone)]
 pub struct ProductApi {
-    /// The database.
     store: Store,
     /// Signs and checks page tokens.
     tokens: PageTokens,
@@ -32,7 +28,6 @@ pub struct ProductApi {
 }
 
 impl ProductApi {
-    /// Handlers over `store`.
     pub fn new(store: Store, tokens: PageTokens, default_ttl: Duration) -> Self {
         Self {
             store,
@@ -46,34 +41,14 @@ impl ProductApi {
             category: non_empty(domain::text("category", &req.category, 0, 64)?),
             query: non_empty(domain::text("query", &req.query, 0, 200)?),
         };
-        let page_size = domain::page_size(req.page_size)?;
-        let scope = filter.scope();
-        let after: Option<Cursor> = match req.page_token.as_str() {
-            "" => None,
-            token => Some(
-                self.tokens
-                    .check(&scope, token)
-                    .map_err(|e| Error::invalid("page_token", e.to_string()))?,
-            ),
-        };
-        // One row more than asked tells whether another page follows.
-        let mut products = self
+        let page = self
+            .tokens
+            .page::<Cursor>(filter.scope(), req.page_size, &req.page_token)?;
+        let rows = self
             .store
-            .list(&filter, after.as_ref(), page_size + 1)
+            .list(&filter, page.after.as_ref(), page.fetch())
             .await?;
-        let next_page_token = if products.len() as i64 > page_size {
-            products.truncate(page_size as usize);
-            let last = products.last().expect("page_size >= 1");
-            self.tokens.issue(
-                &scope,
-                &Cursor {
-                    name: last.name.clone(),
-                    id: last.id,
-                },
-            )
-        } else {
-            String::new()
-        };
+        let (products, next_page_token) = page.finish(rows, Cursor::of);
         Ok(pb::ListProductsResponse {
             products: products.into_iter().map(to_pb).collect(),
             next_page_token,
@@ -113,55 +88,40 @@ impl ProductApi {
     }
 
     async fn create(&self, req: pb::CreateProductRequest) -> Result<Product> {
-        if !(0..=domain::MAX_STOCK_DELTA).contains(&req.initial_stock) {
-            return Err(Error::invalid(
-                "initial_stock",
-                format!("must be between 0 and {}", domain::MAX_STOCK_DELTA),
-            ));
-        }
+        let initial_stock = domain::initial_stock(req.initial_stock)?;
         let new = NewProduct {
-            sku: domain::sku(&req.sku)?,
+            sku: Sku::parse(&req.sku)?,
             name: domain::text("name", &req.name, 1, 200)?,
             description: domain::text("description", &req.description, 0, 5000)?,
             category: domain::text("category", &req.category, 1, 64)?,
-            image_url: domain::image_url(&req.image_url)?
-                .unwrap_or_else(|| domain::PLACEHOLDER_IMAGE.to_string()),
+            image_url: domain::image_url(&req.image_url)?,
             unit_price_minor: domain::unit_price(req.unit_price_minor)?,
-            currency: domain::currency(&req.currency)?,
-            initial_stock: req.initial_stock,
+            currency: Currency::parse(&req.currency)?,
+            initial_stock,
         };
         self.store.create(&new).await
     }
 
     async fn update(&self, req: pb::UpdateProductRequest) -> Result<Product> {
         let id = domain::parse_id("id", &req.id)?;
+        let text = |field, value: &Option<String>, min, max| {
+            value
+                .as_deref()
+                .map(|v| domain::text(field, v, min, max))
+                .transpose()
+        };
         let patch = ProductPatch {
-            sku: req.sku.as_deref().map(domain::sku).transpose()?,
-            name: req
-                .name
-                .as_deref()
-                .map(|v| domain::text("name", v, 1, 200))
-                .transpose()?,
-            description: req
-                .description
-                .as_deref()
-                .map(|v| domain::text("description", v, 0, 5000))
-                .transpose()?,
-            category: req
-                .category
-                .as_deref()
-                .map(|v| domain::text("category", v, 1, 64))
-                .transpose()?,
+            sku: req.sku.as_deref().map(Sku::parse).transpose()?,
+            name: text("name", &req.name, 1, 200)?,
+            description: text("description", &req.description, 0, 5000)?,
+            category: text("category", &req.category, 1, 64)?,
             image_url: req
                 .image_url
                 .as_deref()
-                .map(|v| {
-                    domain::image_url(v)
-                        .map(|u| u.unwrap_or_else(|| domain::PLACEHOLDER_IMAGE.to_string()))
-                })
+                .map(domain::image_url)
                 .transpose()?,
             unit_price_minor: req.unit_price_minor.map(domain::unit_price).transpose()?,
-            currency: req.currency.as_deref().map(domain::currency).transpose()?,
+            currency: req.currency.as_deref().map(Currency::parse).transpose()?,
         };
         self.store.update(id, &patch).await
     }
@@ -176,16 +136,7 @@ impl ProductApi {
 
     async fn reserve(&self, req: pb::ReserveStockRequest) -> Result<Reservation> {
         let id = domain::parse_id("reservation_id", &req.reservation_id)?;
-        let ttl = match req.ttl_seconds {
-            0 => self.default_ttl,
-            s @ 1..=MAX_TTL_SECONDS => Duration::from_secs(s as u64),
-            s => {
-                return Err(Error::invalid(
-                    "ttl_seconds",
-                    format!("must be between 0 and {MAX_TTL_SECONDS}, got {s}"),
-                ));
-            }
-        };
+        let ttl = domain::reservation_ttl(req.ttl_seconds, self.default_ttl)?;
         let mut lines = Vec::with_capacity(req.lines.len());
         for line in &req.lines {
             lines.push((

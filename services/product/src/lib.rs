@@ -1,24 +1,28 @@
 //! product-service: the catalog, its inventory and stock reservations.
 //!
-//! Read top to bottom: [`run`] wires the pieces; [`grpc`] holds the handlers;
-//! [`domain`] the types and validation rules; [`store`] every SQL statement;
-//! [`error`] the one error type and its mapping to gRPC status.
+//! Read top to bottom: `main.rs` starts [`serve_from_env`]; [`run`] here
+//! wires the pieces; `grpc.rs` holds the handlers; `domain/` the types and
+//! the rules that validate what callers send; `store/` every SQL statement;
+//! `error.rs` the one error type and its mapping to gRPC status; `seed.rs`
+//! the demo catalog.
 
-pub mod domain;
-pub mod error;
-pub mod grpc;
-pub mod seed;
-pub mod store;
+mod domain;
+mod error;
+mod grpc;
+mod seed;
+mod store;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+
+pub use domain::MAX_UNIT_PRICE_MINOR;
+pub use error::Error;
 
 use std::future::Future;
 use std::time::Duration;
 
 use shop_proto::product::product_service_server::ProductServiceServer;
-use shop_runtime::db;
 use shop_runtime::page_token::PageTokens;
-use shop_runtime::{CommonConfig, ConfigError, Env, GrpcService};
+use shop_runtime::{CommonConfig, ConfigError, Env, ServiceSpec};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -38,6 +42,14 @@ pub const DEFAULT_ADMIN_PORT: u16 = 9101;
 
 /// Migrations embedded in the binary; applied at start.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// What the runtime connects and serves.
+static SERVICE: ServiceSpec = ServiceSpec {
+    name: SERVICE_NAME,
+    component: COMPONENT,
+    schema: SCHEMA,
+    migrator: &MIGRATOR,
+};
 
 /// Configuration of product-service.
 #[derive(Debug, Clone)]
@@ -68,7 +80,7 @@ impl Config {
 /// from `env`, listeners on the configured addresses, until SIGTERM or
 /// Ctrl-C; then the drain and a telemetry flush.
 pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
-    let addrs = |c: &Config| (c.common.listen_addr, c.common.admin_addr);
+    let addrs = |c: &Config| c.common.addrs();
     shop_runtime::serve_from_env(env, COMPONENT, Config::from_env, addrs, run).await
 }
 
@@ -79,17 +91,10 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let pool = db::connect(
-        &config.common.database_url,
-        SCHEMA,
-        COMPONENT,
-        &MIGRATOR,
-        &config.common.pool,
-    )
-    .await?;
+    let pool = SERVICE.connect(&config.common).await?;
     let store = Store::new(pool.clone());
     if config.seed_demo_catalog {
-        let seeded = store.seed(&seed::demo_catalog()).await?;
+        let seeded = store.seed(&seed::demo_catalog()?).await?;
         if seeded > 0 {
             tracing::info!(products = seeded, "seeded the demo catalog");
         }
@@ -101,16 +106,17 @@ pub async fn run(
         PageTokens::new(config.common.page_token_secret.clone()),
         config.reservation_ttl,
     );
-    let service = GrpcService {
-        name: SERVICE_NAME,
-        component: COMPONENT,
-        routes: Routes::new(ProductServiceServer::new(api)),
-        pool,
-        request_timeout: config.common.request_timeout,
-        shutdown_grace: config.common.shutdown_grace,
-        tls: config.common.tls.clone(),
-    };
-    let result = shop_runtime::serve(service, listener, admin_listener, shutdown).await;
+    let routes = Routes::new(ProductServiceServer::new(api));
+    let result = SERVICE
+        .serve(
+            &config.common,
+            routes,
+            pool,
+            listener,
+            admin_listener,
+            shutdown,
+        )
+        .await;
     sweeper.abort();
     Ok(result?)
 }

@@ -3,7 +3,9 @@
 //! Images are paths on the gateway, which draws them itself: the demo works
 //! with no network at all.
 
-use crate::domain::NewProduct;
+use shop_runtime::validate::FieldError;
+
+use crate::domain::{Currency, NewProduct, Sku};
 
 /// (category, sku, name, description, price in cents, stock)
 const DEMO: &[(&str, &str, &str, &str, i64, i64)] = &[
@@ -202,19 +204,34 @@ const DEMO: &[(&str, &str, &str, &str, i64, i64)] = &[
 ];
 
 /// The demo products, ready to insert.
-pub fn demo_catalog() -> Vec<NewProduct> {
+pub fn demo_catalog() -> Result<Vec<NewProduct>, FieldError> {
     DEMO.iter()
-        .map(
-            |&(category, sku, name, description, price, stock)| NewProduct {
-                sku: sku.to_string(),
+        .map(|&(category, sku, name, description, price, stock)| {
+            Ok(NewProduct {
+                sku: Sku::parse(sku)?,
                 name: name.to_string(),
                 description: description.to_string(),
                 category: category.to_string(),
                 image_url: format!("/images/products/{}.svg", sku.to_ascii_lowercase()),
                 unit_price_minor: price,
-                currency: "USD".to_string(),
+                currency: Currency::parse("USD")?,
                 initial_stock: stock,
-            },
-        )
+            })
+        })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_catalog_is_valid() {
+        let products = super::demo_catalog().unwrap();
+        assert!(!products.is_empty());
+        for p in &products {
+            assert_eq!(
+                crate::domain::image_url(&p.image_url).as_ref(),
+                Ok(&p.image_url)
+            );
+        }
+    }
 }

@@ -1,7 +1,13 @@
-//! Orders, their life cycle, and the validation of what callers send.
+//! Orders, their life cycle, the cart checkout reads, and the validation of
+//! what callers send.
+
+mod cart;
+
+pub use cart::{Cart, CartLine};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shop_proto::names::rejection;
 use shop_runtime::validate::FieldError;
 use uuid::Uuid;
 
@@ -57,8 +63,6 @@ pub enum RejectionReason {
     Interrupted,
 }
 
-use shop_proto::names::rejection;
-
 impl RejectionReason {
     /// The value stored in `rejection_reason` and sent as ErrorInfo reason.
     pub fn as_str(self) -> &'static str {
@@ -100,7 +104,6 @@ impl RejectionReason {
 /// A line that was short of stock, as product-service reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shortage {
-    /// The product.
     pub product_id: String,
     /// E.g. "requested 2, available 1".
     pub description: String,
@@ -147,9 +150,7 @@ pub struct Order {
     pub id: Uuid,
     /// From a sequence.
     pub number: i64,
-    /// The shopper.
     pub user_id: String,
-    /// Where it stands.
     pub status: OrderStatus,
     /// Lines: what was bought (CONFIRMED, CANCELLED) or attempted (REJECTED).
     pub items: Vec<OrderItem>,
@@ -157,7 +158,6 @@ pub struct Order {
     pub total_minor: i64,
     /// ISO 4217 code.
     pub currency: String,
-    /// Why it was rejected.
     pub rejection_reason: Option<RejectionReason>,
     /// Short lines of a stock rejection.
     pub shortages: Vec<Shortage>,
@@ -185,13 +185,12 @@ pub fn display_number(number: i64) -> String {
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderItem {
-    /// The product.
     pub product_id: Uuid,
     /// SKU at checkout.
     pub sku: String,
     /// Name at checkout.
     pub name: String,
-    /// Units.
+    /// Units, at least one.
     pub quantity: i64,
     /// Price from product-service at checkout.
     pub unit_price_minor: i64,
@@ -204,8 +203,17 @@ pub struct OrderItem {
 pub struct Cursor {
     /// `created_at` of the last order, in microseconds since the epoch.
     pub created_at_micros: i64,
-    /// Id of the last order.
     pub id: Uuid,
+}
+
+impl Cursor {
+    /// The position right after `order`.
+    pub fn of(order: &Order) -> Self {
+        Self {
+            created_at_micros: order.created_at.timestamp_micros(),
+            id: order.id,
+        }
+    }
 }
 
 /// An idempotency key: 1 to 128 visible ASCII characters.

@@ -3,7 +3,9 @@
 //! ```text
 //! PlaceOrder(user, key)
 //!   1. INSERT order PENDING, unique (user, key)   -- a replay returns the first outcome
-//!   2. GetCart                                     -- empty → REJECTED (EMPTY_CART)
+//!   2. GetCart                                     -- empty → REJECTED (EMPTY_CART);
+//!                                                     a line that does not parse → refused
+//!                                                     (FAILED_PRECONDITION), order forgotten
 //!   3. mark the order stock_requested              -- from here on it is never deleted
 //!   4. ReserveStock(order id, lines)               -- short → REJECTED (INSUFFICIENT_STOCK)
 //!   5. still PENDING and not given up? then CommitReservation(order id),
@@ -26,11 +28,12 @@
 //! that wakes up after being given up finds out before committing (step 5)
 //! and marks RELEASE again before it releases, so a failed release is
 //! finished by recovery instead of leaving stock held or sold forever.
+//!
+//! Cancellation is in `cancel.rs`, the recovery loop's work in `recovery.rs`.
 
-use std::str::FromStr;
-use std::time::Duration;
+mod cancel;
+mod recovery;
 
-use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -41,8 +44,10 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use shop_proto::product::ReservationStatus;
 
-/// A point in the saga after which a test can make the request fail as if
-/// the process had crashed there (`SAGA_FAULT_AFTER`; tests only).
+/// The end of a step of the saga: where a test can hold a checkout or
+/// make it fail as if the process had crashed there (the `Hooks` of
+/// `test_util.rs`, cargo feature `test-util`). A release build does nothing
+/// there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// The PENDING order is recorded.
@@ -59,25 +64,6 @@ pub enum Step {
     Confirmed,
 }
 
-impl FromStr for Step {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "order_created" => Self::OrderCreated,
-            "cart_read" => Self::CartRead,
-            "stock_requested" => Self::StockRequested,
-            "reserved" => Self::Reserved,
-            "committed" => Self::Committed,
-            "confirmed" => Self::Confirmed,
-            other => {
-                return Err(format!(
-                    "expected order_created, cart_read, stock_requested, reserved, committed or confirmed, got {other:?}"
-                ));
-            }
-        })
-    }
-}
-
 /// How a PlaceOrder call ended well.
 #[derive(Debug)]
 pub enum Placed {
@@ -90,24 +76,19 @@ pub enum Placed {
 /// The saga's orchestrator.
 #[derive(Debug, Clone)]
 pub struct Saga {
-    /// The orders database.
     store: Store,
     /// cart-service and product-service.
     downstream: Downstream,
-    /// Test-only crash point.
-    fault_after: Option<Step>,
     /// Test-only pauses and failures.
     #[cfg(feature = "test-util")]
     hooks: crate::test_util::Hooks,
 }
 
 impl Saga {
-    /// An orchestrator over `store` and `downstream`.
-    pub fn new(store: Store, downstream: Downstream, fault_after: Option<Step>) -> Self {
+    pub fn new(store: Store, downstream: Downstream) -> Self {
         Self {
             store,
             downstream,
-            fault_after,
             #[cfg(feature = "test-util")]
             hooks: crate::test_util::Hooks::default(),
         }
@@ -176,28 +157,16 @@ impl Saga {
         if cart.items.is_empty() {
             return self.reject(id, RejectionReason::EmptyCart, vec![]).await;
         }
-        let attempted: Vec<OrderItem> = cart
-            .items
-            .iter()
-            .filter_map(|i| {
-                Some(OrderItem {
-                    product_id: Uuid::parse_str(&i.product_id).ok()?,
-                    sku: i.sku.clone(),
-                    name: i.name.clone(),
-                    quantity: i.quantity,
-                    unit_price_minor: i.unit_price_minor,
-                    line_total_minor: i.line_total_minor,
-                })
-            })
-            .collect();
-        self.store.set_items(id, &attempted, &cart.currency).await?;
+        self.store
+            .set_items(id, &cart.items, &cart.currency)
+            .await?;
         self.after(Step::CartRead).await?;
 
         // From here on a reservation may exist, so the order is never deleted.
         // Recovery may have forgotten the order while this request was slow:
         // then nothing is reserved.
         if !self.store.request_stock(id).await? {
-            return Err(interrupted());
+            return Err(Error::Interrupted);
         }
         self.after(Step::StockRequested).await?;
         let reservation = match self.downstream.reserve(id, &cart.items).await {
@@ -271,14 +240,14 @@ impl Saga {
     async fn settled_elsewhere(&self, id: Uuid) -> Result<Order> {
         match self.store.get(id).await {
             Ok(order) if order.status == OrderStatus::Confirmed => Ok(order),
-            Err(Error::NotFound) => Err(interrupted()),
+            Err(Error::NotFound) => Err(Error::Interrupted),
             Ok(_) => {
                 // Marked first, so a failed release is finished by recovery.
                 if self.store.mark_release(id).await? {
                     self.release(id).await?;
                     self.store.settle_release(id).await?;
                 }
-                Err(interrupted())
+                Err(Error::Interrupted)
             }
             Err(e) => Err(e),
         }
@@ -310,132 +279,19 @@ impl Saga {
         }
     }
 
-    /// Cancels a CONFIRMED order and returns its stock, exactly once.
-    pub async fn cancel(&self, user_id: &str, id: Uuid) -> Result<Order> {
-        if !self.store.cancel(id, user_id).await? {
-            let order = self.store.get(id).await?;
-            if order.user_id != user_id {
-                return Err(Error::NotFound);
-            }
-            return Err(Error::FailedPrecondition(format!(
-                "order {} is {}; only CONFIRMED orders can be cancelled",
-                order.display_number(),
-                order.status.as_str()
-            )));
-        }
-        if let Err(e) = self.return_stock(id).await {
-            tracing::warn!(order_id = %id, error = %e, "stock not returned yet; recovery will retry");
-        }
-        let order = self.store.get(id).await?;
-        tracing::info!(order_id = %id, order_number = %order.display_number(), "order cancelled");
-        Ok(order)
-    }
-
-    async fn return_stock(&self, id: Uuid) -> Result<()> {
-        self.release(id).await?;
-        self.store.followup_done(id, Followup::ReturnStock).await
-    }
-
-    /// Settles every order left unfinished for longer than `horizon`.
-    /// Returns how many it looked at.
-    pub async fn recover(&self, horizon: Duration) -> Result<usize> {
-        let ids = self.store.claim_unfinished(horizon, 100).await?;
-        for &id in &ids {
-            // Each recovery is a trace of its own, as order-service's work.
-            let span = tracing::info_span!("order.recover", order_id = %id);
-            shop_runtime::propagation::start_trace(&span, crate::COMPONENT);
-            // Logged inside the recovery's span, so the line carries its trace.
-            async {
-                match self.recover_one(id).await {
-                    Ok(action) => {
-                        if action != "nothing" {
-                            tracing::info!(order_id = %id, action, "recovered order");
-                        }
-                        metrics::counter!("orders_recovered_total", "action" => action)
-                            .increment(1);
-                    }
-                    Err(e) => {
-                        tracing::warn!(order_id = %id, error = %e, "recovery failed; will retry")
-                    }
-                }
-            }
-            .instrument(span)
-            .await;
-        }
-        Ok(ids.len())
-    }
-
-    async fn recover_one(&self, id: Uuid) -> Result<&'static str> {
-        let order = self.store.get(id).await?;
-        match (order.status, order.followup) {
-            (OrderStatus::Pending, None) => match self.downstream.reservation(id).await? {
-                None if !order.stock_requested => {
-                    // It never asked for stock; if it just did, it is kept.
-                    Ok(if self.store.forget_pending(id).await? {
-                        "forgotten"
-                    } else {
-                        "nothing"
-                    })
-                }
-                None => {
-                    // It asked for stock and its reservation may still land:
-                    // give it up, never delete it. The next run, a horizon
-                    // later, releases and settles it.
-                    Ok(if self.store.mark_release(id).await? {
-                        "given_up"
-                    } else {
-                        "nothing"
-                    })
-                }
-                Some(reservation) => match self.finish(id, &order.user_id, reservation).await {
-                    Ok(_) => Ok("confirmed"),
-                    Err(Error::Rejected(..)) => Ok("rejected"),
-                    Err(e) => Err(e),
-                },
-            },
-            (OrderStatus::Pending | OrderStatus::Rejected, Some(Followup::Release)) => {
-                self.release(id).await?;
-                self.store.settle_release(id).await?;
-                Ok("released")
-            }
-            (OrderStatus::Confirmed, Some(Followup::ClearCart)) => {
-                self.downstream
-                    .remove_purchased(&order.user_id, id, &order.items)
-                    .await?;
-                self.store.followup_done(id, Followup::ClearCart).await?;
-                Ok("cart_cleared")
-            }
-            (OrderStatus::Cancelled, Some(Followup::ReturnStock)) => {
-                self.return_stock(id).await?;
-                Ok("stock_returned")
-            }
-            _ => Ok("nothing"),
-        }
-    }
-
     /// Gives the order's stock back (ReleaseReservation, exactly once).
     async fn release(&self, id: Uuid) -> Result<()> {
         #[cfg(feature = "test-util")]
-        if self.hooks.releases_fail() {
-            return Err(Error::Unavailable("injected release failure".into()));
-        }
+        self.hooks.before_release()?;
         self.downstream.release(id).await
     }
 
-    /// Marks the end of `step`: the test-only crash switch and pauses.
+    /// Marks the end of `step`, where tests hold or crash a checkout.
     async fn after(&self, step: Step) -> Result<()> {
-        if self.fault_after == Some(step) {
-            return Err(Error::Unavailable(format!(
-                "injected fault after step {step:?}"
-            )));
-        }
         #[cfg(feature = "test-util")]
-        self.hooks.after(step).await;
+        self.hooks.after(step).await?;
+        #[cfg(not(feature = "test-util"))]
+        let _ = step;
         Ok(())
     }
-}
-
-/// A checkout that was given up or forgotten while this request ran.
-fn interrupted() -> Error {
-    Error::Unavailable("checkout was interrupted; retry".into())
 }

@@ -1,0 +1,109 @@
+//! The part of every service's error that is not the caller's fault, and its
+//! one mapping to a gRPC status.
+//!
+//! A service's own error enum names what its callers can act on (NOT_FOUND,
+//! ALREADY_EXISTS, FAILED_PRECONDITION with its reasons, field errors) and
+//! holds everything else as one [`Fault`] variant, answered alike by every
+//! service:
+//!
+//! - [`Fault::Database`]: the database could not do it now, a retry may
+//!   succeed (see [`crate::db_error`]). UNAVAILABLE, which every client of
+//!   this project retries; the message says so and names no internals.
+//! - [`Fault::Downstream`]: a service we call did not answer or shed the
+//!   call (see [`crate::client::CallError`]). UNAVAILABLE too.
+//! - [`Fault::Internal`]: a bug or a failure nobody planned for. Logged here
+//!   with its detail; the caller sees INTERNAL and "internal error".
+//!
+//! Constraint violations are not faults: each service maps the constraints
+//! it expects next to the query that may violate them
+//! ([`crate::db_error::OnConstraint`]); one that reaches [`Fault`] is a bug.
+
+use tonic::Status;
+
+use crate::db_error::{self, DbFailure, Retry};
+
+/// A failure that is not the caller's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    /// The database is away, lost a race or ran out of time.
+    #[error("{}", .0.message())]
+    Database(Retry, #[source] sqlx::Error),
+    /// A service this one calls did not answer, or shed the call.
+    #[error("{service} did not answer ({message}); retry later")]
+    Downstream {
+        /// Component name of the service called, e.g. `product-service`.
+        service: &'static str,
+        /// What its status said.
+        message: String,
+    },
+    /// A bug or an unexpected failure.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Fault {
+    /// [`Fault::Internal`] for anything that describes what went wrong.
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+/// Retryable failures become [`Fault::Database`]; everything else, an
+/// unmapped constraint included, is [`Fault::Internal`].
+impl From<sqlx::Error> for Fault {
+    fn from(e: sqlx::Error) -> Self {
+        match db_error::classify(&e) {
+            DbFailure::Retry(retry) => Self::Database(retry, e),
+            DbFailure::Constraint(_) | DbFailure::Other => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<Fault> for Status {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Database(retry, source) => {
+                tracing::warn!(error = %source, kind = retry.as_str(), "database: retryable failure");
+                Status::unavailable(retry.message())
+            }
+            Fault::Downstream { .. } => Status::unavailable(fault.to_string()),
+            Fault::Internal(source) => {
+                tracing::error!(error = ?source, "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    #[test]
+    fn a_pool_timeout_is_unavailable_and_says_retry() {
+        let status = Status::from(Fault::from(sqlx::Error::PoolTimedOut));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("retry"), "{}", status.message());
+    }
+
+    #[test]
+    fn an_unexpected_error_is_internal_without_details() {
+        let status = Status::from(Fault::from(sqlx::Error::RowNotFound));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn a_downstream_outage_is_unavailable_naming_the_service() {
+        let status = Status::from(Fault::Downstream {
+            service: "cart-service",
+            message: "connection refused".into(),
+        });
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "cart-service did not answer (connection refused); retry later"
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! The checkout's writes: the lines it read, then PENDING to CONFIRMED or
+//! REJECTED, each a conditional update so the saga and the recovery loop
+//! agree on who settles an order.
+
+use uuid::Uuid;
+
+use shop_runtime::Fault;
+
+use super::Store;
+use crate::domain::{OrderItem, RejectionReason, Shortage};
+use crate::error::Result;
+
+impl Store {
+    /// Replaces the lines of a PENDING order (the cart as checkout saw it).
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.set_items", db.system = "postgresql"))]
+    pub async fn set_items(&self, id: Uuid, items: &[OrderItem], currency: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        replace_items(&mut tx, id, items).await?;
+        let total: i64 = items.iter().map(|i| i.line_total_minor).sum();
+        sqlx::query!(
+            "UPDATE orders SET total_minor = $2, currency = $3, updated_at = now() WHERE id = $1 AND status = 'PENDING'",
+            id,
+            total,
+            currency
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// PENDING → CONFIRMED with the reserved lines, leaving the cart to clear.
+    /// Returns false when the order was no longer PENDING or was given up.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.confirm", db.system = "postgresql"))]
+    pub async fn confirm(&self, id: Uuid, items: &[OrderItem], currency: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let total: i64 = items.iter().map(|i| i.line_total_minor).sum();
+        let updated = sqlx::query!(
+            r#"
+            UPDATE orders SET status = 'CONFIRMED', total_minor = $2, currency = $3, followup = 'CLEAR_CART',
+                              updated_at = now()
+            WHERE id = $1 AND status = 'PENDING' AND followup IS NULL
+            "#,
+            id,
+            total,
+            currency
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        replace_items(&mut tx, id, items).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// PENDING → REJECTED. Returns false when the order was no longer PENDING.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.reject", db.system = "postgresql"))]
+    pub async fn reject(
+        &self,
+        id: Uuid,
+        reason: RejectionReason,
+        shortages: &[Shortage],
+    ) -> Result<bool> {
+        let shortages = (!shortages.is_empty())
+            .then(|| serde_json::to_value(shortages))
+            .transpose()
+            .map_err(Fault::internal)?;
+        let updated = sqlx::query!(
+            r#"
+            UPDATE orders SET status = 'REJECTED', rejection_reason = $2, shortages = $3, updated_at = now()
+            WHERE id = $1 AND status = 'PENDING'
+            "#,
+            id,
+            reason.as_str(),
+            shortages
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Marks a PENDING order as asking product-service for stock, right
+    /// before the saga sends ReserveStock. Returns false when the order was
+    /// forgotten or given up meanwhile: then the saga must not reserve.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.request_stock", db.system = "postgresql"))]
+    pub async fn request_stock(&self, id: Uuid) -> Result<bool> {
+        let updated = sqlx::query!(
+            r#"
+            UPDATE orders SET stock_requested = true, updated_at = now()
+            WHERE id = $1 AND status = 'PENDING' AND followup IS NULL
+            "#,
+            id
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Forgets a PENDING order that never asked for stock, so the shopper's
+    /// retry with the same key starts afresh. Returns false when the order
+    /// asked for stock meanwhile (or is gone): then it is kept.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.forget_pending", db.system = "postgresql"))]
+    pub async fn forget_pending(&self, id: Uuid) -> Result<bool> {
+        let deleted = sqlx::query!(
+            "DELETE FROM orders WHERE id = $1 AND status = 'PENDING' AND NOT stock_requested",
+            id
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    /// Touches a PENDING order nobody gave up on, right before its stock is
+    /// committed. Returns false when the order was given up, settled or
+    /// forgotten: then the saga must not commit and gives its stock back.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.still_pending", db.system = "postgresql"))]
+    pub async fn still_pending(&self, id: Uuid) -> Result<bool> {
+        let updated = sqlx::query!(
+            r#"
+            UPDATE orders SET updated_at = now()
+            WHERE id = $1 AND status = 'PENDING' AND followup IS NULL
+            "#,
+            id
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+}
+
+#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.replace_items", db.system = "postgresql"))]
+async fn replace_items(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Uuid,
+    items: &[OrderItem],
+) -> Result<()> {
+    sqlx::query!("DELETE FROM order_items WHERE order_id = $1", id)
+        .execute(&mut **tx)
+        .await?;
+    let column = |f: fn(&OrderItem) -> String| items.iter().map(f).collect::<Vec<_>>();
+    let ints = |f: fn(&OrderItem) -> i64| items.iter().map(f).collect::<Vec<_>>();
+    sqlx::query!(
+        r#"
+        INSERT INTO order_items (order_id, product_id, sku, name, quantity, unit_price_minor, line_total_minor)
+        SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])
+        "#,
+        id,
+        &items.iter().map(|i| i.product_id).collect::<Vec<_>>(),
+        &column(|i| i.sku.clone()),
+        &column(|i| i.name.clone()),
+        &ints(|i| i.quantity),
+        &ints(|i| i.unit_price_minor),
+        &ints(|i| i.line_total_minor),
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! The database of order-service: every SQL statement it runs, the reads
+//! here, the checkout's writes in [`checkout`] and the follow-ups' in
+//! [`followups`].
+//!
+//! Status changes are conditional updates (`WHERE status = 'PENDING'`,
+//! `WHERE status = 'CONFIRMED'`), so two actors racing on one order (a
+//! request and the recovery loop, or two cancels) cannot both win. The
+//! (user, idempotency key) pair is a unique constraint.
+//!
+//! Asking for stock, giving a checkout up and deleting a PENDING order are
+//! conditional updates of the same row, so the saga and the recovery loop
+//! agree on whether a reservation may exist: an order whose checkout asked
+//! for stock (`stock_requested`) is never deleted.
+
+mod checkout;
+mod followups;
+
+use chrono::{DateTime, Utc};
+use shop_runtime::Fault;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{Cursor, Followup, Order, OrderItem, OrderStatus, RejectionReason, Shortage};
+use crate::error::{Error, Result};
+
+/// order-service's tables.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Pool confined to the `orders` schema.
+    pool: PgPool,
+}
+
+/// An order row without its lines.
+struct Head {
+    id: Uuid,
+    number: i64,
+    user_id: String,
+    status: String,
+    total_minor: i64,
+    currency: String,
+    rejection_reason: Option<String>,
+    shortages: Option<serde_json::Value>,
+    followup: Option<String>,
+    stock_requested: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Records a PENDING order unless the user already used the key;
+    /// returns its number (from the sequence), or None when the key was
+    /// taken.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.insert_pending", db.system = "postgresql"))]
+    pub async fn insert_pending(&self, id: Uuid, user_id: &str, key: &str) -> Result<Option<i64>> {
+        let number = sqlx::query_scalar!(
+            r#"
+            INSERT INTO orders (id, user_id, idempotency_key, status) VALUES ($1, $2, $3, 'PENDING')
+            ON CONFLICT (user_id, idempotency_key) DO NOTHING
+            RETURNING number
+            "#,
+            id,
+            user_id,
+            key
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(number)
+    }
+
+    /// The order a user placed with a key.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.by_key", db.system = "postgresql"))]
+    pub async fn by_key(&self, user_id: &str, key: &str) -> Result<Order> {
+        let id = sqlx::query_scalar!(
+            "SELECT id FROM orders WHERE user_id = $1 AND idempotency_key = $2",
+            user_id,
+            key
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+        self.get(id).await
+    }
+
+    /// One order with its lines.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.get", db.system = "postgresql"))]
+    pub async fn get(&self, id: Uuid) -> Result<Order> {
+        let head = sqlx::query_as!(
+            Head,
+            r#"
+            SELECT id, number, user_id, status, total_minor, currency, rejection_reason, shortages,
+                   followup, stock_requested, created_at
+            FROM orders WHERE id = $1
+            "#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+        let mut orders = self.with_items(vec![head]).await?;
+        Ok(orders.remove(0))
+    }
+
+    /// A page of a user's history, newest first; empty-cart refusals are not orders and are left out.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.list", db.system = "postgresql"))]
+    pub async fn list(
+        &self,
+        user_id: &str,
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Vec<Order>> {
+        let after_time =
+            after.and_then(|c| DateTime::<Utc>::from_timestamp_micros(c.created_at_micros));
+        let heads = sqlx::query_as!(
+            Head,
+            r#"
+            SELECT id, number, user_id, status, total_minor, currency, rejection_reason, shortages,
+                   followup, stock_requested, created_at
+            FROM orders
+            WHERE user_id = $1
+              AND rejection_reason IS DISTINCT FROM 'EMPTY_CART'
+              AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
+            ORDER BY created_at DESC, id DESC
+            LIMIT $4
+            "#,
+            user_id,
+            after_time,
+            after.map(|c| c.id),
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        self.with_items(heads).await
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.with_items", db.system = "postgresql"))]
+    async fn with_items(&self, heads: Vec<Head>) -> Result<Vec<Order>> {
+        let ids: Vec<Uuid> = heads.iter().map(|h| h.id).collect();
+        let rows = sqlx::query!(
+            r#"
+            SELECT order_id, product_id, sku, name, quantity, unit_price_minor, line_total_minor
+            FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, sku
+            "#,
+            &ids
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        heads
+            .into_iter()
+            .map(|h| {
+                let items = rows
+                    .iter()
+                    .filter(|r| r.order_id == h.id)
+                    .map(|r| OrderItem {
+                        product_id: r.product_id,
+                        sku: r.sku.clone(),
+                        name: r.name.clone(),
+                        quantity: r.quantity,
+                        unit_price_minor: r.unit_price_minor,
+                        line_total_minor: r.line_total_minor,
+                    })
+                    .collect();
+                let shortages: Vec<Shortage> = match h.shortages {
+                    Some(json) => serde_json::from_value(json).map_err(Fault::internal)?,
+                    None => Vec::new(),
+                };
+                Ok(Order {
+                    id: h.id,
+                    number: h.number,
+                    user_id: h.user_id,
+                    status: OrderStatus::parse(&h.status).map_err(Fault::internal)?,
+                    items,
+                    total_minor: h.total_minor,
+                    currency: h.currency,
+                    rejection_reason: h
+                        .rejection_reason
+                        .as_deref()
+                        .and_then(RejectionReason::parse),
+                    shortages,
+                    followup: h.followup.as_deref().and_then(Followup::parse),
+                    stock_requested: h.stock_requested,
+                    created_at: h.created_at,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,249 @@
+//! The database of product-service: every SQL statement it runs, the
+//! catalog's here and the reservations' in [`reservations`].
+//!
+//! Races are settled here, in SQL: stock moves with conditional updates under
+//! row locks taken in a fixed order (product id ascending, so two
+//! transactions never wait on each other in a cycle), reservations are keyed
+//! by a primary key, SKUs by a unique constraint. Nothing checks first and
+//! acts later. The constraints a caller can run into are mapped to their
+//! errors next to the query that may violate them.
+
+mod reservations;
+
+use shop_runtime::db_error::OnConstraint as _;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{Cursor, ListFilter, NewProduct, Product, ProductPatch};
+use crate::error::{Error, Result};
+
+/// A second product with the same SKU.
+const SKU_TAKEN: &str = "products_sku_key";
+/// Available stock would go below zero.
+const AVAILABLE_NOT_NEGATIVE: &str = "products_available_not_negative";
+
+/// The stock a write-off would take below zero.
+fn not_enough_stock() -> Error {
+    Error::FailedPrecondition("not enough available stock".into())
+}
+
+/// Product-service's tables.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Pool confined to the `product` schema.
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// One page of products after `after`, ordered by (name, id); fetches
+    /// `limit` rows.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.list", db.system = "postgresql"))]
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Vec<Product>> {
+        let rows = sqlx::query_as!(
+            Product,
+            r#"
+            SELECT id, sku, name, description, category, image_url, unit_price_minor, currency,
+                   available, created_at, updated_at
+            FROM products
+            WHERE ($1::text IS NULL OR category = $1)
+              AND ($2::text IS NULL OR name ILIKE $2 OR description ILIKE $2)
+              AND ($3::text IS NULL OR (name, id) > ($3, $4::uuid))
+            ORDER BY name, id
+            LIMIT $5
+            "#,
+            filter.category,
+            filter.like_pattern(),
+            after.map(|c| c.name.clone()),
+            after.map(|c| c.id),
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.get", db.system = "postgresql"))]
+    pub async fn get(&self, id: Uuid) -> Result<Product> {
+        sqlx::query_as!(
+            Product,
+            r#"
+            SELECT id, sku, name, description, category, image_url, unit_price_minor, currency,
+                   available, created_at, updated_at
+            FROM products WHERE id = $1
+            "#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| product_not_found(id))
+    }
+
+    /// The products among `ids` that exist, in no particular order.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.get_many", db.system = "postgresql"))]
+    pub async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<Product>> {
+        let rows = sqlx::query_as!(
+            Product,
+            r#"
+            SELECT id, sku, name, description, category, image_url, unit_price_minor, currency,
+                   available, created_at, updated_at
+            FROM products WHERE id = ANY($1)
+            "#,
+            ids
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Inserts a product; a taken SKU fails on the unique constraint.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.create", db.system = "postgresql"))]
+    pub async fn create(&self, new: &NewProduct) -> Result<Product> {
+        let row = sqlx::query_as!(
+            Product,
+            r#"
+            INSERT INTO products (sku, name, description, category, image_url, unit_price_minor, currency,
+                                  available, stock_added)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+            RETURNING id, sku, name, description, category, image_url, unit_price_minor, currency,
+                      available, created_at, updated_at
+            "#,
+            new.sku.as_str(),
+            new.name,
+            new.description,
+            new.category,
+            new.image_url,
+            new.unit_price_minor,
+            new.currency.as_str(),
+            new.initial_stock,
+        )
+        .fetch_one(&self.pool)
+        .await
+        .on_constraint(SKU_TAKEN, || Error::SkuTaken)?;
+        Ok(row)
+    }
+
+    /// Changes the fields set in `patch`.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.update", db.system = "postgresql"))]
+    pub async fn update(&self, id: Uuid, patch: &ProductPatch) -> Result<Product> {
+        sqlx::query_as!(
+            Product,
+            r#"
+            UPDATE products SET
+                sku = COALESCE($2, sku),
+                name = COALESCE($3, name),
+                description = COALESCE($4, description),
+                category = COALESCE($5, category),
+                image_url = COALESCE($6, image_url),
+                unit_price_minor = COALESCE($7, unit_price_minor),
+                currency = COALESCE($8, currency),
+                updated_at = now()
+            WHERE id = $1
+            RETURNING id, sku, name, description, category, image_url, unit_price_minor, currency,
+                      available, created_at, updated_at
+            "#,
+            id,
+            patch.sku.as_ref().map(|s| s.as_str()),
+            patch.name,
+            patch.description,
+            patch.category,
+            patch.image_url,
+            patch.unit_price_minor,
+            patch.currency.as_ref().map(|c| c.as_str()),
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .on_constraint(SKU_TAKEN, || Error::SkuTaken)?
+        .ok_or_else(|| product_not_found(id))
+    }
+
+    /// Restocks or writes off, in one conditional update that can never take
+    /// available stock below zero.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.adjust_stock", db.system = "postgresql"))]
+    pub async fn adjust_stock(&self, id: Uuid, delta: i64) -> Result<Product> {
+        let updated = sqlx::query_as!(
+            Product,
+            r#"
+            UPDATE products SET
+                available = available + $2,
+                stock_added = stock_added + $2,
+                updated_at = now()
+            WHERE id = $1 AND available + $2 >= 0
+            RETURNING id, sku, name, description, category, image_url, unit_price_minor, currency,
+                      available, created_at, updated_at
+            "#,
+            id,
+            delta,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .on_constraint(AVAILABLE_NOT_NEGATIVE, not_enough_stock)?;
+        match updated {
+            Some(product) => Ok(product),
+            // Nothing changed: say why (the answer may be stale, the refusal is not).
+            None => {
+                let current = self.get(id).await?;
+                Err(Error::FailedPrecondition(format!(
+                    "cannot write off {} units of product {id}: only {} available",
+                    delta.unsigned_abs(),
+                    current.available
+                )))
+            }
+        }
+    }
+
+    /// Units held by reservations that are neither committed nor released.
+    // Background job: traced at debug level only, so idle services export nothing.
+    #[tracing::instrument(level = "debug", name = "sql", skip_all, fields(otel.name = "product.held_units", db.system = "postgresql"))]
+    pub async fn held_units(&self) -> Result<i64> {
+        let held = sqlx::query_scalar!(
+            r#"SELECT COALESCE(SUM(held), 0)::bigint AS "held!" FROM products"#
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(held)
+    }
+
+    /// Inserts the demo catalog unless the catalog already has products.
+    /// Safe when several instances start at once: SKUs are unique.
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.seed", db.system = "postgresql"))]
+    pub async fn seed(&self, products: &[NewProduct]) -> Result<u64> {
+        let column = |f: fn(&NewProduct) -> String| products.iter().map(f).collect::<Vec<_>>();
+        let prices: Vec<i64> = products.iter().map(|p| p.unit_price_minor).collect();
+        let stock: Vec<i64> = products.iter().map(|p| p.initial_stock).collect();
+        let result = sqlx::query!(
+            r#"
+            INSERT INTO products (sku, name, description, category, image_url, unit_price_minor, currency,
+                                  available, stock_added)
+            SELECT s.sku, s.name, s.description, s.category, s.image_url, s.price, s.currency, s.stock, s.stock
+            FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])
+                 AS s(sku, name, description, category, image_url, price, currency, stock)
+            WHERE NOT EXISTS (SELECT 1 FROM products)
+            ON CONFLICT (sku) DO NOTHING
+            "#,
+            &column(|p| p.sku.as_str().to_owned()),
+            &column(|p| p.name.clone()),
+            &column(|p| p.description.clone()),
+            &column(|p| p.category.clone()),
+            &column(|p| p.image_url.clone()),
+            &prices,
+            &column(|p| p.currency.as_str().to_owned()),
+            &stock,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+fn product_not_found(id: Uuid) -> Error {
+    Error::NotFound(format!("product {id} not found"))
+}
