@@ -10,7 +10,7 @@
 //!
 //! `FAULT_ROUNDS` (default 1, as CI runs it) repeats the whole fault
 //! sequence; the longer run in docs/reliability.md is
-//! `FAULT_ROUNDS=10 cargo test -p shop --release --test faults -- --nocapture`.
+//! `FAULT_ROUNDS=10 cargo test --release --test faults -- --nocapture`.
 
 mod support;
 

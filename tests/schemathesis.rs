@@ -14,7 +14,7 @@
 //!
 //! ```sh
 //! SCHEMATHESIS_PHASES=examples,coverage,fuzzing SCHEMATHESIS_MAX_TIME=600 \
-//!     cargo test -p gateway --test schemathesis -- --nocapture
+//!     cargo test --test schemathesis -- --nocapture
 //! ```
 
 mod support;
