@@ -32,6 +32,7 @@ use axum::serve::ListenerExt as _;
 use secrecy::{ExposeSecret, SecretString};
 use shop_runtime::admin::{self, AdminState, Readiness};
 use shop_runtime::http;
+use shop_runtime::shutdown::Drain;
 use shop_runtime::tls::TlsListener;
 use shop_runtime::{ConfigError, Env};
 use tokio::net::TcpListener;
@@ -243,26 +244,20 @@ pub async fn run(
 
     let readiness = Readiness::default();
     let probe = tokio::spawn(watch_backends(backends, readiness.clone(), limits));
-    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
-    let drained = move || {
-        let mut rx = drain_rx.clone();
-        async move {
-            let _ = rx.wait_for(|d| *d).await;
-        }
-    };
+    let drain = Drain::new(COMPONENT);
     let admin_state = AdminState {
         readiness: readiness.clone(),
         pool: None,
         service: COMPONENT,
     };
-    let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drained()));
+    let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drain.signal()));
     let limits = config.http;
     let mut server = match config.tls.acceptor()? {
         Some(acceptor) => tokio::spawn(http::serve(
             TlsListener::new(listener, acceptor),
             app,
             limits,
-            drained(),
+            drain.signal(),
         )),
         None => tokio::spawn(http::serve(
             // No Nagle: an answer must not wait for the client's ACK.
@@ -271,7 +266,7 @@ pub async fn run(
             }),
             app,
             limits,
-            drained(),
+            drain.signal(),
         )),
     };
     tracing::info!(service = COMPONENT, "serving");
@@ -284,21 +279,17 @@ pub async fn run(
             return Ok(result??);
         }
     }
+    // Stop advertising first, then stop accepting, then drain.
     probe.abort();
     readiness.set_draining();
-    let _ = drain_tx.send(true);
-    tracing::info!(service = COMPONENT, grace = ?config.shutdown_grace, "draining");
-    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
-        Ok(result) => result??,
-        Err(_) => {
-            tracing::warn!(
-                service = COMPONENT,
-                "drain exceeded the grace period; closing the remaining requests"
-            );
-            server.abort();
-        }
+    let grace = drain.start(config.shutdown_grace);
+    if let Some(result) = grace.wait(&mut server).await {
+        result??;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
+    match grace.last_step(admin).await {
+        Some(result) => result??,
+        None => tracing::warn!(service = COMPONENT, "admin server did not stop in time"),
+    }
     tracing::info!(service = COMPONENT, "stopped");
     Ok(())
 }
