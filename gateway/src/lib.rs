@@ -1,21 +1,24 @@
 //! gateway: the REST API, auth, OpenAPI and the storefront in front of
 //! Shop's gRPC services.
 //!
-//! Read top to bottom: [`run`] wires the pieces; [`router`] stacks the
-//! middleware; [`api`] holds the REST handlers; [`storefront`] the HTML
-//! pages; [`auth`] the tokens; [`backends`] the gRPC clients; [`error`] the
-//! problem+json mapping; [`limits`] the rate limits and login backoff;
-//! [`middleware`] the metrics and server span;
-//! [`openapi`] the API description.
+//! Read top to bottom: [`run`] wires the pieces and drains them at
+//! shutdown; `router` stacks the middleware; `api` holds the REST
+//! resources, one file each; `storefront` the HTML pages; `auth` the
+//! tokens; `backends` the gRPC clients and what every call carries;
+//! `error` the problem+json mapping; `limits` the rate limits and login
+//! backoff; [`middleware`] the metrics and server span; `openapi` the API
+//! description.
 
-pub mod api;
-pub mod auth;
-pub mod backends;
-pub mod error;
-pub mod limits;
+mod api;
+mod auth;
+mod backends;
+mod error;
+mod limits;
 pub mod middleware;
-pub mod openapi;
-pub mod storefront;
+mod openapi;
+mod storefront;
+
+pub use limits::LimitsConfig;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -76,7 +79,7 @@ pub struct Config {
     pub admin_password: SecretString,
     /// Rate limits per token, per IP and on the auth routes, and whose
     /// `X-Forwarded-For` to believe.
-    pub limits: limits::LimitsConfig,
+    pub limits: LimitsConfig,
     /// Requests served at once before shedding load with 503 (`MAX_CONCURRENT_REQUESTS`).
     pub max_concurrent_requests: usize,
     /// Deadline of each backend call (`DOWNSTREAM_TIMEOUT_MILLIS`).
@@ -118,7 +121,7 @@ impl Config {
                 .unwrap_or_else(|| "http://127.0.0.1:50053".into()),
             auth_secret,
             admin_password: env.secret("ADMIN_PASSWORD")?,
-            limits: limits::LimitsConfig::from_env(env)?,
+            limits: LimitsConfig::from_env(env)?,
             max_concurrent_requests: env.parse_or("MAX_CONCURRENT_REQUESTS", 1024)?,
             downstream_timeout: Duration::from_millis(
                 env.parse_or("DOWNSTREAM_TIMEOUT_MILLIS", 5000)?,
@@ -133,34 +136,25 @@ impl Config {
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
-pub struct AppState {
-    /// gRPC clients.
-    pub backends: Backends,
-    /// Token issuing and checking.
-    pub auth: Arc<Auth>,
+pub(crate) struct AppState {
+    pub(crate) backends: Backends,
+    pub(crate) auth: Arc<Auth>,
     /// Rate limits and the login backoff.
-    pub limits: Arc<limits::Limits>,
+    pub(crate) limits: Arc<limits::Limits>,
     /// Key of the storefront's CSRF tokens.
-    pub csrf_key: Arc<String>,
+    pub(crate) csrf_key: Arc<String>,
     /// Cookies carry `Secure`: the gateway serves HTTPS.
-    pub secure_cookies: bool,
+    pub(crate) secure_cookies: bool,
 }
 
 /// The whole HTTP application: API, docs, storefront and their middleware.
-pub fn router(state: AppState, config: &Config) -> Router {
+fn router(state: AppState, config: &Config) -> Router {
     let api = api::router().layer(DefaultBodyLimit::max(BODY_LIMIT));
-    let pages = storefront::router()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            storefront::session,
-        ))
-        .layer(axum::middleware::from_fn(storefront::security_headers));
     let app = Router::new()
         .nest("/api/v1", api)
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
-        .merge(pages)
-        .merge(storefront::assets())
+        .merge(storefront::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
