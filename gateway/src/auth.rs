@@ -22,14 +22,14 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// How long a token is valid.
-pub const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 /// User id of the administrator.
-pub const ADMIN_USER_ID: &str = "admin";
+pub(crate) const ADMIN_USER_ID: &str = "admin";
 
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub(crate) enum Role {
     /// A shopper: their own cart and orders.
     Shopper,
     /// The administrator: the catalog, plus what a shopper can do.
@@ -38,19 +38,18 @@ pub enum Role {
 
 /// The claims of a Shop token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     /// User id.
-    pub sub: String,
-    /// Role.
-    pub role: Role,
+    pub(crate) sub: String,
+    pub(crate) role: Role,
     /// Issued at, seconds since the epoch.
-    pub iat: i64,
+    pub(crate) iat: i64,
     /// Expires at, seconds since the epoch.
-    pub exp: i64,
+    pub(crate) exp: i64,
 }
 
 /// Issues and verifies tokens.
-pub struct Auth {
+pub(crate) struct Auth {
     /// Signs tokens.
     encoding: EncodingKey,
     /// Verifies tokens.
@@ -70,7 +69,7 @@ impl std::fmt::Debug for Auth {
 
 impl Auth {
     /// Keys from the secret.
-    pub fn new(secret: &SecretString, admin_password: SecretString) -> Self {
+    pub(crate) fn new(secret: &SecretString, admin_password: SecretString) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
@@ -83,7 +82,7 @@ impl Auth {
     }
 
     /// A signed token for `sub`, and when it expires.
-    pub fn issue(&self, sub: &str, role: Role) -> (String, DateTime<Utc>) {
+    pub(crate) fn issue(&self, sub: &str, role: Role) -> (String, DateTime<Utc>) {
         let now = Utc::now();
         let expires = now + chrono::Duration::from_std(TOKEN_TTL).expect("24 h fits");
         let claims = Claims {
@@ -98,7 +97,7 @@ impl Auth {
     }
 
     /// The claims of a valid token.
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+    pub(crate) fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|_| ApiError::unauthorized("invalid or expired token"))
@@ -107,7 +106,7 @@ impl Auth {
     /// True when `username` and `password` are the administrator's. The
     /// password's digest is compared in constant time with the stored one's,
     /// so the comparison takes as long whatever the lengths.
-    pub fn is_admin(&self, username: &str, password: &str) -> bool {
+    pub(crate) fn is_admin(&self, username: &str, password: &str) -> bool {
         let user_ok = username.as_bytes().ct_eq(ADMIN_USER_ID.as_bytes());
         let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
         let password_ok = digest.ct_eq(&self.admin_password_digest);
@@ -116,7 +115,7 @@ impl Auth {
 }
 
 /// The bearer token of a request, if any.
-pub fn bearer(parts: &Parts) -> Option<&str> {
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     parts
         .headers
         .get(header::AUTHORIZATION)?
@@ -128,7 +127,7 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 
 /// Any authenticated caller: its claims.
 #[derive(Debug, Clone)]
-pub struct User(pub Claims);
+pub(crate) struct User(pub(crate) Claims);
 
 impl FromRequestParts<AppState> for User {
     type Rejection = ApiError;
@@ -142,9 +141,9 @@ impl FromRequestParts<AppState> for User {
     }
 }
 
-/// The administrator; a shopper gets 403.
-#[derive(Debug, Clone)]
-pub struct Admin(pub Claims);
+/// Proof that the caller is the administrator; a shopper gets 403.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -157,7 +156,7 @@ impl FromRequestParts<AppState> for Admin {
         if claims.role != Role::Admin {
             return Err(ApiError::forbidden("this route is for the administrator"));
         }
-        Ok(Self(claims))
+        Ok(Self)
     }
 }
 

@@ -1,15 +1,24 @@
-//! The gateway's gRPC clients: one shared channel per service, a deadline on
-//! every call, the request id forwarded as `x-request-id` metadata, and the
-//! trace context carried by the `Traced` channel.
+//! The gateway's gRPC clients: one shared channel per service, and one
+//! place where every call gets what it carries. A handler extracts the
+//! [`CallContext`] of its HTTP request once and calls through
+//! `state.backends.product(&ctx)` (or `cart`, `order`): each request of that
+//! client gets the deadline and the `x-request-id` metadata, and the
+//! `Traced` channel adds the trace context of the current span.
 
-use shop_runtime::tls::Tls;
+use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use shop_proto::cart::cart_service_client::CartServiceClient;
 use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_runtime::ConfigError;
 use shop_runtime::client::Traced;
+use shop_runtime::tls::Tls;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -19,17 +28,60 @@ use tonic_health::pb::health_client::HealthClient;
 /// than a valid page of orders can be (100 orders of 50 lines with 200-character
 /// names), which made such a page fail to decode; 16 MiB holds the largest
 /// page the services' own limits allow (see the test below).
-pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
-/// Clients of product-, cart- and order-service.
+/// The header, and metadata key, of the request id.
+const REQUEST_ID: &str = "x-request-id";
+
+/// What every backend call made for one HTTP request carries on from it:
+/// the request id the request-id middleware set or kept.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallContext {
+    request_id: Option<MetadataValue<Ascii>>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CallContext {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .headers
+            .get(REQUEST_ID)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok());
+        Ok(Self { request_id })
+    }
+}
+
+/// Stamps each request of a client with the deadline and the request id.
 #[derive(Debug, Clone)]
-pub struct Backends {
-    /// product-service.
-    pub product: ProductServiceClient<Traced>,
-    /// cart-service.
-    pub cart: CartServiceClient<Traced>,
-    /// order-service.
-    pub order: OrderServiceClient<Traced>,
+pub(crate) struct Stamp {
+    deadline: Duration,
+    request_id: Option<MetadataValue<Ascii>>,
+}
+
+impl Interceptor for Stamp {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request.set_timeout(self.deadline);
+        if let Some(id) = &self.request_id {
+            request.metadata_mut().insert(REQUEST_ID, id.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The channel of a client made for one request.
+pub(crate) type Stamped = InterceptedService<Traced, Stamp>;
+
+/// The channels to product-, cart- and order-service.
+#[derive(Debug, Clone)]
+pub(crate) struct Backends {
+    product: Traced,
+    cart: Traced,
+    order: Traced,
     /// Each channel with the gRPC service name its health reports.
     health: Vec<(Channel, &'static str)>,
     /// Deadline of each call.
@@ -37,8 +89,8 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// Lazily connected clients of the three addresses.
-    pub fn new(
+    /// Lazily connected channels to the three addresses.
+    pub(crate) fn new(
         product: &str,
         cart: &str,
         order: &str,
@@ -49,12 +101,9 @@ impl Backends {
         let cart = shop_runtime::client::raw_channel("CART_SERVICE_ADDR", cart, tls)?;
         let order = shop_runtime::client::raw_channel("ORDER_SERVICE_ADDR", order, tls)?;
         Ok(Self {
-            product: ProductServiceClient::new(Traced::new(product.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
-            cart: CartServiceClient::new(Traced::new(cart.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
-            order: OrderServiceClient::new(Traced::new(order.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            product: Traced::new(product.clone()),
+            cart: Traced::new(cart.clone()),
+            order: Traced::new(order.clone()),
             health: vec![
                 (
                     product,
@@ -67,25 +116,34 @@ impl Backends {
         })
     }
 
-    /// A request with the deadline and the forwarded headers (request id,
-    /// trace context) as metadata.
-    pub fn request<T>(
-        &self,
-        message: T,
-        forwarded: &[(&'static str, String)],
-    ) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(self.deadline);
-        for (name, value) in forwarded {
-            if let Ok(value) = value.parse() {
-                request.metadata_mut().insert(*name, value);
-            }
-        }
-        request
+    fn stamped(&self, channel: &Traced, ctx: &CallContext) -> Stamped {
+        let stamp = Stamp {
+            deadline: self.deadline,
+            request_id: ctx.request_id.clone(),
+        };
+        InterceptedService::new(channel.clone(), stamp)
+    }
+
+    /// product-service, for the calls of the request `ctx` comes from.
+    pub(crate) fn product(&self, ctx: &CallContext) -> ProductServiceClient<Stamped> {
+        ProductServiceClient::new(self.stamped(&self.product, ctx))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// cart-service, for the calls of the request `ctx` comes from.
+    pub(crate) fn cart(&self, ctx: &CallContext) -> CartServiceClient<Stamped> {
+        CartServiceClient::new(self.stamped(&self.cart, ctx))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// order-service, for the calls of the request `ctx` comes from.
+    pub(crate) fn order(&self, ctx: &CallContext) -> OrderServiceClient<Stamped> {
+        OrderServiceClient::new(self.stamped(&self.order, ctx))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// True when every backend reports SERVING.
-    pub async fn all_serving(&self) -> bool {
+    pub(crate) async fn all_serving(&self) -> bool {
         let checks = self.health.iter().map(|(channel, service)| {
             let mut client = HealthClient::new(channel.clone());
             let mut request = tonic::Request::new(HealthCheckRequest {
@@ -111,6 +169,39 @@ mod tests {
     use super::*;
     use prost::Message as _;
     use shop_proto::order as pb;
+
+    async fn context_of(request: axum::http::Request<()>) -> CallContext {
+        let (mut parts, ()) = request.into_parts();
+        let Ok(ctx) = CallContext::from_request_parts(&mut parts, &()).await;
+        ctx
+    }
+
+    #[tokio::test]
+    async fn every_call_carries_the_deadline_and_the_request_id_of_its_request() {
+        let http = axum::http::Request::get("/")
+            .header(REQUEST_ID, "req-1")
+            .body(());
+        let ctx = context_of(http.unwrap()).await;
+        let mut stamp = Stamp {
+            deadline: Duration::from_secs(5),
+            request_id: ctx.request_id,
+        };
+        let request = stamp.call(tonic::Request::new(())).unwrap();
+        assert_eq!(request.metadata().get(REQUEST_ID).unwrap(), "req-1");
+        assert!(request.metadata().get("grpc-timeout").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_request_without_an_id_forwards_none() {
+        let ctx = context_of(axum::http::Request::get("/").body(()).unwrap()).await;
+        let mut stamp = Stamp {
+            deadline: Duration::from_secs(5),
+            request_id: ctx.request_id,
+        };
+        let request = stamp.call(tonic::Request::new(())).unwrap();
+        assert!(request.metadata().get(REQUEST_ID).is_none());
+        assert!(request.metadata().get("grpc-timeout").is_some());
+    }
 
     #[test]
     fn the_largest_valid_page_of_orders_fits_the_message_limit_but_not_the_default() {

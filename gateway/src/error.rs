@@ -12,31 +12,30 @@ use tonic::Code;
 use tonic_types::StatusExt as _;
 
 /// Media type of every error body.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An HTTP error with its problem document.
 #[derive(Debug, Clone)]
-pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
     /// Human-readable explanation of this occurrence.
-    pub detail: String,
+    pub(crate) detail: String,
     /// Problem type URI; `about:blank` when the status says it all.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// Extension members (e.g. the short `items` of a stock problem).
-    pub extensions: Map<String, Value>,
+    pub(crate) extensions: Map<String, Value>,
     /// Seconds for `Retry-After` (429, 503).
-    pub retry_after: Option<u64>,
+    pub(crate) retry_after: Option<u64>,
     /// The gRPC code behind it, so a handler can refine the mapping.
-    pub grpc_code: Option<Code>,
+    pub(crate) grpc_code: Option<Code>,
 }
 
 /// Result of a handler.
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     /// A problem with a status and a detail.
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             status,
             detail: detail.into(),
@@ -48,27 +47,27 @@ impl ApiError {
     }
 
     /// 400.
-    pub fn bad_request(detail: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, detail)
     }
 
     /// 401.
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, detail)
     }
 
     /// 403.
-    pub fn forbidden(detail: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, detail)
     }
 
     /// 404.
-    pub fn not_found(detail: impl Into<String>) -> Self {
+    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, detail)
     }
 
     /// Where a request body field was invalid the contract says 422, not 400.
-    pub fn body_invalid_is_422(mut self) -> Self {
+    pub(crate) fn body_invalid_is_422(mut self) -> Self {
         if self.grpc_code == Some(Code::InvalidArgument) {
             self.status = StatusCode::UNPROCESSABLE_ENTITY;
         }
@@ -76,7 +75,7 @@ impl ApiError {
     }
 
     /// The mapping from a backend's gRPC status.
-    pub fn from_grpc(status: tonic::Status) -> Self {
+    pub(crate) fn from_grpc(status: tonic::Status) -> Self {
         let code = status.code();
         let http = match code {
             Code::InvalidArgument => StatusCode::BAD_REQUEST,
@@ -196,7 +195,7 @@ impl From<axum::extract::rejection::FormRejection> for ApiError {
 /// Turns any error response that is not already a problem document (a 413
 /// from the body limit, a timeout, a 404 of an unknown route) into one, so
 /// clients see one error format everywhere.
-pub async fn problem_for_every_error(response: Response) -> Response {
+pub(crate) async fn problem_for_every_error(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

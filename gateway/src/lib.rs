@@ -1,23 +1,26 @@
 //! gateway: the REST API, auth, OpenAPI and the storefront in front of
 //! Shop's gRPC services.
 //!
-//! Read top to bottom: [`run`] wires the pieces; [`router`] stacks the
-//! middleware; [`api`] holds the REST handlers; [`storefront`] the HTML
-//! pages; [`auth`] the tokens; [`backends`] the gRPC clients; [`error`] the
-//! problem+json mapping; [`limits`] the rate limits and login backoff;
-//! [`middleware`] the metrics and server span;
-//! [`openapi`] the API description.
+//! Read top to bottom: [`run`] wires the pieces and drains them at
+//! shutdown; `router` stacks the middleware; `api` holds the REST
+//! resources, one file each; `storefront` the HTML pages; `auth` the
+//! tokens; `backends` the gRPC clients and what every call carries;
+//! `error` the problem+json mapping; `limits` the rate limits and login
+//! backoff; [`middleware`] the metrics and server span; `openapi` the API
+//! description.
 
-pub mod api;
-pub mod auth;
-pub mod backends;
-pub mod error;
-pub mod limits;
+mod api;
+mod auth;
+mod backends;
+mod error;
+mod limits;
 pub mod middleware;
-pub mod openapi;
-pub mod storefront;
+mod openapi;
+mod storefront;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+
+pub use limits::LimitsConfig;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,6 +37,7 @@ use axum::serve::ListenerExt as _;
 use secrecy::{ExposeSecret, SecretString};
 use shop_runtime::admin::{self, AdminState, Readiness};
 use shop_runtime::http;
+use shop_runtime::shutdown::Drain;
 use shop_runtime::tls::TlsListener;
 use shop_runtime::{ConfigError, Env};
 use tokio::net::TcpListener;
@@ -77,7 +81,7 @@ pub struct Config {
     pub admin_password: SecretString,
     /// Rate limits per token, per IP and on the auth routes, and whose
     /// `X-Forwarded-For` to believe.
-    pub limits: limits::LimitsConfig,
+    pub limits: LimitsConfig,
     /// Requests served at once before shedding load with 503 (`MAX_CONCURRENT_REQUESTS`).
     pub max_concurrent_requests: usize,
     /// Deadline of each backend call (`DOWNSTREAM_TIMEOUT_MILLIS`).
@@ -119,7 +123,7 @@ impl Config {
                 .unwrap_or_else(|| "http://127.0.0.1:50053".into()),
             auth_secret,
             admin_password: env.secret("ADMIN_PASSWORD")?,
-            limits: limits::LimitsConfig::from_env(env)?,
+            limits: LimitsConfig::from_env(env)?,
             max_concurrent_requests: env.parse_or("MAX_CONCURRENT_REQUESTS", 1024)?,
             downstream_timeout: Duration::from_millis(
                 env.parse_or("DOWNSTREAM_TIMEOUT_MILLIS", 5000)?,
@@ -134,34 +138,25 @@ impl Config {
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
-pub struct AppState {
-    /// gRPC clients.
-    pub backends: Backends,
-    /// Token issuing and checking.
-    pub auth: Arc<Auth>,
+pub(crate) struct AppState {
+    pub(crate) backends: Backends,
+    pub(crate) auth: Arc<Auth>,
     /// Rate limits and the login backoff.
-    pub limits: Arc<limits::Limits>,
+    pub(crate) limits: Arc<limits::Limits>,
     /// Key of the storefront's CSRF tokens.
-    pub csrf_key: Arc<String>,
+    pub(crate) csrf_key: Arc<String>,
     /// Cookies carry `Secure`: the gateway serves HTTPS.
-    pub secure_cookies: bool,
+    pub(crate) secure_cookies: bool,
 }
 
 /// The whole HTTP application: API, docs, storefront and their middleware.
-pub fn router(state: AppState, config: &Config) -> Router {
+fn router(state: AppState, config: &Config) -> Router {
     let api = api::router().layer(DefaultBodyLimit::max(BODY_LIMIT));
-    let pages = storefront::router()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            storefront::session,
-        ))
-        .layer(axum::middleware::from_fn(storefront::security_headers));
     let app = Router::new()
         .nest("/api/v1", api)
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
-        .merge(pages)
-        .merge(storefront::assets())
+        .merge(storefront::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -245,26 +240,20 @@ pub async fn run(
 
     let readiness = Readiness::default();
     let probe = tokio::spawn(watch_backends(backends, readiness.clone(), limits));
-    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
-    let drained = move || {
-        let mut rx = drain_rx.clone();
-        async move {
-            let _ = rx.wait_for(|d| *d).await;
-        }
-    };
+    let drain = Drain::new(COMPONENT);
     let admin_state = AdminState {
         readiness: readiness.clone(),
         pool: None,
         service: COMPONENT,
     };
-    let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drained()));
+    let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drain.signal()));
     let limits = config.http;
     let mut server = match config.tls.acceptor()? {
         Some(acceptor) => tokio::spawn(http::serve(
             TlsListener::new(listener, acceptor),
             app,
             limits,
-            drained(),
+            drain.signal(),
         )),
         None => tokio::spawn(http::serve(
             // No Nagle: an answer must not wait for the client's ACK.
@@ -273,7 +262,7 @@ pub async fn run(
             }),
             app,
             limits,
-            drained(),
+            drain.signal(),
         )),
     };
     tracing::info!(service = COMPONENT, "serving");
@@ -286,21 +275,17 @@ pub async fn run(
             return Ok(result??);
         }
     }
+    // Stop advertising first, then stop accepting, then drain.
     probe.abort();
     readiness.set_draining();
-    let _ = drain_tx.send(true);
-    tracing::info!(service = COMPONENT, grace = ?config.shutdown_grace, "draining");
-    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
-        Ok(result) => result??,
-        Err(_) => {
-            tracing::warn!(
-                service = COMPONENT,
-                "drain exceeded the grace period; closing the remaining requests"
-            );
-            server.abort();
-        }
+    let grace = drain.start(config.shutdown_grace);
+    if let Some(result) = grace.wait(&mut server).await {
+        result??;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
+    match grace.last_step(admin).await {
+        Some(result) => result??,
+        None => tracing::warn!(service = COMPONENT, "admin server did not stop in time"),
+    }
     tracing::info!(service = COMPONENT, "stopped");
     Ok(())
 }

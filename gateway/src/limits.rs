@@ -28,9 +28,9 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// Failed logins from one IP allowed before the backoff starts.
-pub const FREE_FAILED_LOGINS: u32 = 5;
+pub(crate) const FREE_FAILED_LOGINS: u32 = 5;
 /// Longest wait the login backoff imposes.
-pub const MAX_LOGIN_BACKOFF: Duration = Duration::from_secs(15 * 60);
+pub(crate) const MAX_LOGIN_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// Prefix of the routes under the strict auth limit.
 const AUTH_ROUTES: &str = "/api/v1/auth/";
 
@@ -93,7 +93,7 @@ type Buckets<K> = DefaultKeyedRateLimiter<K>;
 
 /// Every limit the gateway enforces, shared by all requests.
 #[derive(Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Per token `sub`, when on.
     per_token: Option<Buckets<String>>,
     /// Per client IP, when on.
@@ -119,7 +119,7 @@ fn buckets<K: std::hash::Hash + Eq + Clone>(
 
 impl Limits {
     /// The limits `config` asks for.
-    pub fn new(config: &LimitsConfig) -> Self {
+    pub(crate) fn new(config: &LimitsConfig) -> Self {
         let general_on = config.per_token_per_second > 0;
         let per_token = buckets(
             config.per_token_per_second,
@@ -144,7 +144,7 @@ impl Limits {
     }
 
     /// The client's address: the peer, or what trusted proxies say it is.
-    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    pub(crate) fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
         if !trusted(&peer) {
             return peer;
@@ -174,12 +174,12 @@ impl Limits {
     }
 
     /// The failed-login backoff, when on.
-    pub fn logins(&self) -> Option<&LoginBackoff> {
+    pub(crate) fn logins(&self) -> Option<&LoginBackoff> {
         self.logins.as_ref()
     }
 
     /// Drops state that no longer limits anyone.
-    pub fn retain_recent(&self) {
+    pub(crate) fn retain_recent(&self) {
         if let Some(b) = &self.per_token {
             b.retain_recent();
         }
@@ -196,14 +196,14 @@ impl Limits {
 /// further one doubles the wait before the next attempt is even checked
 /// (1 s, 2 s, 4 s, … up to [`MAX_LOGIN_BACKOFF`]); a successful login clears it.
 #[derive(Debug, Default)]
-pub struct LoginBackoff {
+pub(crate) struct LoginBackoff {
     /// Failures and the time before which no attempt is checked.
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl LoginBackoff {
     /// A 429 while `ip` must wait.
-    pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
         let failures = self.failures.lock().expect("not poisoned");
         match failures.get(&ip) {
             Some(&(_, until)) if until > Instant::now() => Err(too_many(
@@ -215,7 +215,7 @@ impl LoginBackoff {
     }
 
     /// Counts a failed login from `ip`.
-    pub fn failed(&self, ip: IpAddr) {
+    pub(crate) fn failed(&self, ip: IpAddr) {
         let mut failures = self.failures.lock().expect("not poisoned");
         let entry = failures.entry(ip).or_insert((0, Instant::now()));
         entry.0 = entry.0.saturating_add(1);
@@ -227,7 +227,7 @@ impl LoginBackoff {
     }
 
     /// A successful login from `ip` clears its failures.
-    pub fn succeeded(&self, ip: IpAddr) {
+    pub(crate) fn succeeded(&self, ip: IpAddr) {
         self.failures.lock().expect("not poisoned").remove(&ip);
     }
 
@@ -245,7 +245,7 @@ impl LoginBackoff {
 
 /// The client IP of a request, as [`Limits::client_ip`] found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
+pub(crate) struct ClientIp(pub(crate) IpAddr);
 
 /// 429 with a `Retry-After` of at least one second.
 fn too_many(detail: &str, wait: Duration) -> ApiError {
@@ -256,7 +256,7 @@ fn too_many(detail: &str, wait: Duration) -> ApiError {
 
 /// 429 when the request's IP, its token or (on the auth routes) its IP's
 /// auth budget is spent; otherwise marks the request with its [`ClientIp`].
-pub async fn rate_limit(
+pub(crate) async fn rate_limit(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,

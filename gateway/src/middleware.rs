@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 /// The token of a request: `Authorization: Bearer`, or the storefront cookie.
-pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
+pub(crate) fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
     if let Some(bearer) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -23,7 +23,7 @@ pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
 
 /// `http_requests_total{route,method,status}` and
 /// `http_request_duration_seconds{route,method}`, by route template.
-pub async fn record_metrics(request: Request, next: Next) -> Response {
+pub(crate) async fn record_metrics(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -6,17 +6,18 @@ use axum::response::Html;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api;
+use crate::api::{auth, cart, orders, products};
 
 /// The API description served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Shop API", version = "1", description = "REST API of Shop, the microservices reference shop. Errors are application/problem+json (RFC 9457)."),
     paths(
-        api::guest, api::login,
-        api::list_products, api::get_product, api::create_product, api::update_product, api::adjust_stock,
-        api::get_cart, api::add_item, api::set_item, api::remove_item, api::clear_cart,
-        api::place_order, api::list_orders, api::get_order, api::cancel_order,
+        auth::guest, auth::login,
+        products::list_products, products::get_product, products::create_product,
+        products::update_product, products::adjust_stock,
+        cart::get_cart, cart::add_item, cart::set_item, cart::remove_item, cart::clear_cart,
+        orders::place_order, orders::list_orders, orders::get_order, orders::cancel_order,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -26,7 +27,7 @@ use crate::api;
         (name = "orders", description = "Checkout and order history"),
     )
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 /// Declares the `bearer` security scheme the paths refer to.
 #[derive(Debug)]
@@ -48,12 +49,12 @@ impl Modify for BearerAuth {
 }
 
 /// `GET /openapi.json`.
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
 /// `GET /docs`: a self-contained page listing every operation of the document.
-pub async fn docs() -> impl axum::response::IntoResponse {
+pub(crate) async fn docs() -> impl axum::response::IntoResponse {
     // The page's own inline script and style; it fetches /openapi.json and
     // nothing else, and is never framed.
     (

@@ -13,7 +13,6 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
@@ -25,6 +24,7 @@ use crate::db::DbError;
 use crate::detach::DetachLayer;
 use crate::metrics::GrpcMetricsLayer;
 use crate::propagation::{GrpcServerSpan, SpanLayer};
+use crate::shutdown::Drain;
 
 /// What the runtime needs to know of a service to connect and serve it:
 /// its names and its database. Each service declares one, and its `run`
@@ -169,13 +169,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
-    let (drain_tx, drain_rx) = watch::channel(false);
-    let drained = move || {
-        let mut rx = drain_rx.clone();
-        async move {
-            let _ = rx.wait_for(|draining| *draining).await;
-        }
-    };
+    let drain = Drain::new(component);
 
     let probe = tokio::spawn(watch_database(
         pool.clone(),
@@ -188,7 +182,7 @@ pub async fn serve(
         pool: Some(pool.clone()),
         service: component,
     };
-    let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drained()));
+    let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drain.signal()));
     let grpc = tokio::spawn(
         server_builder(&tls)?
             .timeout(request_timeout)
@@ -205,7 +199,7 @@ pub async fn serve(
             // message, trailers) that must not wait for the peer's ACK.
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener).with_nodelay(Some(true)),
-                drained(),
+                drain.signal(),
             ),
     );
     tracing::info!(service = component, "serving");
@@ -224,37 +218,25 @@ pub async fn serve(
         }
     }
 
-    // Stop advertising first, then stop accepting, then drain.
+    // Stop advertising first, then stop accepting, then drain. Everything
+    // below, the pool's close included, ends within the grace.
     probe.abort();
     readiness.set_draining();
     set_health(&health, name, false).await;
-    let _ = drain_tx.send(true);
-    tracing::info!(service = component, grace = ?shutdown_grace, "draining");
-    // Everything below, the pool's close included, ends within the grace.
-    let deadline = tokio::time::Instant::now() + shutdown_grace;
-    match tokio::time::timeout_at(deadline, &mut grpc).await {
-        Ok(Ok(result)) => result?,
-        Ok(Err(join)) => tracing::error!(error = %join, "gRPC server task failed"),
-        Err(_) => {
-            tracing::warn!(
-                service = component,
-                "drain exceeded the grace period; closing the remaining calls"
-            );
-            grpc.abort();
-        }
+    let grace = drain.start(shutdown_grace);
+    match grace.wait(&mut grpc).await {
+        Some(Ok(result)) => result?,
+        Some(Err(join)) => tracing::error!(error = %join, "gRPC server task failed"),
+        None => {}
     }
-    let admin_by = deadline.max(tokio::time::Instant::now() + Duration::from_millis(100));
-    match tokio::time::timeout_at(admin_by, admin).await {
-        Ok(Ok(result)) => result?,
-        _ => tracing::warn!(service = component, "admin server did not stop in time"),
+    match grace.last_step(admin).await {
+        Some(Ok(result)) => result?,
+        Some(Err(join)) => tracing::error!(error = %join, "admin server task failed"),
+        None => tracing::warn!(service = component, "admin server did not stop in time"),
     }
     // Detached handlers may still hold connections; closing waits for them
     // only until the grace period is over.
-    let close_by = deadline.max(tokio::time::Instant::now() + Duration::from_millis(100));
-    if tokio::time::timeout_at(close_by, pool.close())
-        .await
-        .is_err()
-    {
+    if grace.last_step(pool.close()).await.is_none() {
         tracing::warn!(
             service = component,
             "database connections still busy at the end of the grace period; leaving them"

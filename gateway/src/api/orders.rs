@@ -1,0 +1,185 @@
+//! `/orders`: checkout, once per `Idempotency-Key`, and the caller's order
+//! history.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use shop_proto::order as pb;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{Line, Page, Params, check_page_size, path_id};
+use crate::AppState;
+use crate::auth::User;
+use crate::backends::CallContext;
+use crate::error::{ApiError, ApiResult};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", get(list_orders).post(place_order))
+        .route("/orders/{id}", get(get_order))
+        .route("/orders/{id}/cancel", post(cancel_order))
+}
+
+/// An order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Order {
+    pub(crate) id: String,
+    /// Human order number, e.g. SO-000123.
+    pub(crate) number: String,
+    /// PENDING, CONFIRMED, REJECTED or CANCELLED.
+    pub(crate) status: String,
+    pub(crate) items: Vec<Line>,
+    pub(crate) total_cents: i64,
+    pub(crate) currency: String,
+    /// RFC 3339, UTC.
+    pub(crate) created_at: String,
+}
+
+impl From<pb::Order> for Order {
+    fn from(o: pb::Order) -> Self {
+        let status = o
+            .status()
+            .as_str_name()
+            .trim_start_matches("ORDER_STATUS_")
+            .to_string();
+        let created_at = o
+            .created_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default();
+        Self {
+            id: o.id,
+            number: o.number,
+            status,
+            items: o.items.into_iter().map(Line::from).collect(),
+            total_cents: o.total_minor,
+            currency: o.currency,
+            created_at,
+        }
+    }
+}
+
+impl From<pb::OrderItem> for Line {
+    fn from(i: pb::OrderItem) -> Self {
+        Self {
+            product_id: i.product_id,
+            sku: i.sku,
+            name: i.name,
+            quantity: i.quantity,
+            unit_price_cents: i.unit_price_minor,
+            line_total_cents: i.line_total_minor,
+        }
+    }
+}
+
+/// Checks out the caller's cart, once per `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders",
+    params(("Idempotency-Key" = String, Header, description = "client-chosen key; a replay returns the original outcome")),
+    responses(
+        (status = 201, body = Order), (status = 200, body = Order, description = "replay of the key"),
+        (status = 400, description = "no Idempotency-Key"),
+        (status = 409, description = "insufficient stock (lists the items), or checkout in progress"),
+        (status = 422, description = "empty cart")),
+    security(("bearer" = [])))]
+pub(crate) async fn place_order(
+    State(state): State<AppState>,
+    ctx: CallContext,
+    User(user): User,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("the Idempotency-Key header is required"))?;
+    let request = pb::PlaceOrderRequest {
+        user_id: user.sub,
+        idempotency_key: key.to_string(),
+    };
+    // A key the service refuses is a bad header: its INVALID_ARGUMENT is a 400.
+    let response = state.backends.order(&ctx).place_order(request).await?;
+    let replayed = response
+        .metadata()
+        .get(shop_proto::names::REPLAYED_HEADER)
+        .is_some();
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(Order::from(response.into_inner()))))
+}
+
+/// Paging of the order history.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct OrderQuery {
+    /// 1..=100, default 20.
+    page_size: Option<i32>,
+    /// `next_page_token` of the previous page.
+    page_token: Option<String>,
+}
+
+/// The caller's orders, newest first.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(OrderQuery),
+    responses((status = 200, body = Page<Order>), (status = 400)), security(("bearer" = [])))]
+pub(crate) async fn list_orders(
+    State(state): State<AppState>,
+    ctx: CallContext,
+    User(user): User,
+    Params(query): Params<OrderQuery>,
+) -> ApiResult<Json<Page<Order>>> {
+    check_page_size(query.page_size)?;
+    let request = pb::ListOrdersRequest {
+        user_id: user.sub,
+        page_size: query.page_size.unwrap_or(0),
+        page_token: query.page_token.unwrap_or_default(),
+    };
+    let page = state
+        .backends
+        .order(&ctx)
+        .list_orders(request)
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(page.orders, page.next_page_token)))
+}
+
+/// One of the caller's orders.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
+    responses((status = 200, body = Order), (status = 400), (status = 404, description = "missing or not the caller's")),
+    security(("bearer" = [])))]
+pub(crate) async fn get_order(
+    State(state): State<AppState>,
+    ctx: CallContext,
+    User(user): User,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Order>> {
+    let id = path_id(&id)?;
+    let request = pb::GetOrderRequest {
+        user_id: user.sub,
+        order_id: id.to_string(),
+    };
+    let order = state.backends.order(&ctx).get_order(request).await?;
+    Ok(Json(order.into_inner().into()))
+}
+
+/// Cancels one of the caller's CONFIRMED orders.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
+    responses((status = 200, body = Order), (status = 404), (status = 409, description = "not CONFIRMED")),
+    security(("bearer" = [])))]
+pub(crate) async fn cancel_order(
+    State(state): State<AppState>,
+    ctx: CallContext,
+    User(user): User,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Order>> {
+    let id = path_id(&id)?;
+    let request = pb::CancelOrderRequest {
+        user_id: user.sub,
+        order_id: id.to_string(),
+    };
+    let order = state.backends.order(&ctx).cancel_order(request).await?;
+    Ok(Json(order.into_inner().into()))
+}

@@ -1,0 +1,195 @@
+//! The visitor's session and the forms' CSRF tokens.
+//!
+//! The session is a guest token in the `shop_session` cookie; the pending
+//! checkout's idempotency key rides in `shop_checkout`. Both are HttpOnly,
+//! SameSite=Lax, Path=/, and Secure whenever the gateway serves HTTPS.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine as _;
+use cookie::{Cookie, SameSite};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{Claims, Role, TOKEN_TTL};
+use crate::error::ApiError;
+
+/// Holds the session's token.
+const SESSION_COOKIE: &str = "shop_session";
+
+/// Holds the pending checkout's idempotency key.
+pub(super) const CHECKOUT_COOKIE: &str = "shop_checkout";
+
+/// How long a pending checkout keeps its key.
+pub(super) const CHECKOUT_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The session token in the request's cookie, if any.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// Finds the visitor's session or starts a guest one, and hands its claims
+/// to the page.
+pub(super) async fn session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let existing = session_cookie(request.headers()).and_then(|t| state.auth.verify(&t).ok());
+    let (claims, new_token) = match existing {
+        Some(claims) => (claims, None),
+        None => {
+            let user_id = Uuid::new_v4().to_string();
+            let (token, _) = state.auth.issue(&user_id, Role::Shopper);
+            let claims = state.auth.verify(&token).expect("a fresh token verifies");
+            (claims, Some(token))
+        }
+    };
+    request.extensions_mut().insert(claims);
+    let mut response = next.run(request).await;
+    if let Some(token) = new_token {
+        set_cookie(&mut response, &state, SESSION_COOKIE, token, TOKEN_TTL);
+    }
+    response
+}
+
+/// The value of cookie `name` in a request, if any.
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value().to_string())
+}
+
+/// Appends an HttpOnly, SameSite=Lax cookie for the whole site, `Secure`
+/// whenever the gateway serves HTTPS; a `max_age` of zero deletes it.
+pub(super) fn set_cookie(
+    response: &mut Response,
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    max_age: Duration,
+) {
+    let cookie = site_cookie(name, value, max_age, state.secure_cookies);
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+fn site_cookie(
+    name: &'static str,
+    value: String,
+    max_age: Duration,
+    secure: bool,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(max_age.try_into().unwrap_or(cookie::time::Duration::MAX))
+        .secure(secure)
+        .build()
+}
+
+fn csrf_mac(state: &AppState, claims: &Claims) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(state.csrf_key.as_bytes()).expect("any key length");
+    mac.update(b"csrf\0");
+    mac.update(claims.sub.as_bytes());
+    mac
+}
+
+/// The CSRF token of a session.
+pub(super) fn csrf_token(state: &AppState, claims: &Claims) -> String {
+    let tag = csrf_mac(state, claims).finalize().into_bytes();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+}
+
+/// A 403 unless `submitted` is the session's CSRF token.
+pub(super) fn check_csrf(
+    state: &AppState,
+    claims: &Claims,
+    submitted: &str,
+) -> Result<(), ApiError> {
+    let submitted = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(submitted)
+        .unwrap_or_default();
+    csrf_mac(state, claims)
+        .verify_slice(&submitted)
+        .map_err(|_| {
+            ApiError::forbidden(
+                "the form expired or did not come from this shop; reload the page and try again",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; shop_session=tok; b=2"),
+        );
+        assert_eq!(session_cookie(&headers).as_deref(), Some("tok"));
+    }
+
+    #[test]
+    fn cookies_in_several_headers_and_malformed_pairs_are_read_past() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("junk; =x"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("shop_checkout=k1; shop_session=tok"),
+        );
+        assert_eq!(session_cookie(&headers).as_deref(), Some("tok"));
+        assert_eq!(cookie(&headers, CHECKOUT_COOKIE).as_deref(), Some("k1"));
+        assert_eq!(cookie(&headers, "absent"), None);
+    }
+
+    #[test]
+    fn cookies_are_http_only_lax_for_the_whole_site_and_secure_under_tls() {
+        let attributes = |cookie: Cookie<'_>| {
+            let text = cookie.to_string();
+            let mut parts: Vec<String> = text.split("; ").map(str::to_string).collect();
+            parts.sort();
+            parts
+        };
+        let plain = site_cookie(SESSION_COOKIE, "tok".into(), TOKEN_TTL, false);
+        assert_eq!(
+            attributes(plain),
+            [
+                "HttpOnly",
+                "Max-Age=86400",
+                "Path=/",
+                "SameSite=Lax",
+                "shop_session=tok"
+            ]
+        );
+        let tls = site_cookie(CHECKOUT_COOKIE, String::new(), Duration::ZERO, true);
+        assert_eq!(
+            attributes(tls),
+            [
+                "HttpOnly",
+                "Max-Age=0",
+                "Path=/",
+                "SameSite=Lax",
+                "Secure",
+                "shop_checkout="
+            ]
+        );
+    }
+}
