@@ -18,4 +18,5 @@ mod limits;
 mod metrics;
 mod orders;
 mod products;
+mod readiness;
 mod storefront;

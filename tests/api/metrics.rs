@@ -1,7 +1,8 @@
 //! The metrics endpoints of every component.
 
+use std::net::SocketAddr;
+
 use reqwest::StatusCode;
-use serde_json::json;
 
 use crate::support::Api;
 
@@ -37,6 +38,7 @@ fn parse_exposition(text: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// The sum of the values of the series named `prefix…` whose text contains `needle`.
 fn sum(series: &[(String, f64)], prefix: &str, needle: &str) -> f64 {
     series
         .iter()
@@ -45,43 +47,67 @@ fn sum(series: &[(String, f64)], prefix: &str, needle: &str) -> f64 {
         .sum()
 }
 
-#[tokio::test]
-async fn every_metrics_endpoint_parses_and_its_counters_move_after_traffic() {
-    let api = Api::start().await;
-    let admins = [
+/// The parsed `/metrics` of the component whose admin listener is `addr`.
+async fn scrape(addr: SocketAddr) -> Vec<(String, f64)> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    parse_exposition(&text)
+}
+
+/// The admin listeners of the gateway, product, cart and order components.
+fn admin_addrs(api: &Api) -> [SocketAddr; 4] {
+    [
         api.stack.gateway.admin_addr,
         api.stack.product.admin_addr,
         api.stack.cart.admin_addr,
         api.stack.order.admin_addr,
-    ];
-    let scrape = |addr: std::net::SocketAddr| async move {
-        let text = reqwest::get(format!("http://{addr}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        parse_exposition(&text)
-    };
-    let before = scrape(admins[0]).await;
+    ]
+}
 
-    let admin = api.admin().await;
-    let shopper = api.guest().await;
-    let mug = api.product(&admin, "MUG", 100, 5).await;
-    api.post(
-        "/api/v1/cart/items",
-        Some(&shopper),
-        json!({"product_id": mug["id"], "quantity": 1}),
-    )
-    .await;
+/// One confirmed checkout of a mug; the mug's id.
+async fn checkout(api: &Api) -> String {
+    let mug = api.product_in_stock("MUG", 100, 5).await;
+    let shopper = api.shopper_with(&mug, 1).await;
     assert_eq!(
         api.place(&shopper, Some("metrics")).await.status(),
         StatusCode::CREATED
     );
+    mug
+}
 
-    for addr in admins {
-        let after = scrape(addr).await;
-        assert!(!after.is_empty(), "{addr} exposes metrics");
+/// The stack, the gateway's metrics before and after one [`checkout`], and the mug's id.
+///
+/// The recorder is process-wide, so other tests' traffic moves the counters
+/// too: the tests compare before with after rather than with zero.
+async fn around_a_checkout() -> (Api, Vec<(String, f64)>, Vec<(String, f64)>, String) {
+    let api = Api::start().await;
+    let gateway = api.stack.gateway.admin_addr;
+    let before = scrape(gateway).await;
+    let mug = checkout(&api).await;
+    let after = scrape(gateway).await;
+    (api, before, after, mug)
+}
+
+#[tokio::test]
+async fn every_component_exposes_metrics_in_the_prometheus_text_format() {
+    let api = Api::start().await;
+    checkout(&api).await;
+    for addr in admin_addrs(&api) {
+        let metrics = scrape(addr).await;
+        assert!(!metrics.is_empty(), "{addr} exposes metrics");
+    }
+}
+
+#[tokio::test]
+async fn every_component_exposes_the_http_grpc_checkout_and_process_metrics() {
+    let api = Api::start().await;
+    checkout(&api).await;
+    for addr in admin_addrs(&api) {
+        let metrics = scrape(addr).await;
         for name in [
             "http_requests_total",
             "http_request_duration_seconds_bucket",
@@ -93,36 +119,68 @@ async fn every_metrics_endpoint_parses_and_its_counters_move_after_traffic() {
             "process_cpu_seconds_total",
         ] {
             assert!(
-                after.iter().any(|(s, _)| s.starts_with(name)),
+                metrics.iter().any(|(s, _)| s.starts_with(name)),
                 "{addr}: missing {name}"
             );
         }
     }
-    let after = scrape(admins[0]).await;
+}
+
+#[tokio::test]
+async fn a_request_counts_under_its_route_in_http_requests_total() {
+    let (_api, before, after, _) = around_a_checkout().await;
     let orders = r#"route="/api/v1/orders""#;
     assert!(
         sum(&after, "http_requests_total", orders) > sum(&before, "http_requests_total", orders)
     );
-    assert!(sum(&after, "grpc_server_requests_total", "PlaceOrder") >= 1.0);
-    assert!(
+}
+
+#[tokio::test]
+async fn a_checkout_counts_its_place_order_call_in_grpc_server_requests_total() {
+    let (_api, before, after, _) = around_a_checkout().await;
+    let counted = |series| sum(series, "grpc_server_requests_total", "PlaceOrder");
+    assert!(counted(&after) >= 1.0);
+    assert!(counted(&after) > counted(&before));
+}
+
+#[tokio::test]
+async fn a_checkout_times_its_reserve_stock_call_in_grpc_server_request_duration_seconds() {
+    let (_api, before, after, _) = around_a_checkout().await;
+    let timed = |series| {
         sum(
-            &after,
+            series,
             "grpc_server_request_duration_seconds_count",
-            "ReserveStock"
-        ) >= 1.0
-    );
-    assert!(sum(&after, "checkout_outcomes_total", r#"outcome="confirmed""#) >= 1.0);
+            "ReserveStock",
+        )
+    };
+    assert!(timed(&after) >= 1.0);
+    assert!(timed(&after) > timed(&before));
+}
+
+#[tokio::test]
+async fn a_confirmed_checkout_counts_as_a_confirmed_outcome() {
+    let (_api, before, after, _) = around_a_checkout().await;
+    let confirmed = |series| sum(series, "checkout_outcomes_total", r#"outcome="confirmed""#);
+    assert!(confirmed(&after) >= 1.0);
+    assert!(confirmed(&after) > confirmed(&before));
+}
+
+#[tokio::test]
+async fn the_database_pools_are_gauged() {
+    let (_api, _, after, _) = around_a_checkout().await;
     assert!(
         after
             .iter()
             .any(|(s, _)| s.starts_with("db_pool_connections")),
         "pool gauges"
     );
-    // Route templates, never raw ids.
+}
+
+#[tokio::test]
+async fn labels_carry_route_templates_never_raw_ids() {
+    let (_api, _, after, mug) = around_a_checkout().await;
     assert!(
-        !after
-            .iter()
-            .any(|(s, _)| s.contains(mug["id"].as_str().unwrap())),
+        !after.iter().any(|(s, _)| s.contains(mug.as_str())),
         "no raw ids in labels"
     );
 }

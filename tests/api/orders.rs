@@ -1,109 +1,207 @@
 //! The checkout routes: place, replay, list, get and cancel.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::{Api, problem};
 
-#[tokio::test]
-async fn checkout_routes_place_replay_list_get_and_cancel() {
+/// The stack, the id of a mug at $12.50 with 3 in stock, and a shopper with 2 of them in the cart.
+async fn shopper_with_two_mugs() -> (Api, String, String) {
     let api = Api::start().await;
-    let admin = api.admin().await;
-    let alice = api.guest().await;
-    let bob = api.guest().await;
-    let mug = api.product(&admin, "MUG", 1250, 3).await;
-    let id = mug["id"].as_str().unwrap();
+    let mug = api.product_in_stock("MUG", 1250, 3).await;
+    let shopper = api.shopper_with(&mug, 2).await;
+    (api, mug, shopper)
+}
 
-    problem(api.place(&alice, None).await, StatusCode::BAD_REQUEST).await;
+/// As [`shopper_with_two_mugs`], the order placed under key `k1`, and its path.
+async fn placed_order() -> (Api, String, String, String) {
+    let (api, mug, shopper) = shopper_with_two_mugs().await;
+    let order = api.placed_order(&shopper, "k1").await;
+    let path = format!("/api/v1/orders/{}", order["id"].as_str().unwrap());
+    (api, mug, shopper, path)
+}
+
+// Placing.
+
+#[tokio::test]
+async fn placing_an_order_without_an_idempotency_key_is_a_400_problem() {
+    let (api, _, shopper) = shopper_with_two_mugs().await;
+    problem(api.place(&shopper, None).await, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
+async fn placing_an_order_from_an_empty_cart_is_a_422_empty_cart_problem() {
+    let api = Api::start().await;
+    let shopper = api.guest().await;
+
     let empty = problem(
-        api.place(&alice, Some("k0")).await,
+        api.place(&shopper, Some("k0")).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(empty["type"], "/problems/empty-cart");
 
-    api.post(
-        "/api/v1/cart/items",
-        Some(&alice),
-        json!({"product_id": id, "quantity": 2}),
-    )
-    .await;
-    let placed = api.place(&alice, Some("k1")).await;
+    assert_eq!(empty["type"], "/problems/empty-cart");
+}
+
+#[tokio::test]
+async fn placing_an_order_confirms_the_carts_total_with_201() {
+    let (api, _, shopper) = shopper_with_two_mugs().await;
+
+    let placed = api.place(&shopper, Some("k1")).await;
+
     assert_eq!(placed.status(), StatusCode::CREATED);
     let order: Value = placed.json().await.unwrap();
     assert_eq!(order["status"], "CONFIRMED");
     assert_eq!(order["total_cents"], 2500);
+}
+
+#[tokio::test]
+async fn an_order_has_an_so_number_and_a_creation_time_in_utc() {
+    let (api, _, shopper) = shopper_with_two_mugs().await;
+
+    let order = api.placed_order(&shopper, "k1").await;
+
     assert!(order["number"].as_str().unwrap().starts_with("SO-"));
     assert!(order["created_at"].as_str().unwrap().ends_with('Z'));
-    let replay = api.place(&alice, Some("k1")).await;
+}
+
+#[tokio::test]
+async fn replaying_an_idempotency_key_returns_the_first_order_with_200() {
+    let (api, _, shopper) = shopper_with_two_mugs().await;
+    let order = api.placed_order(&shopper, "k1").await;
+
+    let replay = api.place(&shopper, Some("k1")).await;
+
     assert_eq!(replay.status(), StatusCode::OK);
     assert_eq!(replay.json::<Value>().await.unwrap()["id"], order["id"]);
+}
 
+#[tokio::test]
+async fn an_order_short_of_stock_is_a_409_naming_the_short_product() {
+    let (api, mug, alice) = shopper_with_two_mugs().await;
+    api.placed_order(&alice, "k1").await;
     // Only one mug is left: Bob's two are short.
-    api.post(
-        "/api/v1/cart/items",
-        Some(&bob),
-        json!({"product_id": id, "quantity": 2}),
-    )
-    .await;
-    let short = problem(api.place(&bob, Some("k1")).await, StatusCode::CONFLICT).await;
-    assert_eq!(short["type"], "/problems/insufficient-stock");
-    assert_eq!(short["items"][0]["product_id"], id);
+    let bob = api.shopper_with(&mug, 2).await;
 
-    let order_path = format!("/api/v1/orders/{}", order["id"].as_str().unwrap());
+    let short = problem(api.place(&bob, Some("k1")).await, StatusCode::CONFLICT).await;
+
+    assert_eq!(short["type"], "/problems/insufficient-stock");
+    assert_eq!(short["items"][0]["product_id"], mug);
+}
+
+// Reading.
+
+#[tokio::test]
+async fn a_shopper_gets_their_own_order() {
+    let (api, _, shopper, order) = placed_order().await;
     assert_eq!(
-        api.get(&order_path, Some(&alice)).await.status(),
+        api.get(&order, Some(&shopper)).await.status(),
         StatusCode::OK
     );
-    problem(
-        api.get(&order_path, Some(&bob)).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    problem(
-        api.get("/api/v1/orders/not-a-uuid", Some(&alice)).await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    let history: Value = api
-        .get("/api/v1/orders?page_size=10", Some(&alice))
-        .await
-        .json()
-        .await
-        .unwrap();
+}
+
+#[tokio::test]
+async fn another_shoppers_order_is_a_404_problem() {
+    let (api, _, _, order) = placed_order().await;
+    let bob = api.guest().await;
+    problem(api.get(&order, Some(&bob)).await, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn a_malformed_order_id_is_a_400_problem() {
+    let api = Api::start().await;
+    let shopper = api.guest().await;
+    let response = api.get("/api/v1/orders/not-a-uuid", Some(&shopper)).await;
+    problem(response, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
+async fn the_order_history_lists_the_shoppers_orders_on_one_page() {
+    let (api, _, shopper, _) = placed_order().await;
+
+    let history = api
+        .get_json("/api/v1/orders?page_size=10", Some(&shopper))
+        .await;
+
     assert_eq!(history["items"].as_array().unwrap().len(), 1);
     assert!(history["next_page_token"].is_null());
-    problem(
-        api.get("/api/v1/orders?page_size=500", Some(&alice)).await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+}
 
-    let cancel = format!("{order_path}/cancel");
-    problem(
-        api.call(Method::POST, &cancel, Some(&bob), None).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let cancelled = api.call(Method::POST, &cancel, Some(&alice), None).await;
+#[tokio::test]
+async fn an_order_page_size_over_100_is_a_400_problem() {
+    let api = Api::start().await;
+    let shopper = api.guest().await;
+    let response = api
+        .get("/api/v1/orders?page_size=500", Some(&shopper))
+        .await;
+    problem(response, StatusCode::BAD_REQUEST).await;
+}
+
+// Cancelling.
+
+#[tokio::test]
+async fn cancelling_a_confirmed_order_is_a_200_with_the_cancelled_order() {
+    let (api, _, shopper, order) = placed_order().await;
+
+    let cancelled = api
+        .call(
+            Method::POST,
+            &format!("{order}/cancel"),
+            Some(&shopper),
+            None,
+        )
+        .await;
+
     assert_eq!(cancelled.status(), StatusCode::OK);
     assert_eq!(
         cancelled.json::<Value>().await.unwrap()["status"],
         "CANCELLED"
     );
-    problem(
-        api.call(Method::POST, &cancel, Some(&alice), None).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    let mug_now: Value = api
-        .get(&format!("/api/v1/products/{id}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+}
+
+#[tokio::test]
+async fn cancelling_another_shoppers_order_is_a_404_problem() {
+    let (api, _, _, order) = placed_order().await;
+    let bob = api.guest().await;
+
+    let response = api
+        .call(Method::POST, &format!("{order}/cancel"), Some(&bob), None)
+        .await;
+
+    problem(response, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn cancelling_an_order_twice_is_a_409_problem() {
+    let (api, _, shopper, order) = placed_order().await;
+    let cancel = format!("{order}/cancel");
+    let first = api.call(Method::POST, &cancel, Some(&shopper), None).await;
+    assert_eq!(first.status(), StatusCode::OK);
+
+    let again = api.call(Method::POST, &cancel, Some(&shopper), None).await;
+
+    problem(again, StatusCode::CONFLICT).await;
+}
+
+#[tokio::test]
+async fn cancelling_an_order_gives_its_stock_back() {
+    let (api, mug, shopper, order) = placed_order().await;
+    let mug_path = format!("/api/v1/products/{mug}");
+    assert_eq!(api.get_json(&mug_path, None).await["available"], 1);
+
+    let cancelled = api
+        .call(
+            Method::POST,
+            &format!("{order}/cancel"),
+            Some(&shopper),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+
     assert_eq!(
-        mug_now["available"], 3,
+        api.get_json(&mug_path, None).await["available"],
+        3,
         "the cancelled order's stock came back"
     );
 }

@@ -5,7 +5,7 @@
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Api, Stack, TEST_ADMIN_PASSWORD};
+use crate::support::{Stack, TEST_ADMIN_PASSWORD};
 
 struct Shop {
     stack: Stack,
@@ -62,8 +62,8 @@ impl Shop {
             .unwrap()
     }
 
-    /// A product in stock, created by the administrator through the API.
-    async fn product(&self, sku: &str) -> String {
+    /// The id of a product with 5 in stock at `price_cents`, created by the administrator through the API.
+    async fn product(&self, sku: &str, price_cents: i64) -> String {
         let login: Value = self
             .http
             .post(format!("{}/api/v1/auth/login", self.base))
@@ -80,7 +80,7 @@ impl Shop {
             .bearer_auth(login["token"].as_str().unwrap())
             .json(
                 &json!({"sku": sku, "name": "Mug", "description": "", "category": "test",
-                          "unit_price_cents": 900, "currency": "USD", "available": 5}),
+                          "unit_price_cents": price_cents, "currency": "USD", "available": 5}),
             )
             .send()
             .await
@@ -114,8 +114,8 @@ fn checkout_cookie(response: &Response) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Adds one unit of `product` to the session's cart through the form.
-async fn add_to_cart(shop: &Shop, product: &str) {
+/// Adds `quantity` of `product` to the session's cart through the product page's form.
+async fn add_to_cart(shop: &Shop, product: &str, quantity: &str) {
     let page = shop
         .page(&format!("/products/{product}"), None)
         .await
@@ -127,10 +127,43 @@ async fn add_to_cart(shop: &Shop, product: &str) {
         .post_form(
             "/cart/add",
             &shop.session,
-            &[("csrf", &csrf), ("product_id", product), ("quantity", "1")],
+            &[
+                ("csrf", &csrf),
+                ("product_id", product),
+                ("quantity", quantity),
+            ],
         )
         .await;
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
+}
+
+/// The checkout form of the cart page's first render: the checkout cookie
+/// it sets (`name=value`), its CSRF token and its idempotency key.
+async fn checkout_form(shop: &Shop) -> (String, String, String) {
+    let first = shop.page("/cart", None).await;
+    let cookie = checkout_cookie(&first).expect("the first render keeps a key");
+    let kept = cookie.split(';').next().unwrap().to_string();
+    let page = first.text().await.unwrap();
+    (kept, field(&page, "csrf"), field(&page, "idempotency_key"))
+}
+
+/// Submits the checkout form with the session and the checkout cookie `kept`.
+async fn submit_checkout(shop: &Shop, kept: &str, csrf: &str, key: &str) -> Response {
+    let cookies = format!("{}; {kept}", shop.session);
+    shop.post_form(
+        "/checkout",
+        &cookies,
+        &[("csrf", csrf), ("idempotency_key", key)],
+    )
+    .await
+}
+
+/// A visitor with a product in the cart.
+async fn shop_with_a_cart(sku: &str) -> Shop {
+    let shop = Shop::start().await;
+    let product = shop.product(sku, 900).await;
+    add_to_cart(&shop, &product, "1").await;
+    shop
 }
 
 #[tokio::test]
@@ -162,18 +195,25 @@ async fn pages_forbid_framing_scripts_and_sniffing() {
 }
 
 #[tokio::test]
-async fn the_cart_page_shows_its_own_words_for_a_code_and_nothing_for_any_other_text() {
+async fn the_cart_page_shows_no_text_from_its_address() {
     let shop = Shop::start().await;
+
     let injected = shop
         .page(
             "/cart?error=Your%20account%20is%20locked%3B%20call%20555-0100",
             None,
         )
         .await;
+
     assert_eq!(injected.status(), StatusCode::OK);
     let body = injected.text().await.unwrap();
     assert!(!body.contains("555-0100"), "arbitrary text shown: {body}");
     assert!(!body.contains("role=\"alert\""), "{body}");
+}
+
+#[tokio::test]
+async fn the_cart_page_shows_its_own_words_for_a_known_error_code() {
+    let shop = Shop::start().await;
 
     let known = shop
         .page("/cart?error=stock", None)
@@ -181,74 +221,57 @@ async fn the_cart_page_shows_its_own_words_for_a_code_and_nothing_for_any_other_
         .text()
         .await
         .unwrap();
+
     assert!(known.contains("not have enough stock"), "{known}");
 }
 
 #[tokio::test]
-async fn a_checkout_key_is_kept_across_renders_and_freed_once_the_order_is_placed() {
-    let shop = Shop::start().await;
-    let product = shop.product("KEY-1").await;
-    add_to_cart(&shop, &product).await;
+async fn a_checkout_key_is_kept_across_renders_of_the_cart() {
+    let shop = shop_with_a_cart("KEY-1").await;
 
-    let first = shop.page("/cart", None).await;
-    let cookie = checkout_cookie(&first).expect("the first render keeps a key");
-    let kept = cookie.split(';').next().unwrap().to_string();
-    let first_page = first.text().await.unwrap();
-    let key = field(&first_page, "idempotency_key");
+    let (kept, _, key) = checkout_form(&shop).await;
     assert_eq!(kept, format!("shop_checkout={key}"));
+
     let again = shop.page("/cart", Some(&kept)).await;
+
     assert!(checkout_cookie(&again).is_none());
     assert_eq!(field(&again.text().await.unwrap(), "idempotency_key"), key);
+}
 
-    let csrf = field(&first_page, "csrf");
-    let cookies = format!("{}; {kept}", shop.session);
-    let placed = shop
-        .post_form(
-            "/checkout",
-            &cookies,
-            &[("csrf", &csrf), ("idempotency_key", &key)],
-        )
-        .await;
+#[tokio::test]
+async fn placing_the_order_frees_its_checkout_key() {
+    let shop = shop_with_a_cart("KEY-1").await;
+    let (kept, csrf, key) = checkout_form(&shop).await;
+
+    let placed = submit_checkout(&shop, &kept, &csrf, &key).await;
+
     assert_eq!(placed.status(), StatusCode::SEE_OTHER);
     let cleared = checkout_cookie(&placed).expect("the settled checkout frees its key");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
+}
+
+#[tokio::test]
+async fn submitting_the_same_checkout_form_again_is_the_same_order() {
+    let shop = shop_with_a_cart("KEY-1").await;
+    let (kept, csrf, key) = checkout_form(&shop).await;
+    let placed = submit_checkout(&shop, &kept, &csrf, &key).await;
+    assert_eq!(placed.status(), StatusCode::SEE_OTHER);
     let order = placed.headers()["location"].to_str().unwrap().to_string();
 
-    // The same submit again (a double click, a resent form) is the same order.
-    let replay = shop
-        .post_form(
-            "/checkout",
-            &cookies,
-            &[("csrf", &csrf), ("idempotency_key", &key)],
-        )
-        .await;
+    // A double click, a resent form.
+    let replay = submit_checkout(&shop, &kept, &csrf, &key).await;
+
     assert_eq!(replay.headers()["location"].to_str().unwrap(), order);
 }
 
 #[tokio::test]
 async fn a_checkout_that_could_not_reach_the_order_service_keeps_its_key_for_the_retry() {
-    let mut shop = Shop::start().await;
-    let product = shop.product("KEY-2").await;
-    add_to_cart(&shop, &product).await;
-    let first = shop.page("/cart", None).await;
-    let kept = checkout_cookie(&first)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let page = first.text().await.unwrap();
-    let (csrf, key) = (field(&page, "csrf"), field(&page, "idempotency_key"));
-
+    let mut shop = shop_with_a_cart("KEY-2").await;
+    let (kept, csrf, key) = checkout_form(&shop).await;
     shop.stack.order.shut_down().await.unwrap();
-    let cookies = format!("{}; {kept}", shop.session);
-    let failed = shop
-        .post_form(
-            "/checkout",
-            &cookies,
-            &[("csrf", &csrf), ("idempotency_key", &key)],
-        )
-        .await;
+
+    let failed = submit_checkout(&shop, &kept, &csrf, &key).await;
+
     assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(checkout_cookie(&failed).is_none(), "the key is kept");
     let retry_page = shop.page("/cart", Some(&kept)).await.text().await.unwrap();
@@ -260,83 +283,50 @@ async fn a_checkout_that_could_not_reach_the_order_service_keeps_its_key_for_the
 }
 
 #[tokio::test]
-async fn the_storefront_starts_a_guest_session_and_refuses_forms_without_its_csrf_token() {
-    let api = Api::start().await;
-    let no_redirects = Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let home = no_redirects
-        .get(format!("{}/", api.base))
+async fn the_storefront_starts_a_guest_session_in_an_http_only_same_site_cookie() {
+    let shop = Shop::start().await;
+
+    let home = shop
+        .http
+        .get(format!("{}/", shop.base))
         .send()
         .await
         .unwrap();
+
     assert_eq!(home.status(), StatusCode::OK);
     let cookie = home.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
-    let session = cookie.split(';').next().unwrap().to_string();
+}
 
-    let admin = api.admin().await;
-    let mug = api.product(&admin, "MUG", 100, 5).await;
-    let page = no_redirects
-        .get(format!(
-            "{}/products/{}",
-            api.base,
-            mug["id"].as_str().unwrap()
-        ))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+#[tokio::test]
+async fn a_form_without_the_sessions_csrf_token_is_a_403() {
+    let shop = Shop::start().await;
+    let mug = shop.product("MUG", 100).await;
+    let page = shop.page(&format!("/products/{mug}"), None).await;
+    assert!(page.text().await.unwrap().contains("name=\"csrf\""));
 
-    let forged = no_redirects
-        .post(format!("{}/cart/add", api.base))
-        .header("cookie", &session)
-        .form(&[
-            ("csrf", "forged"),
-            ("product_id", mug["id"].as_str().unwrap()),
-            ("quantity", "1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let forged = shop
+        .post_form(
+            "/cart/add",
+            &shop.session,
+            &[("csrf", "forged"), ("product_id", &mug), ("quantity", "1")],
+        )
+        .await;
+
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}
 
-    let added = no_redirects
-        .post(format!("{}/cart/add", api.base))
-        .header("cookie", &session)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("product_id", mug["id"].as_str().unwrap()),
-            ("quantity", "2"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), StatusCode::SEE_OTHER);
-    let cart = no_redirects
-        .get(format!("{}/cart", api.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+#[tokio::test]
+async fn a_form_with_the_sessions_csrf_token_adds_to_the_cart() {
+    let shop = Shop::start().await;
+    let mug = shop.product("MUG", 100).await;
+
+    add_to_cart(&shop, &mug, "2").await;
+
+    let cart = shop.page("/cart", None).await.text().await.unwrap();
     assert!(
         cart.contains("data-sku=\"MUG\"") && cart.contains("$2.00"),
         "{cart}"

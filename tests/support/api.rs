@@ -1,4 +1,7 @@
-//! A REST client for the stack's gateway, and the problem+json check.
+//! A REST client for the stack's gateway, the setup the API tests share,
+//! and the problem+json check.
+
+use std::time::Duration;
 
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -7,8 +10,11 @@ use super::{Stack, TEST_ADMIN_PASSWORD};
 
 /// The stack and a REST client for its gateway.
 pub struct Api {
+    /// The four components and their database.
     pub stack: Stack,
+    /// The client every request goes through (it follows redirects).
     pub http: Client,
+    /// Base URL of the gateway, e.g. `http://127.0.0.1:41234`.
     pub base: String,
 }
 
@@ -29,6 +35,7 @@ impl Api {
         }
     }
 
+    /// Sends `method path`, with a bearer `token` and a JSON `body` if given.
     pub async fn call(
         &self,
         method: Method,
@@ -46,14 +53,34 @@ impl Api {
         request.send().await.expect("gateway answers")
     }
 
+    /// `GET path`, with a bearer `token` if given.
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         self.call(Method::GET, path, token, None).await
     }
 
+    /// The JSON body of `GET path`, which must answer 200.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        let response = self.get(path, token).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// `POST path` with the JSON `body`, with a bearer `token` if given.
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
+    /// `PUT path` with the JSON `body` and the bearer `token`.
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Response {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    /// `DELETE path` with the bearer `token`.
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// A new guest's token (the sign-in must answer 201).
     pub async fn guest(&self) -> String {
         let response = self
             .call(Method::POST, "/api/v1/auth/guest", None, None)
@@ -63,6 +90,7 @@ impl Api {
         body["token"].as_str().unwrap().to_string()
     }
 
+    /// The administrator's token (the login must answer 200 with the admin role).
     pub async fn admin(&self) -> String {
         let response = self
             .post(
@@ -77,6 +105,7 @@ impl Api {
         body["token"].as_str().unwrap().to_string()
     }
 
+    /// Creates a product in category `test`, priced in USD, as `admin`; its body (must be a 201).
     pub async fn product(&self, admin: &str, sku: &str, price: i64, available: i64) -> Value {
         let response = self
             .post(
@@ -90,6 +119,34 @@ impl Api {
         response.json().await.unwrap()
     }
 
+    /// The id of a new product as [`Api::product`] makes it, signing in as the administrator first.
+    pub async fn product_in_stock(&self, sku: &str, price: i64, available: i64) -> String {
+        let admin = self.admin().await;
+        let product = self.product(&admin, sku, price, available).await;
+        product["id"].as_str().unwrap().to_string()
+    }
+
+    /// Adds `quantity` of `product_id` to the cart of `token`; the cart (must be a 200).
+    pub async fn add_to_cart(&self, token: &str, product_id: &str, quantity: i64) -> Value {
+        let response = self
+            .post(
+                "/api/v1/cart/items",
+                Some(token),
+                json!({"product_id": product_id, "quantity": quantity}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "adding to the cart");
+        response.json().await.unwrap()
+    }
+
+    /// A new guest's token, with `quantity` of `product_id` in the guest's cart.
+    pub async fn shopper_with(&self, product_id: &str, quantity: i64) -> String {
+        let shopper = self.guest().await;
+        self.add_to_cart(&shopper, product_id, quantity).await;
+        shopper
+    }
+
+    /// `POST /api/v1/orders` for `token`, with an `Idempotency-Key` header if `key` is given.
     pub async fn place(&self, token: &str, key: Option<&str>) -> Response {
         let mut request = self
             .http
@@ -99,6 +156,28 @@ impl Api {
             request = request.header("Idempotency-Key", key);
         }
         request.send().await.unwrap()
+    }
+
+    /// Places the cart of `token` under `key`; the order (must be a 201).
+    pub async fn placed_order(&self, token: &str, key: &str) -> Value {
+        let response = self.place(token, Some(key)).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "placing an order");
+        response.json().await.unwrap()
+    }
+
+    /// Polls the gateway's `/readyz` for up to 6 s until it answers `wanted`; the last status.
+    pub async fn readiness(&self, wanted: StatusCode) -> StatusCode {
+        let url = format!("http://{}/readyz", self.stack.gateway.admin_addr);
+        let status = || async { reqwest::get(&url).await.expect("readyz answers").status() };
+        let mut last = status().await;
+        for _ in 0..30 {
+            if last == wanted {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            last = status().await;
+        }
+        last
     }
 }
 
