@@ -1,109 +1,13 @@
 //! cart-service over real gRPC, with a real product-service and PostgreSQL.
 
-use shop_proto::cart::cart_service_client::CartServiceClient;
+mod common;
+
 use shop_proto::cart::{self as pb};
-use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_proto::product::{self as product_pb};
-use shop_testkit::{Running, TestDb};
 use tonic::Code;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-struct Harness {
-    db: TestDb,
-    product: Running,
-    cart_service: Running,
-    products: ProductServiceClient<Channel>,
-    cart: CartServiceClient<Channel>,
-}
-
-async fn start() -> Harness {
-    let db = TestDb::new().await;
-    let product = product_service::test_util::spawn_product(&db, &[]).await;
-    let cart_service = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
-    let products = ProductServiceClient::connect(product.url()).await.unwrap();
-    let cart = CartServiceClient::connect(cart_service.url())
-        .await
-        .unwrap();
-    Harness {
-        db,
-        product,
-        cart_service,
-        products,
-        cart,
-    }
-}
-
-impl Harness {
-    async fn product(&mut self, sku: &str, price: i64) -> product_pb::Product {
-        self.product_in(sku, price, "USD").await
-    }
-
-    async fn product_in(&mut self, sku: &str, price: i64, currency: &str) -> product_pb::Product {
-        self.products
-            .create_product(product_pb::CreateProductRequest {
-                sku: sku.into(),
-                name: format!("Product {sku}"),
-                description: String::new(),
-                category: "test".into(),
-                image_url: String::new(),
-                unit_price_minor: price,
-                currency: currency.into(),
-                initial_stock: 100,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-    }
-
-    async fn add(
-        &mut self,
-        user: &str,
-        product_id: &str,
-        quantity: i64,
-    ) -> Result<pb::Cart, tonic::Status> {
-        self.cart
-            .add_item(pb::AddItemRequest {
-                user_id: user.into(),
-                product_id: product_id.into(),
-                quantity,
-            })
-            .await
-            .map(|r| r.into_inner())
-    }
-
-    async fn get(&mut self, user: &str) -> Result<pb::Cart, tonic::Status> {
-        self.cart
-            .get_cart(pb::GetCartRequest {
-                user_id: user.into(),
-            })
-            .await
-            .map(|r| r.into_inner())
-    }
-
-    async fn set(
-        &mut self,
-        user: &str,
-        product_id: &str,
-        quantity: i64,
-    ) -> Result<pb::Cart, tonic::Status> {
-        self.cart
-            .set_item_quantity(pb::SetItemQuantityRequest {
-                user_id: user.into(),
-                product_id: product_id.into(),
-                quantity,
-            })
-            .await
-            .map(|r| r.into_inner())
-    }
-}
-
-fn quantities(cart: &pb::Cart) -> Vec<(String, i64)> {
-    cart.items
-        .iter()
-        .map(|i| (i.sku.clone(), i.quantity))
-        .collect()
-}
+use common::{Harness, start};
 
 #[tokio::test]
 async fn a_new_shopper_has_an_empty_cart() {

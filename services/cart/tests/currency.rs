@@ -2,56 +2,16 @@
 //! a product's currency, and after it is emptied. Real cart-service,
 //! product-service and PostgreSQL.
 
-use shop_proto::cart::cart_service_client::CartServiceClient;
+mod common;
+
 use shop_proto::cart::{self as pb};
-use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_proto::product::{self as product_pb};
-use shop_testkit::{Running, TestDb};
 use tonic::Code;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-struct Harness {
-    _db: TestDb,
-    _product: Running,
-    _cart_service: Running,
-    products: ProductServiceClient<Channel>,
-    cart: CartServiceClient<Channel>,
-}
-
-async fn start() -> Harness {
-    let db = TestDb::new().await;
-    let product = product_service::test_util::spawn_product(&db, &[]).await;
-    let cart_service = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
-    Harness {
-        products: ProductServiceClient::connect(product.url()).await.unwrap(),
-        cart: CartServiceClient::connect(cart_service.url())
-            .await
-            .unwrap(),
-        _db: db,
-        _product: product,
-        _cart_service: cart_service,
-    }
-}
+use common::{Harness, start};
 
 impl Harness {
-    async fn product_in(&mut self, sku: &str, price: i64, currency: &str) -> product_pb::Product {
-        self.products
-            .create_product(product_pb::CreateProductRequest {
-                sku: sku.into(),
-                name: format!("Product {sku}"),
-                description: String::new(),
-                category: "test".into(),
-                image_url: String::new(),
-                unit_price_minor: price,
-                currency: currency.into(),
-                initial_stock: 100,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-    }
-
     /// What an admin PATCH of the currency does.
     async fn change_currency(&mut self, product: &product_pb::Product, currency: &str) {
         self.products
@@ -62,26 +22,6 @@ impl Harness {
             })
             .await
             .unwrap();
-    }
-
-    async fn add(&mut self, user: &str, product_id: &str) -> Result<pb::Cart, tonic::Status> {
-        self.cart
-            .add_item(pb::AddItemRequest {
-                user_id: user.into(),
-                product_id: product_id.into(),
-                quantity: 1,
-            })
-            .await
-            .map(|r| r.into_inner())
-    }
-
-    async fn get(&mut self, user: &str) -> Result<pb::Cart, tonic::Status> {
-        self.cart
-            .get_cart(pb::GetCartRequest {
-                user_id: user.into(),
-            })
-            .await
-            .map(|r| r.into_inner())
     }
 }
 
@@ -149,8 +89,8 @@ async fn a_product_that_changed_currency_makes_the_cart_failed_precondition_not_
     let mut h = start().await;
     let mug = h.product_in("MUG", 1200, "USD").await;
     let tee = h.product_in("TEE", 2500, "USD").await;
-    h.add("alice", &mug.id).await.unwrap();
-    h.add("alice", &tee.id).await.unwrap();
+    h.add("alice", &mug.id, 1).await.unwrap();
+    h.add("alice", &tee.id, 1).await.unwrap();
 
     h.change_currency(&tee, "EUR").await;
     let err = h.get("alice").await.unwrap_err();
@@ -160,7 +100,7 @@ async fn a_product_that_changed_currency_makes_the_cart_failed_precondition_not_
     assert!(err.message().contains("TEE in EUR"), "{}", err.message());
     // Adding more of either currency is refused as well.
     assert_eq!(
-        h.add("alice", &mug.id).await.unwrap_err().code(),
+        h.add("alice", &mug.id, 1).await.unwrap_err().code(),
         Code::FailedPrecondition
     );
     // The shopper can fix it: remove one side and the cart prices again.
@@ -182,10 +122,10 @@ async fn a_cart_whose_products_all_moved_currency_takes_the_new_one() {
     let mut h = start().await;
     let mug = h.product_in("MUG", 1200, "USD").await;
     let tee = h.product_in("TEE", 2500, "EUR").await;
-    h.add("alice", &mug.id).await.unwrap();
+    h.add("alice", &mug.id, 1).await.unwrap();
 
     h.change_currency(&mug, "EUR").await;
-    let cart = h.add("alice", &tee.id).await.unwrap();
+    let cart = h.add("alice", &tee.id, 1).await.unwrap();
 
     assert_eq!(cart.currency, "EUR");
     assert_eq!(cart.subtotal_minor, 3700);
@@ -197,7 +137,7 @@ async fn an_emptied_cart_takes_another_currency() {
     let mug = h.product_in("MUG", 1200, "USD").await;
     let tee = h.product_in("TEE", 2500, "EUR").await;
     let hat = h.product_in("HAT", 900, "GBP").await;
-    h.add("alice", &mug.id).await.unwrap();
+    h.add("alice", &mug.id, 1).await.unwrap();
 
     h.cart
         .clear_cart(pb::ClearCartRequest {
@@ -205,7 +145,7 @@ async fn an_emptied_cart_takes_another_currency() {
         })
         .await
         .unwrap();
-    let after_clear = h.add("alice", &tee.id).await.unwrap();
+    let after_clear = h.add("alice", &tee.id, 1).await.unwrap();
     h.cart
         .remove_item(pb::RemoveItemRequest {
             user_id: "alice".into(),
@@ -213,7 +153,7 @@ async fn an_emptied_cart_takes_another_currency() {
         })
         .await
         .unwrap();
-    let after_remove = h.add("alice", &hat.id).await.unwrap();
+    let after_remove = h.add("alice", &hat.id, 1).await.unwrap();
 
     assert_eq!(after_clear.currency, "EUR");
     assert_eq!(after_remove.currency, "GBP");
@@ -226,7 +166,7 @@ async fn removing_purchased_lines_from_a_diverged_cart_removes_them_before_refus
     let tee = h.product_in("TEE", 2500, "USD").await;
     let hat = h.product_in("HAT", 900, "USD").await;
     for p in [&mug, &tee, &hat] {
-        h.add("alice", &p.id).await.unwrap();
+        h.add("alice", &p.id, 1).await.unwrap();
     }
     h.change_currency(&hat, "EUR").await;
 
@@ -268,7 +208,7 @@ async fn concurrent_clears_removals_and_purchases_on_one_cart_all_succeed() {
     for round in 0..5 {
         let user = format!("shopper-{round}");
         for p in &products {
-            h.add(&user, &p.id).await.unwrap();
+            h.add(&user, &p.id, 1).await.unwrap();
         }
         // Act: purchases of every line (in reverse order), clears and
         // single removals race on the same rows.

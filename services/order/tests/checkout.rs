@@ -2,121 +2,19 @@
 //! order-services and PostgreSQL; every test ends by checking the
 //! invariants of docs/contract.md across the three schemas.
 
+mod common;
+
 use std::time::Duration;
 
 use order_service::test_util::{Hooks, Step};
-use shop_proto::cart::cart_service_client::CartServiceClient;
-use shop_proto::cart::{self as cart_pb};
 use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::order::{self as pb, OrderStatus};
-use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_proto::product::{self as product_pb};
-use shop_testkit::{Running, TestDb, invariant_violations};
+use shop_testkit::invariant_violations;
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_types::StatusExt as _;
 
-struct Stack {
-    db: TestDb,
-    product: Running,
-    cart: Running,
-    order: Running,
-    products: ProductServiceClient<Channel>,
-    carts: CartServiceClient<Channel>,
-    orders: OrderServiceClient<Channel>,
-}
-
-async fn start() -> Stack {
-    let db = TestDb::new().await;
-    let product = product_service::test_util::spawn_product(&db, &[]).await;
-    let cart = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
-    let order = order_service::test_util::spawn_order(&db, &cart, &product, &[]).await;
-    Stack {
-        products: ProductServiceClient::connect(product.url()).await.unwrap(),
-        carts: CartServiceClient::connect(cart.url()).await.unwrap(),
-        orders: OrderServiceClient::connect(order.url()).await.unwrap(),
-        db,
-        product,
-        cart,
-        order,
-    }
-}
-
-impl Stack {
-    async fn product(&mut self, sku: &str, price: i64, stock: i64) -> product_pb::Product {
-        self.products
-            .create_product(product_pb::CreateProductRequest {
-                sku: sku.into(),
-                name: format!("Product {sku}"),
-                description: String::new(),
-                category: "test".into(),
-                image_url: String::new(),
-                unit_price_minor: price,
-                currency: "USD".into(),
-                initial_stock: stock,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-    }
-
-    async fn add(&mut self, user: &str, product: &product_pb::Product, quantity: i64) {
-        self.carts
-            .add_item(cart_pb::AddItemRequest {
-                user_id: user.into(),
-                product_id: product.id.clone(),
-                quantity,
-            })
-            .await
-            .unwrap();
-    }
-
-    async fn place(
-        &mut self,
-        user: &str,
-        key: &str,
-    ) -> Result<tonic::Response<pb::Order>, tonic::Status> {
-        self.orders
-            .place_order(pb::PlaceOrderRequest {
-                user_id: user.into(),
-                idempotency_key: key.into(),
-            })
-            .await
-    }
-
-    async fn cart(&mut self, user: &str) -> cart_pb::Cart {
-        self.carts
-            .get_cart(cart_pb::GetCartRequest {
-                user_id: user.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-    }
-
-    async fn available(&mut self, product: &product_pb::Product) -> i64 {
-        self.products
-            .get_product(product_pb::GetProductRequest {
-                id: product.id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .available
-    }
-
-    async fn assert_invariants(&self) {
-        let violations = invariant_violations(&self.db).await;
-        assert!(violations.is_empty(), "{violations:#?}");
-    }
-}
-
-fn reason(status: &tonic::Status) -> String {
-    status
-        .get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
-}
+use common::{Stack, reason, start};
 
 #[tokio::test]
 async fn checkout_confirms_with_server_prices_sells_the_stock_and_empties_the_cart() {

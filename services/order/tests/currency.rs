@@ -3,65 +3,23 @@
 //! currency label over mixed amounts, and never UNAVAILABLE or INTERNAL.
 //! Real product-, cart- and order-services and PostgreSQL.
 
+mod common;
+
 use order_service::Error;
 use order_service::test_util::{Downstream, OrderItem};
-use shop_proto::cart::cart_service_client::CartServiceClient;
 use shop_proto::cart::{self as cart_pb};
-use shop_proto::order::order_service_client::OrderServiceClient;
-use shop_proto::order::{self as pb, OrderStatus};
-use shop_proto::product::product_service_client::ProductServiceClient;
+use shop_proto::order::OrderStatus;
 use shop_proto::product::{self as product_pb};
 use shop_runtime::client::CallPolicy;
-use shop_testkit::{Running, TestDb, invariant_violations};
+use shop_testkit::{TestDb, invariant_violations};
 use sqlx::{Connection as _, PgConnection};
 use tonic::Code;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-struct Stack {
-    db: TestDb,
-    product: Running,
-    cart: Running,
-    _order: Running,
-    products: ProductServiceClient<Channel>,
-    carts: CartServiceClient<Channel>,
-    orders: OrderServiceClient<Channel>,
-}
-
-async fn start() -> Stack {
-    let db = TestDb::new().await;
-    let product = product_service::test_util::spawn_product(&db, &[]).await;
-    let cart = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
-    let order = order_service::test_util::spawn_order(&db, &cart, &product, &[]).await;
-    Stack {
-        products: ProductServiceClient::connect(product.url()).await.unwrap(),
-        carts: CartServiceClient::connect(cart.url()).await.unwrap(),
-        orders: OrderServiceClient::connect(order.url()).await.unwrap(),
-        db,
-        product,
-        cart,
-        _order: order,
-    }
-}
+use common::{Stack, start};
 
 impl Stack {
-    async fn product(&mut self, sku: &str, price: i64, currency: &str) -> product_pb::Product {
-        self.products
-            .create_product(product_pb::CreateProductRequest {
-                sku: sku.into(),
-                name: format!("Product {sku}"),
-                description: String::new(),
-                category: "test".into(),
-                image_url: String::new(),
-                unit_price_minor: price,
-                currency: currency.into(),
-                initial_stock: 10,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-    }
-
+    /// Reprices `product` in `currency`.
     async fn change_currency(&mut self, product: &product_pb::Product, currency: &str) {
         self.products
             .update_product(product_pb::UpdateProductRequest {
@@ -73,27 +31,6 @@ impl Stack {
             .unwrap();
     }
 
-    async fn add(&mut self, user: &str, product: &product_pb::Product) {
-        self.carts
-            .add_item(cart_pb::AddItemRequest {
-                user_id: user.into(),
-                product_id: product.id.clone(),
-                quantity: 1,
-            })
-            .await
-            .unwrap();
-    }
-
-    async fn place(&mut self, user: &str, key: &str) -> Result<pb::Order, tonic::Status> {
-        self.orders
-            .place_order(pb::PlaceOrderRequest {
-                user_id: user.into(),
-                idempotency_key: key.into(),
-            })
-            .await
-            .map(|r| r.into_inner())
-    }
-
     /// The saga's own clients, pointed at this stack.
     fn downstream(&self) -> Downstream {
         let tls = Default::default();
@@ -101,27 +38,16 @@ impl Stack {
         let product = shop_runtime::client::channel("PRODUCT", &self.product.url(), &tls).unwrap();
         Downstream::new(cart, product, CallPolicy::default())
     }
-
-    async fn available(&mut self, product: &product_pb::Product) -> i64 {
-        self.products
-            .get_product(product_pb::GetProductRequest {
-                id: product.id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .available
-    }
 }
 
 #[tokio::test]
 async fn checkout_of_a_cart_whose_products_diverged_in_currency_is_failed_precondition_and_holds_nothing()
  {
     let mut s = start().await;
-    let mug = s.product("MUG", 1200, "USD").await;
-    let tee = s.product("TEE", 2500, "USD").await;
-    s.add("alice", &mug).await;
-    s.add("alice", &tee).await;
+    let mug = s.product("MUG", 1200, 10).await;
+    let tee = s.product("TEE", 2500, 10).await;
+    s.add("alice", &mug, 1).await;
+    s.add("alice", &tee, 1).await;
     s.change_currency(&tee, "EUR").await;
 
     let err = s.place("alice", "key-1").await.unwrap_err();
@@ -145,7 +71,7 @@ async fn checkout_of_a_cart_whose_products_diverged_in_currency_is_failed_precon
         })
         .await
         .unwrap();
-    let order = s.place("alice", "key-1").await.unwrap();
+    let order = s.place("alice", "key-1").await.unwrap().into_inner();
     assert_eq!(order.status(), OrderStatus::Confirmed);
     assert_eq!((order.currency.as_str(), order.total_minor), ("USD", 1200));
     let violations = invariant_violations(&s.db).await;
@@ -155,8 +81,8 @@ async fn checkout_of_a_cart_whose_products_diverged_in_currency_is_failed_precon
 #[tokio::test]
 async fn a_reservation_refused_for_mixed_currencies_is_failed_precondition_not_a_shortage() {
     let mut s = start().await;
-    let mug = s.product("MUG", 1200, "USD").await;
-    let tee = s.product("TEE", 2500, "EUR").await;
+    let mug = s.product("MUG", 1200, 10).await;
+    let tee = s.product_in("TEE", 2500, "EUR", 10).await;
     // The cart as order-service read it, before a currency changed.
     let lines: Vec<OrderItem> = [&mug, &tee]
         .iter()
@@ -184,11 +110,11 @@ async fn a_reservation_refused_for_mixed_currencies_is_failed_precondition_not_a
 #[tokio::test]
 async fn removing_purchased_lines_from_a_cart_that_cannot_be_priced_counts_as_done() {
     let mut s = start().await;
-    let mug = s.product("MUG", 1200, "USD").await;
-    let tee = s.product("TEE", 2500, "USD").await;
-    let hat = s.product("HAT", 900, "USD").await;
+    let mug = s.product("MUG", 1200, 10).await;
+    let tee = s.product("TEE", 2500, 10).await;
+    let hat = s.product("HAT", 900, 10).await;
     for p in [&mug, &tee, &hat] {
-        s.add("alice", p).await;
+        s.add("alice", p, 1).await;
     }
     s.change_currency(&hat, "EUR").await;
     let bought = [OrderItem {
@@ -228,9 +154,9 @@ async fn removing_purchased_lines_from_a_cart_that_cannot_be_priced_counts_as_do
 #[tokio::test]
 async fn the_invariant_checker_reports_an_order_whose_lines_are_in_another_currency() {
     let mut s = start().await;
-    let mug = s.product("MUG", 1200, "USD").await;
-    s.add("alice", &mug).await;
-    let order = s.place("alice", "key-1").await.unwrap();
+    let mug = s.product("MUG", 1200, 10).await;
+    s.add("alice", &mug, 1).await;
+    let order = s.place("alice", "key-1").await.unwrap().into_inner();
     assert!(invariant_violations(&s.db).await.is_empty());
 
     // As if a line had been priced in EUR under a USD order.
