@@ -25,7 +25,7 @@ pub const BOOTSTRAP_SQL: &str = include_str!("../../../db/bootstrap.sql");
 
 /// The login role of each service, as [`BOOTSTRAP_SQL`] creates them: the
 /// roles `shop up` and the test harness give a password.
-pub const SERVICE_ROLES: [&str; 3] = ["product_svc", "cart_svc", "order_svc"];
+pub const SERVICE_ROLES: &[&str] = &["product_svc", "cart_svc", "order_svc"];
 
 /// Why the ephemeral server could not be had.
 #[derive(Debug, thiserror::Error)]
