@@ -236,7 +236,7 @@ async fn bootstrap(admin_url: &Url) -> anyhow::Result<HashMap<&'static str, Url>
         .with_context(|| format!("bootstrapping {}", redact(admin_url)))?;
     let mut conn = sqlx::PgConnection::connect(admin_url.as_str()).await?;
     let mut urls = HashMap::new();
-    for role in shop_pgtemp::SERVICE_ROLES {
+    for &role in shop_pgtemp::SERVICE_ROLES {
         let password = uuid::Uuid::new_v4().simple().to_string();
         sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD '{password}'"))
             .execute(&mut conn)

@@ -7,7 +7,7 @@ use shop_proto::product::{self as product_pb};
 use tonic::Code;
 use uuid::Uuid;
 
-use common::{Harness, start};
+use common::{quantities, start};
 
 #[tokio::test]
 async fn a_new_shopper_has_an_empty_cart() {

@@ -43,7 +43,12 @@ impl Harness {
     }
 
     /// A product priced in `currency`, with 100 units.
-    pub async fn product_in(&mut self, sku: &str, price: i64, currency: &str) -> product_pb::Product {
+    pub async fn product_in(
+        &mut self,
+        sku: &str,
+        price: i64,
+        currency: &str,
+    ) -> product_pb::Product {
         self.products
             .create_product(product_pb::CreateProductRequest {
                 sku: sku.into(),
@@ -105,10 +110,9 @@ impl Harness {
     }
 }
 
-fn quantities(cart: &pb::Cart) -> Vec<(String, i64)> {
+pub fn quantities(cart: &pb::Cart) -> Vec<(String, i64)> {
     cart.items
         .iter()
         .map(|i| (i.sku.clone(), i.quantity))
         .collect()
 }
-

@@ -128,4 +128,3 @@ pub fn reason(status: &tonic::Status) -> String {
         .map(|i| i.reason)
         .unwrap_or_default()
 }
-

@@ -16,11 +16,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
-use rand::seq::IndexedRandom as _;
 use serde::Serialize;
-use serde_json::{Value, json};
 use tokio::time::Instant;
-use url::Url;
 
 use crate::{LoadArgs, Verdict};
 

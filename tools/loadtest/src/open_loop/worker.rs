@@ -75,7 +75,11 @@ impl Api {
     }
 
     /// Adds a million units to every product, so checkouts never run dry.
-    pub(super) async fn restock_all(&self, password: &str, catalog: &Catalog) -> anyhow::Result<()> {
+    pub(super) async fn restock_all(
+        &self,
+        password: &str,
+        catalog: &Catalog,
+    ) -> anyhow::Result<()> {
         let login: Value = self
             .client
             .post(self.url("/api/v1/auth/login")?)
@@ -231,4 +235,3 @@ async fn expect(
         ))
     }
 }
-
