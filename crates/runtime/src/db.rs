@@ -109,9 +109,15 @@ pub async fn connect(
             settings.lock_timeout.as_millis().to_string(),
         ),
     ]);
+    // No ping before lending a connection (sqlx's default is one round trip
+    // per acquire, which doubled PostgreSQL's work for a one-statement
+    // read; bench/browse-vs-bare). A connection that broke meanwhile fails
+    // its statement instead: classified as retryable (UNAVAILABLE) and
+    // dropped from the pool, and callers retry UNAVAILABLE.
     let pool_options = PgPoolOptions::new()
         .max_connections(settings.max_connections)
-        .acquire_timeout(settings.acquire_timeout);
+        .acquire_timeout(settings.acquire_timeout)
+        .test_before_acquire(false);
 
     let deadline = tokio::time::Instant::now() + settings.connect_window;
     let pool = loop {
