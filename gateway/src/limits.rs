@@ -104,6 +104,9 @@ pub(crate) struct Limits {
     logins: Option<LoginBackoff>,
     /// Proxies whose `X-Forwarded-For` is believed.
     trusted_proxies: Vec<IpNet>,
+    /// Made once: building a clock calibrates it (CPUID and a timing loop),
+    /// which cost 8 % of the gateway's CPU when done per request.
+    clock: DefaultClock,
 }
 
 /// `rate` events per `per` with bursts of `burst`; `None` when `rate` is 0.
@@ -140,6 +143,7 @@ impl Limits {
             auth,
             logins,
             trusted_proxies: config.trusted_proxies.clone(),
+            clock: DefaultClock::default(),
         }
     }
 
@@ -268,9 +272,9 @@ pub(crate) async fn rate_limit(
         .map(|ConnectInfo(addr)| addr.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let ip = limits.client_ip(peer, request.headers());
-    let now = DefaultClock::default().now();
+    // The clock is read only for a request that is refused.
     let spent = |not_until: governor::NotUntil<_>, detail: &str| {
-        too_many(detail, not_until.wait_time_from(now)).into_response()
+        too_many(detail, not_until.wait_time_from(limits.clock.now())).into_response()
     };
     if let Some(auth) = &limits.auth
         && request.uri().path().starts_with(AUTH_ROUTES)
