@@ -161,3 +161,103 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
     use crate::db_error::{DbFailure, Retry, classify};
     matches!(classify(e), DbFailure::Retry(Retry::Unreachable))
 }
+
+/// Connections for reads of one statement, lent without sqlx's round trip
+/// on release.
+///
+/// sqlx's pool sends a Sync and waits for PostgreSQL's answer every time a
+/// connection goes back to it, to flush what a dropped transaction may have
+/// left queued. For a read of one statement outside any transaction there is
+/// nothing to flush, and that round trip was a fifth of product-service's
+/// CPU and a third of PostgreSQL's on the browse path (flame graphs in
+/// docs/benchmarks.md). These connections carry the pool's options (role,
+/// `search_path`, statement and lock timeouts) and are tested with a ping
+/// only when they come back from being idle. A connection whose statement
+/// failed other than by the server's answer is dropped, never lent again.
+///
+/// Never begin a transaction on one: writes go through the [`PgPool`].
+#[derive(Clone)]
+pub struct Reads {
+    pool: deadpool::managed::Pool<ReadConnections>,
+}
+
+impl std::fmt::Debug for Reads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reads")
+            .field("status", &self.pool.status())
+            .finish()
+    }
+}
+
+/// How long a connection may sit unused before it is pinged when lent.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
+struct ReadConnections {
+    options: PgConnectOptions,
+}
+
+impl deadpool::managed::Manager for ReadConnections {
+    type Type = sqlx::PgConnection;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<sqlx::PgConnection, sqlx::Error> {
+        self.options.connect().await
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<sqlx::Error> {
+        // A busy connection proved itself on its last statement; one that
+        // sat idle may have been closed by the server or a proxy since.
+        if metrics.last_used() > IDLE_BEFORE_PING {
+            conn.ping().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Reads {
+    /// As many read connections as `pool` may open, with its options and
+    /// its acquire timeout.
+    pub fn new(pool: &PgPool) -> Self {
+        let manager = ReadConnections {
+            options: (*pool.connect_options()).clone(),
+        };
+        let timeout = pool.options().get_acquire_timeout();
+        let pool = deadpool::managed::Pool::builder(manager)
+            .max_size(pool.options().get_max_connections() as usize)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .expect("a runtime is set, so the pool builds");
+        Self { pool }
+    }
+
+    /// Runs `read`, one statement, on a lent connection. Failures to get a
+    /// connection come back as sqlx's own (`PoolTimedOut`, or the connect
+    /// error), so callers classify them like any other.
+    pub async fn run<T>(
+        &self,
+        read: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        use deadpool::managed::PoolError;
+        let mut conn = self.pool.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => e,
+            PoolError::Closed => sqlx::Error::PoolClosed,
+            _ => sqlx::Error::PoolTimedOut,
+        })?;
+        let result = read(&mut conn).await;
+        if let Err(e) = &result
+            && !matches!(e, sqlx::Error::Database(_))
+        {
+            // Not an answer of the server's: the connection may be dead or
+            // mid-message. Take it out of the pool for good.
+            drop(deadpool::managed::Object::take(conn));
+        }
+        result
+    }
+}
