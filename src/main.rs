@@ -4,6 +4,7 @@
 //! own port and still talking gRPC, against an ephemeral PostgreSQL unless
 //! `--database-url` names a server to use.
 
+mod faults;
 mod up;
 
 /// mimalloc instead of the system allocator: every request allocates, and
@@ -41,6 +42,9 @@ enum Command {
     /// Load-test a running shop through its REST API: weighted journeys,
     /// or open loop at a fixed rate (`--rate`). Exits 1 when a bound breaks.
     Loadtest(Box<shop_loadtest::LoadArgs>),
+    /// Inject faults into a running stack, live: list, set, add, clear
+    /// (latency, error statuses, aborted calls, failed readiness).
+    Faults(faults::FaultsArgs),
 }
 
 /// A component `shop serve` can run.
@@ -83,6 +87,13 @@ async fn main() -> ExitCode {
             };
             shop_runtime::main_entry(name, serve).await
         }
+        Command::Faults(args) => match faults::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shop faults: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Loadtest(args) => match shop_loadtest::run(*args).await {
             Ok(shop_loadtest::Verdict::Passed) => ExitCode::SUCCESS,
             Ok(shop_loadtest::Verdict::Failed(broken)) => {

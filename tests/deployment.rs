@@ -37,14 +37,14 @@ const COMPONENTS: [(&str, u16, u16, &str); 4] = [
 ];
 
 /// Every variable the contract documents: each `` `NAME` `` in
-/// docs/contract.md written in capitals with an underscore.
+/// docs/contract.md written in capitals (`FAULTS`, `DATABASE_URL`).
 fn documented_variables() -> BTreeSet<String> {
     let text = std::fs::read_to_string(repo().join("docs/contract.md")).expect("docs/contract.md");
     text.split('`')
         .skip(1)
         .step_by(2)
         .filter(|name| {
-            name.contains('_')
+            name.len() > 1
                 && name
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
@@ -533,4 +533,46 @@ fn every_service_reads_the_page_token_secret_from_the_secret_in_kubernetes_and_c
             .unwrap_or_else(|| panic!("compose {name}: PAGE_TOKEN_SECRET is set"));
         assert!(value.len() >= 32, "compose {name}: a 32-byte key");
     }
+}
+
+/// `promtool`, from Debian's `prometheus` package (scripts/test installs
+/// it), or `PROMTOOL`.
+fn promtool() -> String {
+    std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into())
+}
+
+#[test]
+fn the_slo_rules_pass_promtool_check_and_their_burn_rate_unit_tests() {
+    let dir = repo().join("deploy/prometheus");
+    for args in [
+        ["check", "rules", "slo-rules.yml"],
+        ["test", "rules", "slo-rules.test.yml"],
+    ] {
+        let output = std::process::Command::new(promtool())
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool runs (scripts/test installs Debian's prometheus package)");
+        assert!(
+            output.status.success(),
+            "promtool {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn compose_s_prometheus_loads_the_slo_rules_it_mounts() {
+    let config = std::fs::read_to_string(repo().join("deploy/prometheus/prometheus.yml")).unwrap();
+    assert!(
+        config.contains("/etc/prometheus/slo-rules.yml"),
+        "rule_files names the rules"
+    );
+    let compose = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
+    assert!(
+        compose.contains("./deploy/prometheus/slo-rules.yml:/etc/prometheus/slo-rules.yml"),
+        "compose mounts the rules where prometheus.yml reads them"
+    );
 }

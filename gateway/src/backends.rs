@@ -96,14 +96,15 @@ impl Backends {
         order: &str,
         deadline: Duration,
         tls: &Tls,
+        faults: &shop_runtime::chaos::Faults,
     ) -> Result<Self, ConfigError> {
         let product = shop_runtime::client::raw_channel("PRODUCT_SERVICE_ADDR", product, tls)?;
         let cart = shop_runtime::client::raw_channel("CART_SERVICE_ADDR", cart, tls)?;
         let order = shop_runtime::client::raw_channel("ORDER_SERVICE_ADDR", order, tls)?;
         Ok(Self {
-            product: Traced::new(product.clone()),
-            cart: Traced::new(cart.clone()),
-            order: Traced::new(order.clone()),
+            product: Traced::new(product.clone()).with_faults(faults.clone()),
+            cart: Traced::new(cart.clone()).with_faults(faults.clone()),
+            order: Traced::new(order.clone()).with_faults(faults.clone()),
             health: vec![
                 (
                     product,

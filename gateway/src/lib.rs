@@ -97,6 +97,9 @@ pub struct Config {
     /// HTTPS on the listener and TLS to `https://` backends (`TLS_CERT_FILE`,
     /// `TLS_KEY_FILE`, `TLS_CA_FILE`); plain when unset.
     pub tls: shop_runtime::tls::Tls,
+    /// Faults injected on purpose from the start (`FAULTS`), changed live
+    /// on the admin port.
+    pub faults: shop_runtime::chaos::Faults,
 }
 
 impl Config {
@@ -132,6 +135,7 @@ impl Config {
             shutdown_grace: env.seconds_or("SHUTDOWN_GRACE_SECONDS", 10)?,
             http: shop_runtime::http::HttpLimits::from_env(env)?,
             tls: shop_runtime::tls::Tls::from_env(env)?,
+            faults: shop_runtime::chaos::Faults::from_env(env)?,
         })
     }
 }
@@ -172,6 +176,11 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/docs", get(openapi::docs))
         .merge(storefront::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such resource") })
+        // Innermost: metrics and spans see an injected fault as a real one.
+        .layer(axum::middleware::from_fn_with_state(
+            config.faults.clone(),
+            middleware::inject_faults,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::rate_limit,
@@ -238,6 +247,7 @@ pub async fn run(
         &config.order_service_addr,
         config.downstream_timeout,
         &config.tls,
+        &config.faults,
     )?;
     let limits = Arc::new(limits::Limits::new(&config.limits));
     let state = AppState(Arc::new(Shared {
@@ -252,7 +262,7 @@ pub async fn run(
     }));
     let app = router(state, &config);
 
-    let readiness = Readiness::default();
+    let readiness = Readiness::new(config.faults.clone());
     let probe = tokio::spawn(watch_backends(backends, readiness.clone(), limits));
     let drain = Drain::new(COMPONENT);
     let admin_state = AdminState {

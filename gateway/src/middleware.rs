@@ -42,6 +42,37 @@ pub(crate) async fn record_metrics(request: Request, next: Next) -> Response {
     response
 }
 
+/// The gateway's served faults ([`shop_runtime::chaos`]), by route
+/// template: a wait, an error answered through the gRPC → HTTP table, or
+/// a connection cut by the server (`shop_runtime::http::serve`).
+pub(crate) async fn inject_faults(
+    axum::extract::State(faults): axum::extract::State<shop_runtime::chaos::Faults>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::response::IntoResponse as _;
+    use shop_runtime::chaos::Outcome;
+    let path = match request.extensions().get::<MatchedPath>() {
+        Some(route) => route.as_str(),
+        None => request.uri().path(),
+    };
+    let Some(hit) = faults.on_served(path) else {
+        return next.run(request).await;
+    };
+    tokio::time::sleep(hit.delay).await;
+    match hit.outcome {
+        None => next.run(request).await,
+        Some(Outcome::Fail(code)) => {
+            crate::error::ApiError::from(shop_runtime::chaos::injected(code)).into_response()
+        }
+        Some(Outcome::Abort) => {
+            let mut response = Response::default();
+            response.extensions_mut().insert(shop_runtime::http::Abort);
+            response
+        }
+    }
+}
+
 /// Records the route template on an [`HttpServerSpan`] and, when routing
 /// matched, names the span as OpenTelemetry does: `{method} {route}`.
 pub fn name_by_route(span: &tracing::Span, method: &str, route: &str, matched: bool) {

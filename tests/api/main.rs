@@ -13,6 +13,7 @@ mod auth;
 mod carts;
 mod docs;
 mod errors;
+mod faults;
 mod isolation;
 mod limits;
 mod metrics;

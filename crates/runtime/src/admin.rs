@@ -1,4 +1,4 @@
-//! The admin HTTP server: `/healthz`, `/readyz` and `/metrics`.
+//! The admin HTTP server: `/healthz`, `/readyz`, `/metrics` and `/faults`.
 //!
 //! It listens on its own port so probes and scrapes never compete with, or
 //! show up in, the service's own traffic.
@@ -25,6 +25,8 @@ pub struct Readiness {
 
 #[derive(Debug, Default)]
 struct ReadinessFlags {
+    /// An `unready` fault makes the component report not ready.
+    faults: crate::chaos::Faults,
     /// Last result of the dependency probe.
     dependencies_up: AtomicBool,
     /// Set once shutdown began; never cleared.
@@ -32,10 +34,27 @@ struct ReadinessFlags {
 }
 
 impl Readiness {
+    /// Not ready until the first probe; not ready either while `faults`
+    /// hold an `unready` fault.
+    pub fn new(faults: crate::chaos::Faults) -> Self {
+        Self {
+            inner: Arc::new(ReadinessFlags {
+                faults,
+                ..ReadinessFlags::default()
+            }),
+        }
+    }
+
     /// True while traffic is welcome.
     pub fn is_ready(&self) -> bool {
         self.inner.dependencies_up.load(Ordering::Acquire)
             && !self.inner.draining.load(Ordering::Acquire)
+            && !self.inner.faults.unready()
+    }
+
+    /// The component's faults, which the admin port reads and changes.
+    pub fn faults(&self) -> &crate::chaos::Faults {
+        &self.inner.faults
     }
 
     /// Records the latest dependency probe.
@@ -65,13 +84,15 @@ pub struct AdminState {
     pub service: &'static str,
 }
 
-/// The admin routes.
+/// The admin routes, with the fault controls of [`crate::chaos`].
 pub fn router(state: AdminState) -> Router {
+    let faults = crate::chaos::admin_router(state.readiness.faults().clone());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
+        .merge(faults)
 }
 
 /// Serves the admin routes until `shutdown` completes.
@@ -93,6 +114,8 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
         (StatusCode::OK, "ready")
     } else if state.readiness.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if state.readiness.faults().unready() {
+        (StatusCode::SERVICE_UNAVAILABLE, "unready: fault injected")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "dependencies unavailable")
     }

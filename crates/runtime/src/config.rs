@@ -136,6 +136,9 @@ pub struct CommonConfig {
     /// Pool size and the statement and lock timeouts of every connection
     /// (`DB_STATEMENT_TIMEOUT_MILLIS`, `DB_LOCK_TIMEOUT_MILLIS`).
     pub pool: crate::db::PoolSettings,
+    /// Faults injected on purpose from the start (`FAULTS`; none by
+    /// default), changed live on the admin port.
+    pub faults: crate::chaos::Faults,
 }
 
 impl CommonConfig {
@@ -155,6 +158,7 @@ impl CommonConfig {
                 SocketAddr::from(([0, 0, 0, 0], default_admin_port)),
             )?,
             database_url: env.secret("DATABASE_URL")?,
+            faults: crate::chaos::Faults::from_env(env)?,
             shutdown_grace: env.seconds_or("SHUTDOWN_GRACE_SECONDS", 10)?,
             request_timeout: env.seconds_or("REQUEST_TIMEOUT_SECONDS", 30)?,
             page_token_secret: env.signing_key("PAGE_TOKEN_SECRET")?,

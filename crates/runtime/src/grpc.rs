@@ -20,6 +20,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::CommonConfig;
 use crate::admin::{self, AdminState, Readiness};
+use crate::chaos::ServerFaultsLayer;
 use crate::db::DbError;
 use crate::detach::DetachLayer;
 use crate::metrics::GrpcMetricsLayer;
@@ -73,6 +74,7 @@ impl ServiceSpec {
             request_timeout: common.request_timeout,
             shutdown_grace: common.shutdown_grace,
             tls: common.tls.clone(),
+            faults: common.faults.clone(),
         };
         serve(service, listener, admin_listener, shutdown).await
     }
@@ -95,6 +97,8 @@ pub struct GrpcService {
     pub shutdown_grace: Duration,
     /// TLS of the gRPC listener; plain when not configured.
     pub tls: crate::tls::Tls,
+    /// Faults injected on purpose ([`crate::chaos`]).
+    pub faults: crate::chaos::Faults,
 }
 
 /// Why serving failed.
@@ -152,10 +156,11 @@ pub async fn serve(
         request_timeout,
         shutdown_grace,
         tls,
+        faults,
     } = service;
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    let readiness = Readiness::default();
+    let readiness = Readiness::new(faults.clone());
     readiness.set_dependencies_up(crate::db::ping(&pool).await);
     set_health(&health, name, readiness.is_ready()).await;
     // Liveness: the process answers. Kubernetes restarts on this, so it does
@@ -192,6 +197,8 @@ pub async fn serve(
             .layer(DetachLayer::new(handler_deadline(request_timeout)))
             .layer(SpanLayer::new(GrpcServerSpan { component }))
             .layer(GrpcMetricsLayer::new(component))
+            // Innermost: spans and metrics see an injected fault as a real one.
+            .layer(ServerFaultsLayer::new(faults))
             .add_routes(routes)
             .add_service(health_service)
             .add_service(reflection)
@@ -266,11 +273,15 @@ async fn watch_database(
     let mut was_up = readiness.is_ready();
     loop {
         tokio::time::sleep(DATABASE_PROBE_INTERVAL).await;
-        let up = crate::db::ping(&pool).await;
-        readiness.set_dependencies_up(up);
+        let database_up = crate::db::ping(&pool).await;
+        readiness.set_dependencies_up(database_up);
+        // An `unready` fault counts too.
+        let up = readiness.is_ready();
         if up != was_up {
             if up {
-                tracing::info!(service = name, "database reachable again");
+                tracing::info!(service = name, "ready again: reporting SERVING");
+            } else if database_up {
+                tracing::warn!(service = name, "unready fault: reporting NOT_SERVING");
             } else {
                 tracing::warn!(
                     service = name,

@@ -34,6 +34,11 @@ use tower::ServiceExt as _;
 
 use crate::{ConfigError, Env};
 
+/// Marks a response that must not be sent: the connection is cut instead
+/// (an `abort` fault of [`crate::chaos`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Abort;
+
 /// How the public HTTP server treats its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
@@ -110,9 +115,15 @@ where
                 let in_flight = activity.enter();
                 let response = app.clone().oneshot(request.map(axum::body::Body::new));
                 async move {
-                    let response = response.await;
+                    let response = response
+                        .await
+                        .unwrap_or_else(|never: Infallible| match never {});
                     drop(in_flight);
-                    Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
+                    if response.extensions().get::<Abort>().is_some() {
+                        // An error out of the service: hyper drops the connection unanswered.
+                        return Err(std::io::Error::other("injected fault: abort"));
+                    }
+                    Ok(response)
                 }
             })
         };

@@ -16,6 +16,7 @@
 //! ([`client::CallError`]), and pagination ([`page_token::Page`]).
 
 pub mod admin;
+pub mod chaos;
 pub mod client;
 pub mod config;
 pub mod db;

@@ -221,12 +221,23 @@ impl<B> tower_http::trace::MakeSpan<B> for GrpcServerSpan {
 pub struct Traced {
     /// The shared, possibly balanced, channel.
     inner: Channel,
+    /// The caller's faults on the calls it makes (`on calls to X`).
+    faults: crate::chaos::Faults,
 }
 
 impl Traced {
     /// Wraps `inner`.
     pub fn new(inner: Channel) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            faults: crate::chaos::Faults::default(),
+        }
+    }
+
+    /// Applies the `on calls to X` faults of `faults` to these calls.
+    pub fn with_faults(mut self, faults: crate::chaos::Faults) -> Self {
+        self.faults = faults;
+        self
     }
 }
 
@@ -245,10 +256,29 @@ impl tower::Service<http::Request<Body>> for Traced {
         let method = request.uri().path().trim_start_matches('/').to_string();
         let span = client_span(&method, request.headers_mut());
         let started = Instant::now();
-        let future = tower::Service::call(&mut self.inner, request);
+        let hit = self.faults.on_call(request.uri().path());
+        let future = match &hit {
+            // Nothing to send: the call fails before it leaves.
+            Some(crate::chaos::Hit {
+                outcome: Some(_), ..
+            }) => None,
+            _ => Some(tower::Service::call(&mut self.inner, request)),
+        };
         Box::pin(
             async move {
-                let result = future.await.map_err(unavailable);
+                if let Some(hit) = &hit {
+                    tokio::time::sleep(hit.delay).await;
+                }
+                let result = match (future, hit.and_then(|h| h.outcome)) {
+                    (Some(future), _) => future.await.map_err(unavailable),
+                    (None, Some(crate::chaos::Outcome::Fail(code))) => {
+                        Err(crate::chaos::injected(code))
+                    }
+                    // A cut call is what a transport failure looks like.
+                    (None, _) => Err(tonic::Status::unavailable(
+                        "injected fault: connection cut",
+                    )),
+                };
                 let code = match &result {
                     Ok(response) => response
                         .headers()

@@ -297,7 +297,8 @@ pub const TEST_PAGE_TOKEN_SECRET: &str = "test-page-token-secret-long-enough";
 pub const TEST_ADMIN_PASSWORD: &str = "test-admin-password";
 
 /// Checks the invariants of docs/contract.md with SQL across the three schemas, as an
-/// administrator; returns every violation found (empty when all hold).
+/// administrator (`db/invariants.sql`); returns every violation found, one
+/// line per kind (empty when all hold).
 ///
 /// - for every product: stock ever added = available + held + sold, available >= 0;
 /// - held and sold stock match the HELD and COMMITTED reservations;
@@ -316,66 +317,24 @@ pub async fn invariant_violations(db: &TestDb) -> Vec<String> {
 /// tests that run their own server.
 pub async fn invariant_violations_at(admin_url: &str) -> Vec<String> {
     let pool = PgPool::connect(admin_url).await.expect("admin connection");
-    let checks: [(&str, &str); 8] = [
-        (
-            "stock does not balance",
-            "SELECT sku FROM product.products WHERE stock_added <> available + held + sold OR available < 0",
-        ),
-        (
-            "held or sold stock differs from reservations",
-            r#"SELECT p.sku FROM product.products p
-               LEFT JOIN (SELECT l.product_id,
-                                 SUM(l.quantity) FILTER (WHERE r.status = 'HELD') AS held,
-                                 SUM(l.quantity) FILTER (WHERE r.status = 'COMMITTED') AS sold
-                          FROM product.reservation_lines l JOIN product.reservations r ON r.id = l.reservation_id
-                          GROUP BY l.product_id) x ON x.product_id = p.id
-               WHERE p.held <> COALESCE(x.held, 0) OR p.sold <> COALESCE(x.sold, 0)"#,
-        ),
-        (
-            "confirmed order without a matching committed reservation",
-            r#"SELECT o.number::text FROM orders.orders o
-               LEFT JOIN product.reservations r ON r.id = o.id
-               WHERE o.status = 'CONFIRMED' AND (r.status IS DISTINCT FROM 'COMMITTED'
-                  OR EXISTS (SELECT product_id, quantity FROM orders.order_items WHERE order_id = o.id
-                             EXCEPT SELECT product_id, quantity FROM product.reservation_lines WHERE reservation_id = o.id)
-                  OR EXISTS (SELECT product_id, quantity FROM product.reservation_lines WHERE reservation_id = o.id
-                             EXCEPT SELECT product_id, quantity FROM orders.order_items WHERE order_id = o.id))"#,
-        ),
-        (
-            "order lines priced in another currency than the order",
-            r#"SELECT DISTINCT o.number::text FROM orders.orders o
-               JOIN product.reservation_lines l ON l.reservation_id = o.id
-               WHERE o.status IN ('CONFIRMED', 'CANCELLED') AND l.currency <> o.currency"#,
-        ),
-        (
-            "rejected or cancelled order still holds stock",
-            r#"SELECT o.number::text FROM orders.orders o JOIN product.reservations r ON r.id = o.id
-               WHERE o.status IN ('REJECTED', 'CANCELLED') AND r.status IN ('HELD', 'COMMITTED')"#,
-        ),
-        (
-            "committed reservation without a confirmed order",
-            r#"SELECT r.id::text FROM product.reservations r LEFT JOIN orders.orders o ON o.id = r.id
-               WHERE r.status = 'COMMITTED' AND o.status IS DISTINCT FROM 'CONFIRMED'"#,
-        ),
-        (
-            "two orders for one (user, idempotency key)",
-            "SELECT user_id || ' ' || idempotency_key FROM orders.orders GROUP BY user_id, idempotency_key HAVING count(*) > 1",
-        ),
-        (
-            "order pending or with work left",
-            "SELECT number::text FROM orders.orders WHERE status = 'PENDING' OR followup IS NOT NULL",
-        ),
-    ];
-    let mut violations = Vec::new();
-    for (what, sql) in checks {
-        let rows: Vec<String> = sqlx::query_scalar(sql)
-            .fetch_all(&pool)
-            .await
-            .expect("invariant query");
-        if !rows.is_empty() {
-            violations.push(format!("{what}: {rows:?}"));
+    let rows: Vec<(String, String)> = sqlx::query_as(INVARIANTS_SQL)
+        .fetch_all(&pool)
+        .await
+        .expect("invariant query");
+    let mut violations: Vec<(String, Vec<String>)> = Vec::new();
+    for (what, which) in rows {
+        match violations.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, all)) => all.push(which),
+            None => violations.push((what, vec![which])),
         }
     }
     pool.close().await;
     violations
+        .into_iter()
+        .map(|(what, which)| format!("{what}: {which:?}"))
+        .collect()
 }
+
+/// The invariants as one query of (what, which) rows, one per violation;
+/// `bench/run` runs the same file.
+const INVARIANTS_SQL: &str = include_str!("../../../db/invariants.sql");

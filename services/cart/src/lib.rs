@@ -93,7 +93,8 @@ pub async fn run(
         "PRODUCT_SERVICE_ADDR",
         &config.product_service_addr,
         &config.common.tls,
-    )?;
+    )?
+    .with_faults(config.common.faults.clone());
     let pool = SERVICE.connect(&config.common).await?;
     let api = CartApi::new(
         Store::new(pool.clone()),

@@ -118,17 +118,20 @@ pub async fn run(
         "CART_SERVICE_ADDR",
         &config.cart_service_addr,
         &config.common.tls,
-    )?;
+    )?
+    .with_faults(config.common.faults.clone());
     let product = shop_runtime::client::channel(
         "PRODUCT_SERVICE_ADDR",
         &config.product_service_addr,
         &config.common.tls,
-    )?;
+    )?
+    .with_faults(config.common.faults.clone());
     let pool = SERVICE.connect(&config.common).await?;
     let store = Store::new(pool.clone());
     let saga = Saga::new(
         store.clone(),
         Downstream::new(cart, product, config.downstream),
+        config.common.faults.clone(),
     );
     #[cfg(feature = "test-util")]
     let saga = saga.with_hooks(config.hooks.clone());

@@ -1,7 +1,8 @@
 //! Test-only levers on the saga (cargo feature `test-util`, enabled only by
 //! order-service's own dev-dependency, so no release binary contains them):
-//! hold a checkout right after a step, make it fail there as if the process
-//! had crashed, and make releases fail.
+//! hold a checkout right after a step. Crashes and failing calls are faults
+//! of `shop_runtime::chaos`, as in a release build: [`Hooks::faults`] are
+//! the spawned service's own, to change while it runs.
 //!
 //! A test builds a [`Hooks`], puts it in [`crate::Config::hooks`], and
 //! drives the saga through real gRPC calls. The saga's clients and order
@@ -9,18 +10,15 @@
 //! way the saga does.
 //! [`spawn_order`] runs order-service in-process on port 0.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use shop_runtime::Fault;
+use shop_runtime::chaos::Faults;
 use shop_testkit::{Running, TEST_PAGE_TOKEN_SECRET, TestDb, env};
 use tokio::sync::oneshot;
 
 pub use crate::domain::OrderItem;
 pub use crate::downstream::Downstream;
 pub use crate::saga::Step;
-
-use crate::error::Error;
 
 /// Shared levers; clones act on the same state.
 #[derive(Debug, Clone, Default)]
@@ -32,10 +30,8 @@ pub struct Hooks {
 struct Inner {
     /// The next checkout to reach this step waits there.
     pause: Mutex<Option<Pause>>,
-    /// The next checkout to reach this step fails there.
-    crash: Mutex<Option<Step>>,
-    /// ReleaseReservation calls fail as if product-service were down.
-    fail_releases: AtomicBool,
+    /// The faults of the service spawned with these hooks.
+    faults: Faults,
 }
 
 #[derive(Debug)]
@@ -83,33 +79,15 @@ impl Hooks {
         }
     }
 
-    /// Makes the next checkout that reaches the end of `step` stop there, as
-    /// if the process had crashed: the request fails UNAVAILABLE and leaves
-    /// the order as it is for recovery.
-    pub fn fail_after(&self, step: Step) {
-        *self.inner.crash.lock().expect("crash lock") = Some(step);
+    /// The faults of the service spawned with these hooks
+    /// (`shop_runtime::chaos`), e.g. `error unavailable on calls to
+    /// ReleaseReservation`; set and cleared while it runs.
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
     }
 
-    /// Makes every ReleaseReservation the saga sends fail (or succeed again).
-    pub fn fail_releases(&self, fail: bool) {
-        self.inner.fail_releases.store(fail, Ordering::SeqCst);
-    }
-
-    /// Fails a release the saga is about to send, when releases fail.
-    pub(crate) fn before_release(&self) -> Result<(), Error> {
-        if self.inner.fail_releases.load(Ordering::SeqCst) {
-            return Err(Fault::Downstream {
-                service: "product-service",
-                message: "injected release failure".into(),
-            }
-            .into());
-        }
-        Ok(())
-    }
-
-    /// Waits here if a test holds checkouts at `step`; fails if a test
-    /// crashes the next checkout there.
-    pub(crate) async fn after(&self, step: Step) -> Result<(), Error> {
+    /// Waits here if a test holds checkouts at `step`.
+    pub(crate) async fn after(&self, step: Step) {
         let pause = {
             let mut slot = self.inner.pause.lock().expect("pause lock");
             match slot.as_ref() {
@@ -121,13 +99,6 @@ impl Hooks {
             let _ = pause.reached.send(());
             let _ = pause.resume.await;
         }
-        let mut crash = self.inner.crash.lock().expect("crash lock");
-        if *crash == Some(step) {
-            *crash = None;
-            tracing::warn!(?step, "injected crash");
-            return Err(Error::Interrupted);
-        }
-        Ok(())
     }
 }
 
@@ -162,6 +133,9 @@ pub async fn spawn_order_with(
     ];
     vars.extend_from_slice(extra);
     let mut config = crate::Config::from_env(&env(&vars)).expect("valid test config");
+    // The hooks' faults become the service's, with those of `FAULTS` in them.
+    hooks.faults().add(config.common.faults.list());
+    config.common.faults = hooks.faults().clone();
     config.hooks = hooks;
     Running::start(|listener, admin, shutdown| crate::run(config, listener, admin, shutdown)).await
 }

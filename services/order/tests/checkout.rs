@@ -404,9 +404,9 @@ async fn with_product_service_down_checkout_is_unavailable_and_the_key_stays_usa
 async fn crash_then_recover(step: Step) -> (Stack, product_pb::Product) {
     let mut s = start().await;
     let hooks = Hooks::default();
-    hooks.fail_after(step);
     // The crashing instance recovers nothing itself: its horizon is the default.
-    spawn_order_with_hooks(&mut s, &hooks, &[]).await;
+    let crash = format!("crash after {}", step.name());
+    spawn_order_with_hooks(&mut s, &hooks, &[("FAULTS", &crash)]).await;
     let mug = s.product("MUG", 100, 10).await;
     s.add("alice", &mug, 3).await;
 
@@ -600,7 +600,10 @@ async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leav
     assert_eq!(reason(&err), "CHECKOUT_INTERRUPTED");
 
     // The live saga wakes up: its reserve lands, then its release fails.
-    hooks.fail_releases(true);
+    let releases_fail =
+        shop_runtime::chaos::parse_list("error unavailable on calls to ReleaseReservation")
+            .unwrap();
+    hooks.faults().set(releases_fail);
     gate.resume();
     let err = checkout.await.unwrap().unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
@@ -617,7 +620,7 @@ async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leav
     .await;
 
     // Once releases work again, recovery finishes the follow-up.
-    hooks.fail_releases(false);
+    hooks.faults().clear();
     wait_for(
         &s,
         "SELECT count(*) FROM orders.orders WHERE followup IS NOT NULL",

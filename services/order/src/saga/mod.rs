@@ -44,10 +44,10 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use shop_proto::product::ReservationStatus;
 
-/// The end of a step of the saga: where a test can hold a checkout or
-/// make it fail as if the process had crashed there (the `Hooks` of
-/// `test_util.rs`, cargo feature `test-util`). A release build does nothing
-/// there.
+/// The end of a step of the saga: where a `crash after STEP` fault
+/// (`shop_runtime::chaos`, e.g. `FAULTS="crash after reserved"`) stops a
+/// checkout as if the process had crashed there, and where a test can hold
+/// one (the `Hooks` of `test_util.rs`, cargo feature `test-util`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// The PENDING order is recorded.
@@ -62,6 +62,30 @@ pub enum Step {
     Committed,
     /// The order is CONFIRMED; the cart is not cleared yet.
     Confirmed,
+}
+
+impl Step {
+    /// Every step, in the saga's order.
+    pub const ALL: [Step; 6] = [
+        Step::OrderCreated,
+        Step::CartRead,
+        Step::StockRequested,
+        Step::Reserved,
+        Step::Committed,
+        Step::Confirmed,
+    ];
+
+    /// Its name in a `crash after STEP` fault.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::OrderCreated => "order-created",
+            Step::CartRead => "cart-read",
+            Step::StockRequested => "stock-requested",
+            Step::Reserved => "reserved",
+            Step::Committed => "committed",
+            Step::Confirmed => "confirmed",
+        }
+    }
 }
 
 /// How a PlaceOrder call ended well.
@@ -79,16 +103,19 @@ pub struct Saga {
     store: Store,
     /// cart-service and product-service.
     downstream: Downstream,
-    /// Test-only pauses and failures.
+    /// The component's faults: `crash after STEP` stops a checkout there.
+    faults: shop_runtime::chaos::Faults,
+    /// Test-only pauses.
     #[cfg(feature = "test-util")]
     hooks: crate::test_util::Hooks,
 }
 
 impl Saga {
-    pub fn new(store: Store, downstream: Downstream) -> Self {
+    pub fn new(store: Store, downstream: Downstream, faults: shop_runtime::chaos::Faults) -> Self {
         Self {
             store,
             downstream,
+            faults,
             #[cfg(feature = "test-util")]
             hooks: crate::test_util::Hooks::default(),
         }
@@ -281,17 +308,18 @@ impl Saga {
 
     /// Gives the order's stock back (ReleaseReservation, exactly once).
     async fn release(&self, id: Uuid) -> Result<()> {
-        #[cfg(feature = "test-util")]
-        self.hooks.before_release()?;
         self.downstream.release(id).await
     }
 
-    /// Marks the end of `step`, where tests hold or crash a checkout.
+    /// Marks the end of `step`, where a fault crashes a checkout and tests
+    /// hold one.
     async fn after(&self, step: Step) -> Result<()> {
         #[cfg(feature = "test-util")]
-        self.hooks.after(step).await?;
-        #[cfg(not(feature = "test-util"))]
-        let _ = step;
+        self.hooks.after(step).await;
+        if self.faults.crash_after(step.name()) {
+            tracing::warn!(step = step.name(), "injected crash");
+            return Err(Error::Interrupted);
+        }
         Ok(())
     }
 }

@@ -1,0 +1,206 @@
+//! Faults injected live through each component's admin port (`/faults`,
+//! `shop_runtime::chaos`) and `shop faults`: what a client of the REST API
+//! sees while one is set, and that clearing it puts everything back.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use shop_testkit::Running;
+
+use crate::support::{Api, problem};
+
+/// Replaces the faults of `component` with `faults`; the admin port's answer.
+async fn set_faults(component: &Running, faults: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(format!("http://{}/faults", component.admin_addr))
+        .body(faults.to_string())
+        .send()
+        .await
+        .expect("admin port answers")
+}
+
+/// Clears the faults of `component`.
+async fn clear_faults(component: &Running) {
+    let response = reqwest::Client::new()
+        .delete(format!("http://{}/faults", component.admin_addr))
+        .send()
+        .await
+        .expect("admin port answers");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_error_fault_on_get_product_answers_503_for_that_route_only_until_cleared() {
+    let api = Api::start().await;
+    let id = api.product_in_stock("MUG", 100, 5).await;
+    let response = set_faults(&api.stack.product, "error unavailable on GetProduct").await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let read = api.get(&format!("/api/v1/products/{id}"), None).await;
+    problem(read, StatusCode::SERVICE_UNAVAILABLE).await;
+    let list = api.get("/api/v1/products", None).await;
+    assert_eq!(list.status(), StatusCode::OK, "ListProducts is not hit");
+
+    clear_faults(&api.stack.product).await;
+    let read = api.get(&format!("/api/v1/products/{id}"), None).await;
+    assert_eq!(read.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_latency_fault_delays_the_calls_it_names() {
+    let api = Api::start().await;
+    let id = api.product_in_stock("MUG", 100, 5).await;
+    set_faults(&api.stack.product, "latency 300ms on GetProduct").await;
+
+    let started = Instant::now();
+    let read = api.get(&format!("/api/v1/products/{id}"), None).await;
+    assert_eq!(read.status(), StatusCode::OK, "a slow call still succeeds");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn the_admin_port_lists_the_faults_in_force_in_their_own_words() {
+    let api = Api::start().await;
+    let set = set_faults(&api.stack.cart, "abort on GetCart 20%; latency 10ms..50ms").await;
+    let listed = set.text().await.unwrap();
+    assert_eq!(listed, "abort on GetCart 20%\nlatency 10ms..50ms\n");
+    let url = format!("http://{}/faults", api.stack.cart.admin_addr);
+    assert_eq!(
+        reqwest::get(&url).await.unwrap().text().await.unwrap(),
+        listed
+    );
+}
+
+#[tokio::test]
+async fn a_fault_that_does_not_parse_is_refused_with_a_400_that_says_why() {
+    let api = Api::start().await;
+    let response = set_faults(&api.stack.product, "latency soon").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("latency is `200ms` or `50ms..400ms`"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_unready_fault_takes_the_component_and_then_the_gateway_out_of_readiness() {
+    let api = Api::start().await;
+    assert_eq!(api.readiness(StatusCode::OK).await, StatusCode::OK);
+    set_faults(&api.stack.product, "unready").await;
+
+    let url = format!("http://{}/readyz", api.stack.product.admin_addr);
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.text().await.unwrap(), "unready: fault injected");
+    // product-service's gRPC health follows, and the gateway follows it.
+    assert_eq!(
+        api.readiness(StatusCode::SERVICE_UNAVAILABLE).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    clear_faults(&api.stack.product).await;
+    assert_eq!(api.readiness(StatusCode::OK).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_gateway_route_fault_answers_the_status_s_http_mapping_as_problem_json() {
+    let api = Api::start().await;
+    let token = api.guest().await;
+    set_faults(&api.stack.gateway, "error internal on /api/v1/orders").await;
+
+    let orders = api.get("/api/v1/orders", Some(&token)).await;
+    let body = problem(orders, StatusCode::INTERNAL_SERVER_ERROR).await;
+    assert_eq!(
+        body["detail"], "internal error",
+        "no detail leaks, injected or not"
+    );
+    let products = api.get("/api/v1/products", None).await;
+    assert_eq!(products.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_abort_fault_on_the_gateway_cuts_the_connection_unanswered() {
+    let api = Api::start().await;
+    set_faults(&api.stack.gateway, "abort on /api/v1/products").await;
+
+    let error = reqwest::get(format!("{}/api/v1/products", api.base))
+        .await
+        .expect_err("no answer comes");
+    assert!(
+        error.is_request() || error.is_connect() || error.is_body(),
+        "{error:?}"
+    );
+    let docs = api.get("/openapi.json", None).await;
+    assert_eq!(docs.status(), StatusCode::OK, "other routes still answer");
+}
+
+#[tokio::test]
+async fn a_fault_on_the_calls_the_gateway_makes_fails_those_calls_as_unavailable() {
+    let api = Api::start().await;
+    let token = api.guest().await;
+    set_faults(&api.stack.gateway, "error unavailable on calls to GetCart").await;
+
+    let cart = api.get("/api/v1/cart", Some(&token)).await;
+    problem(cart, StatusCode::SERVICE_UNAVAILABLE).await;
+    let products = api.get("/api/v1/products", None).await;
+    assert_eq!(products.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_fault_that_hits_a_share_of_calls_fails_about_that_share() {
+    let api = Api::start().await;
+    set_faults(&api.stack.product, "error unavailable on ListProducts 50%").await;
+    let mut failed = 0;
+    for _ in 0..200 {
+        if api.get("/api/v1/products", None).await.status() == StatusCode::SERVICE_UNAVAILABLE {
+            failed += 1;
+        }
+    }
+    // Binomial(200, 0.5): 70..130 holds with overwhelming probability.
+    assert!((70..130).contains(&failed), "{failed} of 200 failed");
+}
+
+#[tokio::test]
+async fn shop_faults_sets_lists_and_clears_a_component_s_faults() {
+    let api = Api::start().await;
+    let admin = format!("product-service=http://{}", api.stack.product.admin_addr);
+    // Not std's blocking Command: the stack runs on this test's one thread.
+    let shop = async |args: &[&str]| {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_shop"))
+            .arg("faults")
+            .args(args)
+            .args(["--admin", &admin, "--host", "127.0.0.254"])
+            .output()
+            .await
+            .expect("shop runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+
+    let (code, out) = shop(&["set", "product-service", "latency 5ms on GetProduct"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("latency 5ms on GetProduct"), "{out}");
+    let listed = reqwest::get(format!("http://{}/faults", api.stack.product.admin_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(listed, "latency 5ms on GetProduct\n");
+
+    let (code, out) = shop(&["clear", "product-service"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let listed = reqwest::get(format!("http://{}/faults", api.stack.product.admin_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(listed, "");
+
+    let (code, _) = shop(&["set", "payment-service", "abort"]).await;
+    assert_eq!(code, Some(2), "an unknown component is refused");
+}
