@@ -48,6 +48,87 @@ enum Action {
         /// The component; every one when left out.
         component: Option<String>,
     },
+    /// List the named scenarios of deploy/chaos/scenarios.yaml, or turn
+    /// one on (every other fault off) and print what to look for.
+    Scenario {
+        /// The scenario; all are listed when left out.
+        name: Option<String>,
+    },
+    /// Turn scenarios on and off in turn over a load run: each on for
+    /// `--on` seconds, then everything off for `--off` seconds, until
+    /// `--duration` is over; ends with every fault cleared.
+    Schedule {
+        /// The scenarios, in order; all of them when left out.
+        names: Vec<String>,
+        /// Seconds each scenario stays on.
+        #[arg(long, default_value_t = 30)]
+        on: u64,
+        /// Seconds of calm between two scenarios.
+        #[arg(long, default_value_t = 30)]
+        off: u64,
+        /// Seconds the whole schedule lasts.
+        #[arg(long, default_value_t = 300)]
+        duration: u64,
+    },
+}
+
+/// The named scenarios, as the binary carries them.
+const SCENARIOS: &str = include_str!("../deploy/chaos/scenarios.yaml");
+
+/// One named scenario of deploy/chaos/scenarios.yaml.
+#[derive(Debug, serde::Deserialize)]
+pub struct Scenario {
+    /// Its name on the command line.
+    pub name: String,
+    /// What it stands for.
+    pub title: String,
+    /// Per component, its faults.
+    pub faults: BTreeMap<String, String>,
+    /// What a person sees, where.
+    pub symptoms: BTreeMap<String, String>,
+}
+
+/// Every named scenario.
+pub fn scenarios() -> anyhow::Result<Vec<Scenario>> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        scenarios: Vec<Scenario>,
+    }
+    let file: File =
+        serde_norway::from_str(SCENARIOS).context("deploy/chaos/scenarios.yaml does not parse")?;
+    Ok(file.scenarios)
+}
+
+fn scenario(name: &str) -> anyhow::Result<Scenario> {
+    let all = scenarios()?;
+    let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
+    all.into_iter()
+        .find(|s| s.name == name)
+        .with_context(|| format!("no scenario `{name}`; one of {}", names.join(", ")))
+}
+
+/// Clears every component, then sets `scenario`'s faults.
+async fn turn_on(
+    client: &reqwest::Client,
+    urls: &BTreeMap<&'static str, String>,
+    scenario: &Scenario,
+) -> anyhow::Result<()> {
+    clear_all(client, urls).await?;
+    for (name, faults) in &scenario.faults {
+        let url = &urls[component(name)?];
+        call(client.put(url).body(faults.clone()), url).await?;
+    }
+    Ok(())
+}
+
+async fn clear_all(
+    client: &reqwest::Client,
+    urls: &BTreeMap<&'static str, String>,
+) -> anyhow::Result<()> {
+    for url in urls.values() {
+        call(client.delete(url), url).await?;
+    }
+    Ok(())
 }
 
 /// Every component and its default admin port.
@@ -102,6 +183,14 @@ async fn call(request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Str
     Ok(body)
 }
 
+/// Seconds since the schedule that ends at `end` began.
+fn elapsed(end: tokio::time::Instant, duration: u64) -> f64 {
+    duration as f64
+        - end
+            .saturating_duration_since(tokio::time::Instant::now())
+            .as_secs_f64()
+}
+
 /// Runs `shop faults`.
 pub async fn run(args: FaultsArgs) -> anyhow::Result<()> {
     let urls = admin_urls(&args)?;
@@ -139,6 +228,59 @@ pub async fn run(args: FaultsArgs) -> anyhow::Result<()> {
             for line in body.lines() {
                 println!("  {line}");
             }
+        }
+        Action::Scenario { name: None } => {
+            for s in scenarios()? {
+                println!("{:<22} {}", s.name, s.title);
+            }
+        }
+        Action::Scenario { name: Some(name) } => {
+            let scenario = scenario(name)?;
+            turn_on(&client, &urls, &scenario).await?;
+            println!("{}: on", scenario.title);
+            for (component, faults) in &scenario.faults {
+                println!("  {component}: {faults}");
+            }
+            println!("What to look for:");
+            for (place, symptom) in &scenario.symptoms {
+                println!("  {place}: {symptom}");
+            }
+            println!("`shop faults clear` turns it off.");
+        }
+        Action::Schedule {
+            names,
+            on,
+            off,
+            duration,
+        } => {
+            let chosen = if names.is_empty() {
+                scenarios()?
+            } else {
+                names
+                    .iter()
+                    .map(|n| scenario(n))
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let end = tokio::time::Instant::now() + std::time::Duration::from_secs(*duration);
+            let schedule = async {
+                for scenario in chosen.iter().cycle() {
+                    turn_on(&client, &urls, scenario).await?;
+                    println!("{:>6.0} s  on: {}", elapsed(end, *duration), scenario.title);
+                    tokio::time::sleep(std::time::Duration::from_secs(*on)).await;
+                    clear_all(&client, &urls).await?;
+                    println!("{:>6.0} s  off", elapsed(end, *duration));
+                    tokio::time::sleep(std::time::Duration::from_secs(*off)).await;
+                }
+                anyhow::Ok(())
+            };
+            let stopped = tokio::select! {
+                result = schedule => result,
+                () = tokio::time::sleep_until(end) => Ok(()),
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            };
+            clear_all(&client, &urls).await?;
+            println!("schedule over: every fault cleared");
+            stopped?;
         }
         Action::Clear { component: c } => {
             if let Some(c) = c {

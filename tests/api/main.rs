@@ -20,4 +20,5 @@ mod metrics;
 mod orders;
 mod products;
 mod readiness;
+mod scenarios;
 mod storefront;

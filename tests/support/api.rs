@@ -26,7 +26,11 @@ impl Api {
 
     /// The stack; `vars` add or override the gateway's variables.
     pub async fn start_with(vars: &[(&str, &str)]) -> Api {
-        let stack = Stack::start(vars).await;
+        Self::on(Stack::start(vars).await)
+    }
+
+    /// A client for `stack`.
+    pub fn on(stack: Stack) -> Api {
         let base = stack.base_url();
         Api {
             stack,

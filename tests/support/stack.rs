@@ -29,10 +29,15 @@ pub struct Stack {
 impl Stack {
     /// Starts every component; `gateway_vars` add or override the gateway's variables.
     pub async fn start(gateway_vars: &[(&str, &str)]) -> Self {
+        Self::start_with(gateway_vars, &[]).await
+    }
+
+    /// [`Stack::start`], with `order_vars` added to order-service's variables.
+    pub async fn start_with(gateway_vars: &[(&str, &str)], order_vars: &[(&str, &str)]) -> Self {
         let db = TestDb::new().await;
         let product = spawn_product(&db, &[]).await;
         let cart = spawn_cart(&db, &product, &[]).await;
-        let order = spawn_order(&db, &cart, &product, &[]).await;
+        let order = spawn_order(&db, &cart, &product, order_vars).await;
         let gateway = spawn_gateway(&product, &cart, &order, gateway_vars).await;
         Self {
             db,

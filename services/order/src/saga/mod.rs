@@ -65,16 +65,6 @@ pub enum Step {
 }
 
 impl Step {
-    /// Every step, in the saga's order.
-    pub const ALL: [Step; 6] = [
-        Step::OrderCreated,
-        Step::CartRead,
-        Step::StockRequested,
-        Step::Reserved,
-        Step::Committed,
-        Step::Confirmed,
-    ];
-
     /// Its name in a `crash after STEP` fault.
     pub fn name(self) -> &'static str {
         match self {

@@ -1,0 +1,193 @@
+//! Every named scenario of deploy/chaos/scenarios.yaml, turned on in a real
+//! stack through the admin ports as `shop faults scenario` does, under a
+//! short load of the request it names: the share of failures and the
+//! latency it promises show, and once it is off and the saga's recovery
+//! has run, the contract's invariants hold.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+use shop_testkit::Running;
+
+use crate::support::{Api, Stack, invariant_violations};
+
+#[derive(Debug, Deserialize)]
+struct File {
+    scenarios: Vec<Scenario>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Scenario {
+    name: String,
+    faults: BTreeMap<String, String>,
+    expect: Expect,
+}
+
+#[derive(Debug, Deserialize)]
+struct Expect {
+    request: String,
+    failed_percent: [f64; 2],
+    slower_than_ms: Option<u64>,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/chaos/scenarios.yaml");
+    let text = std::fs::read_to_string(path).expect("deploy/chaos/scenarios.yaml");
+    serde_norway::from_str::<File>(&text)
+        .expect("scenarios parse")
+        .scenarios
+}
+
+fn component<'a>(stack: &'a Stack, name: &str) -> &'a Running {
+    match name {
+        "product-service" => &stack.product,
+        "cart-service" => &stack.cart,
+        "order-service" => &stack.order,
+        "gateway" => &stack.gateway,
+        other => panic!("scenario names an unknown component `{other}`"),
+    }
+}
+
+async fn put_faults(target: &Running, faults: Option<&str>) {
+    let url = format!("http://{}/faults", target.admin_addr);
+    let client = reqwest::Client::new();
+    let request = match faults {
+        Some(text) => client.put(url).body(text.to_string()),
+        None => client.delete(url),
+    };
+    let response = request.send().await.expect("admin port answers");
+    assert_eq!(response.status(), StatusCode::OK, "{faults:?}");
+}
+
+/// Sends the scenario's request a few dozen times: (failed, sent, the
+/// quickest answer).
+async fn load(api: &Api, request: &str) -> (usize, usize, Duration) {
+    let mut quickest = Duration::MAX;
+    let mut failed = 0;
+    let mut sent = 0;
+    match request {
+        "GET /api/v1/products/{id}" => {
+            let id = api.product_in_stock("MUG", 100, 5).await;
+            for _ in 0..20 {
+                let started = Instant::now();
+                let response = api.get(&format!("/api/v1/products/{id}"), None).await;
+                quickest = quickest.min(started.elapsed());
+                failed += usize::from(!response.status().is_success());
+                sent += 1;
+            }
+        }
+        "GET /api/v1/cart" => {
+            let token = api.guest().await;
+            for _ in 0..60 {
+                let response = api.get("/api/v1/cart", Some(&token)).await;
+                failed += usize::from(!response.status().is_success());
+                sent += 1;
+            }
+        }
+        "POST /api/v1/orders" => {
+            let id = api.product_in_stock("MUG", 100, 1_000).await;
+            for i in 0..40 {
+                let token = api.shopper_with(&id, 1).await;
+                let response = api.place(&token, Some(&format!("key-{i}"))).await;
+                let status = response.status();
+                assert!(
+                    status.is_success() || status == StatusCode::SERVICE_UNAVAILABLE,
+                    "a fault answers 503, nothing else: {status}"
+                );
+                failed += usize::from(!status.is_success());
+                sent += 1;
+            }
+        }
+        "GET /readyz" => {
+            let status = api.readiness(StatusCode::SERVICE_UNAVAILABLE).await;
+            failed += usize::from(status == StatusCode::SERVICE_UNAVAILABLE);
+            sent += 1;
+        }
+        other => panic!("no load for `{other}`"),
+    }
+    (failed, sent, quickest)
+}
+
+/// Waits until no order is left PENDING or with work left (10 s at most).
+async fn settled(api: &Api) {
+    let pool = api.stack.db.admin_pool().await;
+    for _ in 0..100 {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM orders.orders WHERE status = 'PENDING' OR followup IS NOT NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if left == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("orders still unsettled 10 s after the faults were cleared");
+}
+
+#[tokio::test]
+async fn every_named_scenario_shows_its_promised_symptom_and_the_invariants_hold_after() {
+    for scenario in scenarios() {
+        // No auth limit (each checkout is a fresh guest); a recovery that
+        // settles within a second of the faults being cleared.
+        let stack = Stack::start_with(
+            &[("AUTH_RATE_LIMIT_PER_MINUTE", "0")],
+            &[
+                ("RECOVERY_HORIZON_SECONDS", "1"),
+                ("RECOVERY_INTERVAL_MILLIS", "100"),
+            ],
+        )
+        .await;
+        let api = Api::on(stack);
+        for (name, faults) in &scenario.faults {
+            put_faults(component(&api.stack, name), Some(faults)).await;
+        }
+
+        let (failed, sent, quickest) = load(&api, &scenario.expect.request).await;
+
+        let percent = failed as f64 * 100.0 / sent as f64;
+        let [low, high] = scenario.expect.failed_percent;
+        assert!(
+            (low..=high).contains(&percent),
+            "{}: {failed} of {sent} failed ({percent:.0} %), promised {low}..{high} %",
+            scenario.name
+        );
+        if let Some(ms) = scenario.expect.slower_than_ms {
+            assert!(
+                quickest >= Duration::from_millis(ms),
+                "{}: an answer came in {quickest:?}, promised no faster than {ms} ms",
+                scenario.name
+            );
+        }
+        for name in scenario.faults.keys() {
+            put_faults(component(&api.stack, name), None).await;
+        }
+        settled(&api).await;
+        let violations = invariant_violations(&api.stack.db).await;
+        assert!(violations.is_empty(), "{}: {violations:?}", scenario.name);
+    }
+}
+
+#[test]
+fn every_scenario_s_faults_parse_and_name_a_component() {
+    for scenario in scenarios() {
+        for (name, faults) in &scenario.faults {
+            assert!(
+                [
+                    "product-service",
+                    "cart-service",
+                    "order-service",
+                    "gateway"
+                ]
+                .contains(&name.as_str()),
+                "{}: {name}",
+                scenario.name
+            );
+            shop_runtime::chaos::parse_list(faults)
+                .unwrap_or_else(|e| panic!("{}: {e}", scenario.name));
+        }
+    }
+}
