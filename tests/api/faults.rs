@@ -19,6 +19,12 @@ async fn set_faults(component: &Running, faults: &str) -> reqwest::Response {
         .expect("admin port answers")
 }
 
+/// The faults `component` lists, one per line.
+async fn listed(component: &Running) -> String {
+    let url = format!("http://{}/faults", component.admin_addr);
+    reqwest::get(&url).await.unwrap().text().await.unwrap()
+}
+
 /// Clears the faults of `component`.
 async fn clear_faults(component: &Running) {
     let response = reqwest::Client::new()
@@ -183,22 +189,12 @@ async fn shop_faults_sets_lists_and_clears_a_component_s_faults() {
     let (code, out) = shop(&["set", "product-service", "latency 5ms on GetProduct"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("latency 5ms on GetProduct"), "{out}");
-    let listed = reqwest::get(format!("http://{}/faults", api.stack.product.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let listed = listed(&api.stack.product).await;
     assert_eq!(listed, "latency 5ms on GetProduct\n");
 
     let (code, out) = shop(&["clear", "product-service"]).await;
     assert_eq!(code, Some(0), "{out}");
-    let listed = reqwest::get(format!("http://{}/faults", api.stack.product.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let listed = listed(&api.stack.product).await;
     assert_eq!(listed, "");
 
     let (code, _) = shop(&["set", "payment-service", "abort"]).await;
