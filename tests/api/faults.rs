@@ -189,14 +189,59 @@ async fn shop_faults_sets_lists_and_clears_a_component_s_faults() {
     let (code, out) = shop(&["set", "product-service", "latency 5ms on GetProduct"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("latency 5ms on GetProduct"), "{out}");
-    let listed = listed(&api.stack.product).await;
-    assert_eq!(listed, "latency 5ms on GetProduct\n");
+    assert_eq!(
+        listed(&api.stack.product).await,
+        "latency 5ms on GetProduct\n"
+    );
 
     let (code, out) = shop(&["clear", "product-service"]).await;
     assert_eq!(code, Some(0), "{out}");
-    let listed = listed(&api.stack.product).await;
-    assert_eq!(listed, "");
+    assert_eq!(listed(&api.stack.product).await, "");
 
     let (code, _) = shop(&["set", "payment-service", "abort"]).await;
     assert_eq!(code, Some(2), "an unknown component is refused");
+}
+
+#[tokio::test]
+async fn shop_faults_schedule_turns_a_scenario_on_then_everything_off_and_ends_clear() {
+    let api = Api::start().await;
+    let admins: Vec<String> = [
+        ("product-service", &api.stack.product),
+        ("cart-service", &api.stack.cart),
+        ("order-service", &api.stack.order),
+        ("gateway", &api.stack.gateway),
+    ]
+    .iter()
+    .map(|(name, running)| format!("{name}=http://{}", running.admin_addr))
+    .collect();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shop"));
+    command.args([
+        "faults",
+        "schedule",
+        "cart-flaky",
+        "--on",
+        "2",
+        "--off",
+        "2",
+        "--duration",
+        "3",
+    ]);
+    for admin in &admins {
+        command.args(["--admin", admin]);
+    }
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("shop runs");
+
+    // While it is on, cart-service holds the scenario's fault.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(listed(&api.stack.cart).await, "error unavailable 20%\n");
+
+    let output = child.wait_with_output().await.unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("on: cart flaky 20 %"), "{printed}");
+    assert!(printed.contains("every fault cleared"), "{printed}");
+    assert_eq!(listed(&api.stack.cart).await, "", "the schedule ends clear");
 }
