@@ -686,7 +686,27 @@ fn metrics_in(expr: &str) -> BTreeSet<String> {
             }
             continue;
         }
-        let keyword = ["and", "or", "unless", "bool", "offset"].contains(&word.as_str());
+        // Keywords, and aggregations, which may stand before `by (...)`.
+        let keyword = [
+            "and",
+            "or",
+            "unless",
+            "bool",
+            "offset",
+            "sum",
+            "avg",
+            "min",
+            "max",
+            "count",
+            "group",
+            "stddev",
+            "stdvar",
+            "topk",
+            "bottomk",
+            "quantile",
+            "count_values",
+        ]
+        .contains(&word.as_str());
         let number = word.starts_with(|c: char| c.is_ascii_digit());
         if !call && !keyword && !number {
             out.insert(word);
@@ -741,7 +761,7 @@ fn every_dashboard_parses_and_queries_only_metrics_the_code_exports() {
 #[test]
 fn the_metric_names_of_a_query_are_found_and_nothing_else() {
     let read = metrics_in(
-        r#"histogram_quantile(0.99, sum by (le, method) (rate(grpc_server_request_duration_seconds_bucket{service="x"}[1m]))) / on (x) foo_total"#,
+        r#"histogram_quantile(0.99, sum by (le, method) (rate(grpc_server_request_duration_seconds_bucket{service="x"}[1m]))) / on (x) sum(foo_total)"#,
     );
     let expected: BTreeSet<String> = ["grpc_server_request_duration_seconds_bucket", "foo_total"]
         .map(String::from)
