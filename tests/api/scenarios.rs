@@ -142,6 +142,8 @@ async fn every_named_scenario_shows_its_promised_symptom_and_the_invariants_hold
         )
         .await;
         let api = Api::on(stack);
+        // Every component up and migrated before the scenario starts.
+        assert_eq!(api.readiness(StatusCode::OK).await, StatusCode::OK);
         for (name, faults) in &scenario.faults {
             put_faults(component(&api.stack, name), Some(faults)).await;
         }
