@@ -768,3 +768,19 @@ fn the_metric_names_of_a_query_are_found_and_nothing_else() {
         .into();
     assert_eq!(read, expected);
 }
+
+#[test]
+fn compose_publishes_every_admin_port_on_the_host_s_loopback_only() {
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    for (name, _, admin, _) in COMPONENTS {
+        let ports = format!("{:?}", compose["services"][name]["ports"]);
+        assert!(
+            ports.contains(&format!("127.0.0.1:{admin}:{admin}")),
+            "compose {name}: `shop faults` reaches its admin port {admin} on the host's loopback: {ports}"
+        );
+        assert!(
+            !ports.contains(&format!("\"{admin}:{admin}\"")),
+            "compose {name}: the admin port is never published on every interface"
+        );
+    }
+}
