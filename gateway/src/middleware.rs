@@ -59,8 +59,7 @@ pub(crate) async fn inject_faults(
     let Some(hit) = faults.on_served(path) else {
         return next.run(request).await;
     };
-    tokio::time::sleep(hit.delay).await;
-    match hit.outcome {
+    match hit.wait().await {
         None => next.run(request).await,
         Some(Outcome::Fail(code)) => {
             crate::error::ApiError::from(shop_runtime::chaos::injected(code)).into_response()

@@ -245,3 +245,31 @@ async fn shop_faults_schedule_turns_a_scenario_on_then_everything_off_and_ends_c
     assert!(printed.contains("every fault cleared"), "{printed}");
     assert_eq!(listed(&api.stack.cart).await, "", "the schedule ends clear");
 }
+
+#[tokio::test]
+async fn a_latency_fault_on_the_calls_a_component_makes_delays_them_before_they_leave() {
+    let api = Api::start().await;
+    let id = api.product_in_stock("MUG", 100, 5).await;
+    set_faults(&api.stack.gateway, "latency 300ms on calls to GetProduct").await;
+
+    let started = Instant::now();
+    let read = api.get(&format!("/api/v1/products/{id}"), None).await;
+    assert_eq!(read.status(), StatusCode::OK, "the call still goes out");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn an_abort_fault_on_a_grpc_server_resets_the_call_and_the_gateway_answers_503() {
+    let api = Api::start().await;
+    let id = api.product_in_stock("MUG", 100, 5).await;
+    set_faults(&api.stack.product, "abort on GetProduct").await;
+
+    let read = api.get(&format!("/api/v1/products/{id}"), None).await;
+    problem(read, StatusCode::SERVICE_UNAVAILABLE).await;
+    let list = api.get("/api/v1/products", None).await;
+    assert_eq!(
+        list.status(),
+        StatusCode::OK,
+        "the connection serves other calls"
+    );
+}

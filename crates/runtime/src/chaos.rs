@@ -225,6 +225,13 @@ impl fmt::Display for Fault {
     }
 }
 
+impl Fault {
+    /// Whether this call is among the share the fault hits.
+    fn rolls(&self) -> bool {
+        self.percent >= 100.0 || rand::random::<f64>() * 100.0 < self.percent
+    }
+}
+
 /// Parses `;`-separated faults; blank parts are skipped.
 pub fn parse_list(text: &str) -> Result<Vec<Fault>, ParseError> {
     text.split([';', '\n'])
@@ -240,6 +247,16 @@ pub struct Hit {
     pub delay: Duration,
     /// Then fail this way instead of running, if set.
     pub outcome: Option<Outcome>,
+}
+
+impl Hit {
+    /// Waits the delay; then how the call ends instead of running, if it does.
+    pub async fn wait(self) -> Option<Outcome> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        self.outcome
+    }
 }
 
 /// How a hit call ends instead of running.
@@ -294,19 +311,34 @@ impl Faults {
 
     /// Replaces every fault with `list`.
     pub fn set(&self, list: Vec<Fault>) {
-        let mut guard = self.inner.list.write().expect("faults lock");
-        self.inner.any.store(!list.is_empty(), Ordering::Release);
-        for fault in &list {
-            tracing::warn!(fault = %fault, "fault injected");
-        }
-        *guard = list;
+        self.change(|all| *all = list);
     }
 
     /// Adds `list` to the faults in force.
     pub fn add(&self, list: Vec<Fault>) {
-        let mut all = self.list();
-        all.extend(list);
-        self.set(all);
+        self.change(|all| all.extend(list));
+    }
+
+    /// Changes the list under its lock, so two changes at once both count.
+    fn change(&self, apply: impl FnOnce(&mut Vec<Fault>)) {
+        let mut all = self.inner.list.write().expect("faults lock");
+        apply(&mut all);
+        self.inner.any.store(!all.is_empty(), Ordering::Release);
+        for fault in all.iter() {
+            tracing::warn!(fault = %fault, "fault in force");
+        }
+    }
+
+    /// Whether any fault in force satisfies `test`.
+    fn any(&self, test: impl Fn(&Fault) -> bool) -> bool {
+        self.inner.any.load(Ordering::Relaxed)
+            && self
+                .inner
+                .list
+                .read()
+                .expect("faults lock")
+                .iter()
+                .any(test)
     }
 
     /// Removes every fault.
@@ -325,7 +357,7 @@ impl Faults {
         let mut hit = Hit::default();
         let mut any = false;
         for fault in list.iter().filter(|f| matches(&f.target)) {
-            if fault.percent < 100.0 && rand::random::<f64>() * 100.0 >= fault.percent {
+            if !fault.rolls() {
                 continue;
             }
             match &fault.effect {
@@ -368,17 +400,12 @@ impl Faults {
 
     /// True while an `unready` fault is set.
     pub fn unready(&self) -> bool {
-        self.inner.any.load(Ordering::Relaxed)
-            && self.list().iter().any(|f| f.effect == Effect::Unready)
+        self.any(|f| f.effect == Effect::Unready)
     }
 
     /// True when a `crash after STEP` fault hits this checkout.
     pub fn crash_after(&self, step: &str) -> bool {
-        self.inner.any.load(Ordering::Relaxed)
-            && self.list().iter().any(|f| {
-                matches!(&f.effect, Effect::Crash(s) if s == step)
-                    && (f.percent >= 100.0 || rand::random::<f64>() * 100.0 < f.percent)
-            })
+        self.any(|f| matches!(&f.effect, Effect::Crash(s) if s == step) && f.rolls())
     }
 }
 
@@ -452,8 +479,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            tokio::time::sleep(hit.delay).await;
-            match hit.outcome {
+            match hit.wait().await {
                 Some(Outcome::Fail(code)) => Ok(injected(code).into_http()),
                 // An error out of the service: the server resets the stream.
                 Some(Outcome::Abort) => Err("injected fault: abort".into()),
@@ -468,32 +494,35 @@ where
 /// the body's, `DELETE` clears them. A body that does not parse is a 400
 /// that says why.
 pub fn admin_router(faults: Faults) -> axum::Router {
+    use axum::extract::State;
     use axum::http::StatusCode;
     use axum::routing::get;
 
-    async fn list(faults: Faults) -> String {
+    type Answer = Result<String, (StatusCode, String)>;
+    fn listed(faults: &Faults) -> String {
         faults.list().iter().map(|f| format!("{f}\n")).collect()
     }
     fn parsed(body: &str) -> Result<Vec<Fault>, (StatusCode, String)> {
         parse_list(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("{e}\n")))
     }
-    let (get_, put_, post_, delete_) = (faults.clone(), faults.clone(), faults.clone(), faults);
-    axum::Router::new().route(
-        "/faults",
-        get(move || list(get_.clone()))
-            .put(move |body: String| async move {
-                put_.set(parsed(&body)?);
-                Ok::<_, (StatusCode, String)>(list(put_).await)
-            })
-            .post(move |body: String| async move {
-                post_.add(parsed(&body)?);
-                Ok::<_, (StatusCode, String)>(list(post_).await)
-            })
-            .delete(move || async move {
-                delete_.clear();
-                String::new()
-            }),
-    )
+    async fn list(State(faults): State<Faults>) -> String {
+        listed(&faults)
+    }
+    async fn replace(State(faults): State<Faults>, body: String) -> Answer {
+        faults.set(parsed(&body)?);
+        Ok(listed(&faults))
+    }
+    async fn add(State(faults): State<Faults>, body: String) -> Answer {
+        faults.add(parsed(&body)?);
+        Ok(listed(&faults))
+    }
+    async fn clear(State(faults): State<Faults>) -> String {
+        faults.clear();
+        String::new()
+    }
+    axum::Router::new()
+        .route("/faults", get(list).put(replace).post(add).delete(clear))
+        .with_state(faults)
 }
 
 #[cfg(test)]

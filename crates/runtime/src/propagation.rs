@@ -243,6 +243,14 @@ impl Traced {
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
+/// A call of [`Traced`]: sent, or held by a fault with the channel that
+/// will send it.
+enum Call<F> {
+    Sent(F),
+    /// Boxed: only a call a fault hits pays for it.
+    Held(Box<(crate::chaos::Hit, Channel, http::Request<Body>)>),
+}
+
 impl tower::Service<http::Request<Body>> for Traced {
     type Response = http::Response<Body>;
     type Error = tonic::Status;
@@ -256,28 +264,36 @@ impl tower::Service<http::Request<Body>> for Traced {
         let method = request.uri().path().trim_start_matches('/').to_string();
         let span = client_span(&method, request.headers_mut());
         let started = Instant::now();
-        let hit = self.faults.on_call(request.uri().path());
-        let future = match &hit {
-            // Nothing to send: the call fails before it leaves.
-            Some(crate::chaos::Hit {
-                outcome: Some(_), ..
-            }) => None,
-            _ => Some(tower::Service::call(&mut self.inner, request)),
+        // A fault waits before the call leaves, or fails it without sending:
+        // the ready channel sends this call once the wait is over, a clone
+        // takes the next one.
+        let call = match self.faults.on_call(request.uri().path()) {
+            None => Call::Sent(tower::Service::call(&mut self.inner, request)),
+            Some(hit) => {
+                let clone = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, clone);
+                Call::Held(Box::new((hit, ready, request)))
+            }
         };
         Box::pin(
             async move {
-                if let Some(hit) = &hit {
-                    tokio::time::sleep(hit.delay).await;
-                }
-                let result = match (future, hit.and_then(|h| h.outcome)) {
-                    (Some(future), _) => future.await.map_err(unavailable),
-                    (None, Some(crate::chaos::Outcome::Fail(code))) => {
-                        Err(crate::chaos::injected(code))
+                let result = match call {
+                    Call::Sent(sent) => sent.await.map_err(unavailable),
+                    Call::Held(held) => {
+                        let (hit, mut ready, request) = *held;
+                        match hit.wait().await {
+                        None => tower::Service::call(&mut ready, request)
+                            .await
+                            .map_err(unavailable),
+                        Some(crate::chaos::Outcome::Fail(code)) => {
+                            Err(crate::chaos::injected(code))
+                        }
+                        // A cut call is what a transport failure looks like.
+                        Some(crate::chaos::Outcome::Abort) => Err(tonic::Status::unavailable(
+                            "injected fault: connection cut",
+                        )),
                     }
-                    // A cut call is what a transport failure looks like.
-                    (None, _) => Err(tonic::Status::unavailable(
-                        "injected fault: connection cut",
-                    )),
+                    }
                 };
                 let code = match &result {
                     Ok(response) => response
