@@ -5,30 +5,27 @@
 -- has no other grant, so a service reading another's tables fails at the
 -- database. Passwords are set by whoever deploys (`ALTER ROLE ... PASSWORD`);
 -- this file holds no secret.
+--
+-- The list below is the component list's (crates/topology) roles and
+-- schemas; a test in crates/pgtemp holds them equal.
 
 DO $$
 DECLARE
-    svc text;
+    svc text[];
 BEGIN
-    FOREACH svc IN ARRAY ARRAY['product_svc', 'cart_svc', 'order_svc'] LOOP
+    FOREACH svc SLICE 1 IN ARRAY ARRAY[['product_svc', 'product'], ['cart_svc', 'cart'], ['order_svc', 'orders']] LOOP
         BEGIN
-            EXECUTE format('CREATE ROLE %I LOGIN', svc);
+            EXECUTE format('CREATE ROLE %I LOGIN', svc[1]);
         EXCEPTION
             -- Another bootstrap created it first: nothing to do.
             WHEN duplicate_object OR unique_violation THEN NULL;
         END;
+        EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', svc[2], svc[1]);
+        -- Unqualified names resolve in the role's own schema, and nowhere else.
+        EXECUTE format('ALTER ROLE %I SET search_path = %I', svc[1], svc[2]);
     END LOOP;
 END
 $$;
-
-CREATE SCHEMA IF NOT EXISTS product AUTHORIZATION product_svc;
-CREATE SCHEMA IF NOT EXISTS cart AUTHORIZATION cart_svc;
-CREATE SCHEMA IF NOT EXISTS orders AUTHORIZATION order_svc;
-
--- Unqualified names resolve in the role's own schema, and nowhere else.
-ALTER ROLE product_svc SET search_path = product;
-ALTER ROLE cart_svc SET search_path = cart;
-ALTER ROLE order_svc SET search_path = orders;
 
 -- No service keeps anything in `public`.
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
+use shop_topology::Component;
 
 /// Arguments of `shop faults`.
 #[derive(Debug, clap::Args)]
@@ -31,14 +32,14 @@ enum Action {
     /// Replace one component's faults, e.g.
     /// `shop faults set product-service "latency 200ms on GetProduct 50%"`.
     Set {
-        /// product-service, cart-service, order-service or gateway.
+        /// The component, e.g. product-service or product (`list` names them all).
         component: String,
         /// Faults separated by `;`.
         faults: String,
     },
     /// Add faults to those of one component.
     Add {
-        /// product-service, cart-service, order-service or gateway.
+        /// The component, e.g. product-service or product (`list` names them all).
         component: String,
         /// Faults separated by `;`.
         faults: String,
@@ -131,22 +132,14 @@ async fn clear_all(
     Ok(())
 }
 
-/// Every component and its default admin port.
-const COMPONENTS: [(&str, u16); 4] = [
-    (
-        product_service::COMPONENT,
-        product_service::DEFAULT_ADMIN_PORT,
-    ),
-    (cart_service::COMPONENT, cart_service::DEFAULT_ADMIN_PORT),
-    (order_service::COMPONENT, order_service::DEFAULT_ADMIN_PORT),
-    (gateway::COMPONENT, gateway::DEFAULT_ADMIN_PORT),
-];
-
 /// The `/faults` URL of each component.
 fn admin_urls(args: &FaultsArgs) -> anyhow::Result<BTreeMap<&'static str, String>> {
-    let mut urls: BTreeMap<&'static str, String> = COMPONENTS
+    let mut urls: BTreeMap<&'static str, String> = Component::ALL
         .iter()
-        .map(|(name, port)| (*name, format!("http://{}:{port}/faults", args.host)))
+        .map(|c| {
+            let port = c.spec().admin_port;
+            (c.name(), format!("http://{}:{port}/faults", args.host))
+        })
         .collect();
     for pair in &args.admin {
         let Some((name, url)) = pair.split_once('=') else {
@@ -159,14 +152,9 @@ fn admin_urls(args: &FaultsArgs) -> anyhow::Result<BTreeMap<&'static str, String
 }
 
 fn component(name: &str) -> anyhow::Result<&'static str> {
-    COMPONENTS
-        .iter()
-        .map(|(n, _)| *n)
-        .find(|n| *n == name)
-        .with_context(|| {
-            let names: Vec<&str> = COMPONENTS.iter().map(|(n, _)| *n).collect();
-            format!("no component `{name}`; one of {}", names.join(", "))
-        })
+    Component::from_name(name)
+        .map(Component::name)
+        .with_context(|| format!("no component `{name}`; one of {}", Component::names()))
 }
 
 /// Sends one request and returns the body of a 2xx answer.

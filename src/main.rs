@@ -4,6 +4,7 @@
 //! own port and still talking gRPC, against an ephemeral PostgreSQL unless
 //! `--database-url` names a server to use.
 
+mod components;
 mod faults;
 mod up;
 
@@ -15,6 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use shop_topology::Component;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,8 +37,9 @@ enum Command {
     /// environment exactly like its own binary (`LISTEN_ADDR`,
     /// `DATABASE_URL`, ...): for running the parts as separate processes.
     Serve {
-        /// The component to run.
-        #[arg(value_enum)]
+        /// The component to run: product, cart, order or gateway (or its
+        /// full name, e.g. product-service).
+        #[arg(value_parser = parse_component)]
         component: Component,
     },
     /// Load-test a running shop through its REST API: weighted journeys,
@@ -47,21 +50,11 @@ enum Command {
     Faults(faults::FaultsArgs),
 }
 
-/// A component `shop serve` can run.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Component {
-    /// product-service (gRPC, default port 50051).
-    Product,
-    /// cart-service (gRPC, default port 50052).
-    Cart,
-    /// order-service (gRPC, default port 50053).
-    Order,
-    /// The HTTP gateway (default port 8080).
-    Gateway,
+/// A component named on the command line, by its full or short name.
+fn parse_component(name: &str) -> Result<Component, String> {
+    Component::from_name(name)
+        .ok_or_else(|| format!("no component `{name}`; one of {}", Component::names()))
 }
-
-/// One component's `serve_from_env`, whichever it is.
-type BoxedServe<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -70,22 +63,8 @@ async fn main() -> ExitCode {
         Command::Up(args) => shop_runtime::main_entry("shop", up::run(args)).await,
         Command::Serve { component } => {
             let env = shop_runtime::Env::process();
-            let (name, serve): (&str, BoxedServe<'_>) = match component {
-                Component::Product => (
-                    product_service::COMPONENT,
-                    Box::pin(product_service::serve_from_env(&env)),
-                ),
-                Component::Cart => (
-                    cart_service::COMPONENT,
-                    Box::pin(cart_service::serve_from_env(&env)),
-                ),
-                Component::Order => (
-                    order_service::COMPONENT,
-                    Box::pin(order_service::serve_from_env(&env)),
-                ),
-                Component::Gateway => (gateway::COMPONENT, Box::pin(gateway::serve_from_env(&env))),
-            };
-            shop_runtime::main_entry(name, serve).await
+            let serving = components::serve_from_env(component, env);
+            shop_runtime::main_entry(component.name(), serving).await
         }
         Command::Faults(args) => match faults::run(args).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -13,10 +13,13 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use shop_pgtemp::PgServer;
 use shop_runtime::Env;
+use shop_topology::Component;
 use sqlx::Connection as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use url::Url;
+
+use crate::components;
 
 /// Arguments of `shop up`.
 #[derive(Debug, clap::Args)]
@@ -38,12 +41,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let telemetry = shop_runtime::telemetry::init_shared(
         &Env::from_map(process_env.clone()),
         "shop",
-        &[
-            gateway::COMPONENT,
-            product_service::COMPONENT,
-            cart_service::COMPONENT,
-            order_service::COMPONENT,
-        ],
+        &Component::ALL.map(Component::name),
     )?;
 
     let (admin_url, server) = match &args.database_url {
@@ -72,20 +70,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     };
 
-    let local = |port: u16| format!("http://{}:{port}", args.host);
     let mut shared = process_env.clone();
-    shared.insert(
-        "PRODUCT_SERVICE_ADDR".into(),
-        local(product_service::DEFAULT_PORT),
-    );
-    shared.insert(
-        "CART_SERVICE_ADDR".into(),
-        local(cart_service::DEFAULT_PORT),
-    );
-    shared.insert(
-        "ORDER_SERVICE_ADDR".into(),
-        local(order_service::DEFAULT_PORT),
-    );
+    for service in shop_topology::services() {
+        let spec = service.spec();
+        if let Some(var) = spec.addr_var {
+            shared.insert(var.into(), format!("http://{}:{}", args.host, spec.port));
+        }
+    }
     // Keys nobody else knows, unless the caller set them.
     let random_key = || {
         format!(
@@ -97,107 +88,56 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     shared
         .entry("PAGE_TOKEN_SECRET".into())
         .or_insert_with(random_key);
-    let env_for = |role: &str| component_env(&shared, &role_urls[role]);
-
-    let mut components = Vec::new();
-    let (listener, admin) = listen(
-        args.host,
-        product_service::DEFAULT_PORT,
-        product_service::DEFAULT_ADMIN_PORT,
-        product_service::COMPONENT,
-    )
-    .await?;
-    let config = product_service::Config::from_env(&env_for("product_svc"))?;
-    components.push((
-        product_service::COMPONENT,
-        product_service::DEFAULT_PORT,
-        product_service::DEFAULT_ADMIN_PORT,
-        tokio::spawn(product_service::run(config, listener, admin, stopped())),
-    ));
-    let (listener, admin) = listen(
-        args.host,
-        cart_service::DEFAULT_PORT,
-        cart_service::DEFAULT_ADMIN_PORT,
-        cart_service::COMPONENT,
-    )
-    .await?;
-    let config = cart_service::Config::from_env(&env_for("cart_svc"))?;
-    components.push((
-        cart_service::COMPONENT,
-        cart_service::DEFAULT_PORT,
-        cart_service::DEFAULT_ADMIN_PORT,
-        tokio::spawn(cart_service::run(config, listener, admin, stopped())),
-    ));
-    let (listener, admin) = listen(
-        args.host,
-        order_service::DEFAULT_PORT,
-        order_service::DEFAULT_ADMIN_PORT,
-        order_service::COMPONENT,
-    )
-    .await?;
-    let config = order_service::Config::from_env(&env_for("order_svc"))?;
-    components.push((
-        order_service::COMPONENT,
-        order_service::DEFAULT_PORT,
-        order_service::DEFAULT_ADMIN_PORT,
-        tokio::spawn(order_service::run(config, listener, admin, stopped())),
-    ));
-
-    let mut gateway_env = shared.clone();
-    let admin_password = match gateway_env.get("ADMIN_PASSWORD") {
-        Some(password) => password.clone(),
-        None => {
-            let password = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-            gateway_env.insert("ADMIN_PASSWORD".into(), password.clone());
-            password
-        }
-    };
-    gateway_env
+    shared
         .entry("AUTH_SECRET".into())
         .or_insert_with(random_key);
-    let (listener, admin) = listen(
-        args.host,
-        gateway::DEFAULT_PORT,
-        gateway::DEFAULT_ADMIN_PORT,
-        gateway::COMPONENT,
-    )
-    .await?;
-    let config = gateway::Config::from_env(&Env::from_map(gateway_env))?;
-    components.push((
-        gateway::COMPONENT,
-        gateway::DEFAULT_PORT,
-        gateway::DEFAULT_ADMIN_PORT,
-        tokio::spawn(gateway::run(config, listener, admin, stopped())),
-    ));
+    let admin_password = shared
+        .entry("ADMIN_PASSWORD".into())
+        .or_insert_with(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string())
+        .clone();
+
+    // Each component on its design port, after the ones it calls; a
+    // service connects as its own role.
+    let mut components = Vec::new();
+    for component in Component::ALL {
+        let spec = component.spec();
+        let (listener, admin) = listen(args.host, spec.port, spec.admin_port, spec.name).await?;
+        let mut vars = shared.clone();
+        if let Some(db) = spec.database {
+            vars.insert("DATABASE_URL".into(), role_urls[db.role].to_string());
+        }
+        let env = Env::from_map(vars);
+        let task = components::spawn(component, &env, listener, admin, stopped())?;
+        components.push((component, task));
+    }
 
     println!();
     println!("  Shop is running.");
-    println!(
-        "  storefront       http://{}:{}/",
-        args.host,
-        gateway::DEFAULT_PORT
-    );
+    let gateway = Component::Gateway.spec();
+    println!("  storefront       http://{}:{}/", args.host, gateway.port);
     println!(
         "  API docs         http://{}:{}/docs",
-        args.host,
-        gateway::DEFAULT_PORT
+        args.host, gateway.port
     );
     println!("  admin login      admin / {admin_password}");
-    for (name, port, admin_port, _) in components.iter().take(3) {
-        println!(
-            "  {name:<16} grpc://{}:{port}  (admin http://{}:{admin_port}/readyz)",
-            args.host, args.host
-        );
+    for (component, _) in &components {
+        let spec = component.spec();
+        if spec.grpc_service.is_some() {
+            println!(
+                "  {:<16} grpc://{}:{}  (admin http://{}:{}/readyz)",
+                spec.name, args.host, spec.port, args.host, spec.admin_port
+            );
+        }
     }
     println!("  {:<16} {}", "database", redact(&admin_url));
     println!("  Press Ctrl-C to stop.");
     println!();
 
     // Run until a signal, or until a component stops on its own (a failure).
-    let names: Vec<&str> = components.iter().map(|c| c.0).collect();
-    let mut tasks: Vec<_> = components.into_iter().map(|c| c.3).collect();
+    let names: Vec<&str> = components.iter().map(|c| c.0.name()).collect();
+    let mut tasks: Vec<_> = components.into_iter().map(|c| c.1).collect();
     let outcome = tokio::select! {
-        () = shop_runtime::shutdown::signal() => Ok(()),
+        () = shop_runtime::server::shutdown::signal() => Ok(()),
         (result, index, _) = futures::future::select_all(tasks.iter_mut()) => {
             let name = names[index];
             match result {
@@ -236,7 +176,7 @@ async fn bootstrap(admin_url: &Url) -> anyhow::Result<HashMap<&'static str, Url>
         .with_context(|| format!("bootstrapping {}", redact(admin_url)))?;
     let mut conn = sqlx::PgConnection::connect(admin_url.as_str()).await?;
     let mut urls = HashMap::new();
-    for &role in shop_pgtemp::SERVICE_ROLES {
+    for role in shop_pgtemp::service_roles() {
         let password = uuid::Uuid::new_v4().simple().to_string();
         sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD '{password}'"))
             .execute(&mut conn)
@@ -250,13 +190,6 @@ async fn bootstrap(admin_url: &Url) -> anyhow::Result<HashMap<&'static str, Url>
     }
     conn.close().await?;
     Ok(urls)
-}
-
-/// The process environment with the component's own database URL.
-fn component_env(process_env: &HashMap<String, String>, database_url: &Url) -> Env {
-    let mut vars = process_env.clone();
-    vars.insert("DATABASE_URL".into(), database_url.to_string());
-    Env::from_map(vars)
 }
 
 /// Binds a component's two ports, or says which port is taken.

@@ -23,8 +23,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shop_pgtemp::PgServer;
+use shop_topology::Component;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
+
+use support::own_process_env;
 
 /// A loopback address of its own, so the design ports are free whatever
 /// else runs on the machine (the smoke load uses 127.0.0.77).
@@ -54,17 +57,23 @@ struct Process {
     child: Option<Child>,
 }
 
+/// The process of `component`.
+fn process(processes: &mut [Process], component: Component) -> &mut Process {
+    let name = component.spec().short;
+    processes
+        .iter_mut()
+        .find(|p| p.name == name)
+        .expect("every component runs")
+}
+
 impl Process {
-    fn new(
-        name: &'static str,
-        admin_port: u16,
-        logs: &Path,
-        env: Vec<(&'static str, String)>,
-    ) -> Self {
+    fn new(component: Component, logs: &Path, env: Vec<(&'static str, String)>) -> Self {
+        let spec = component.spec();
+        let name = spec.short;
         Self {
             name,
             env,
-            readyz: format!("http://{HOST}:{admin_port}/readyz"),
+            readyz: format!("http://{HOST}:{}/readyz", spec.admin_port),
             log: logs.join(format!("{name}.log")),
             child: None,
         }
@@ -307,58 +316,42 @@ async fn invariants_hold_and_no_500_through_kills_a_database_crash_and_a_frozen_
 
     let logs = std::env::temp_dir().join(format!("shop-faults-{}", std::process::id()));
     std::fs::create_dir_all(&logs).expect("log directory");
-    let grpc = |port: u16| format!("http://{HOST}:{port}");
-    let addr = |port: u16| format!("{HOST}:{port}");
-    let common = |port: u16, admin_port: u16, role: &str| {
-        vec![
-            ("LISTEN_ADDR", addr(port)),
-            ("ADMIN_ADDR", addr(admin_port)),
-            ("DATABASE_URL", pg.url(role, "shop")),
-            ("SHUTDOWN_GRACE_SECONDS", "1".to_string()),
-            ("PAGE_TOKEN_SECRET", PAGE_TOKEN_SECRET.to_string()),
-            ("RUST_LOG", "warn".to_string()),
-            (
-                "DOWNSTREAM_TIMEOUT_MILLIS",
-                DOWNSTREAM_TIMEOUT.as_millis().to_string(),
-            ),
-        ]
-    };
-    let mut product = Process::new("product", 9101, &logs, {
-        let mut env = common(50051, 9101, "product_svc");
-        env.push(("RESERVATION_SWEEP_MILLIS", "200".into()));
-        env
-    });
-    let mut cart = Process::new("cart", 9102, &logs, {
-        let mut env = common(50052, 9102, "cart_svc");
-        env.push(("PRODUCT_SERVICE_ADDR", grpc(50051)));
-        env
-    });
-    let mut order = Process::new("order", 9103, &logs, {
-        let mut env = common(50053, 9103, "order_svc");
-        env.push(("PRODUCT_SERVICE_ADDR", grpc(50051)));
-        env.push(("CART_SERVICE_ADDR", grpc(50052)));
-        env.push((
-            "RECOVERY_HORIZON_SECONDS",
-            RECOVERY_HORIZON.as_secs().to_string(),
-        ));
-        env.push(("RECOVERY_INTERVAL_MILLIS", "250".into()));
-        env
-    });
-    let mut gateway = Process::new("gateway", 8081, &logs, {
-        let mut env = common(8080, 8081, "unused");
-        env.retain(|(k, _)| *k != "DATABASE_URL");
-        env.push(("PRODUCT_SERVICE_ADDR", grpc(50051)));
-        env.push(("CART_SERVICE_ADDR", grpc(50052)));
-        env.push(("ORDER_SERVICE_ADDR", grpc(50053)));
-        env.push(("AUTH_SECRET", AUTH_SECRET.into()));
-        env.push(("ADMIN_PASSWORD", ADMIN_PASSWORD.into()));
-        env
-    });
+    let mut processes: Vec<Process> = Component::ALL
+        .into_iter()
+        .map(|component| {
+            let mut env = own_process_env(component, HOST, |role| pg.url(role, "shop"));
+            env.extend([
+                ("SHUTDOWN_GRACE_SECONDS", "1".to_string()),
+                ("PAGE_TOKEN_SECRET", PAGE_TOKEN_SECRET.to_string()),
+                ("RUST_LOG", "warn".to_string()),
+                (
+                    "DOWNSTREAM_TIMEOUT_MILLIS",
+                    DOWNSTREAM_TIMEOUT.as_millis().to_string(),
+                ),
+            ]);
+            match component {
+                Component::Product => env.push(("RESERVATION_SWEEP_MILLIS", "200".into())),
+                Component::Cart => {}
+                Component::Order => env.extend([
+                    (
+                        "RECOVERY_HORIZON_SECONDS",
+                        RECOVERY_HORIZON.as_secs().to_string(),
+                    ),
+                    ("RECOVERY_INTERVAL_MILLIS", "250".into()),
+                ]),
+                Component::Gateway => env.extend([
+                    ("AUTH_SECRET", AUTH_SECRET.into()),
+                    ("ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+                ]),
+            }
+            Process::new(component, &logs, env)
+        })
+        .collect();
     let probe = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
         .expect("client");
-    for process in [&mut product, &mut cart, &mut order, &mut gateway] {
+    for process in &mut processes {
         process.spawn();
         process.wait_ready(&probe).await;
     }
@@ -420,7 +413,7 @@ async fn invariants_hold_and_no_500_through_kills_a_database_crash_and_a_frozen_
     let settle = || tokio::time::sleep(Duration::from_secs(2));
     settle().await;
     for _ in 0..rounds {
-        for process in [&mut product, &mut cart, &mut order, &mut gateway] {
+        for process in &mut processes {
             process.kill9().await;
             tokio::time::sleep(Duration::from_millis(500)).await;
             process.spawn();
@@ -431,12 +424,14 @@ async fn invariants_hold_and_no_500_through_kills_a_database_crash_and_a_frozen_
         pg.crash().await.expect("crash PostgreSQL");
         tokio::time::sleep(Duration::from_secs(1)).await;
         pg.restart().await.expect("restart PostgreSQL");
-        gateway.wait_ready(&probe).await;
+        process(&mut processes, Component::Gateway)
+            .wait_ready(&probe)
+            .await;
         *faults.entry("PostgreSQL crash and restart").or_default() += 1;
         settle().await;
-        product.signal("STOP");
+        process(&mut processes, Component::Product).signal("STOP");
         tokio::time::sleep(DOWNSTREAM_TIMEOUT * 2).await;
-        product.signal("CONT");
+        process(&mut processes, Component::Product).signal("CONT");
         *faults
             .entry("product-service frozen past the deadline")
             .or_default() += 1;
@@ -500,7 +495,7 @@ async fn invariants_hold_and_no_500_through_kills_a_database_crash_and_a_frozen_
         seen.server_errors.len(),
     );
     let logs_hint = || {
-        [&product, &cart, &order, &gateway]
+        processes
             .iter()
             .map(|p| format!("--- {}\n{}", p.name, tail(&p.log)))
             .collect::<Vec<_>>()

@@ -18,7 +18,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use shop_topology::Component;
 use tokio::process::{Child, Command};
+
+mod support;
+
+use support::own_process_env;
 
 /// Loopback addresses of their own, one per test (the fault test uses .78).
 const HOST: &str = "127.0.0.79";
@@ -304,82 +309,44 @@ async fn business_events_are_logged_once_with_order_number_and_the_trace_id_thro
         .expect("bootstrap");
     let dir = std::env::temp_dir().join(format!("shop-business-logs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("log directory");
-    let grpc = |port: u16| format!("http://{STACK_HOST}:{port}");
-    let common = |port: u16, admin: u16, rust_log: &str| {
-        vec![
-            ("LISTEN_ADDR", format!("{STACK_HOST}:{port}")),
-            ("ADMIN_ADDR", format!("{STACK_HOST}:{admin}")),
-            (
-                "PAGE_TOKEN_SECRET",
-                "logs-test-page-token-key-long-enough".into(),
-            ),
-            ("SHUTDOWN_GRACE_SECONDS", "1".into()),
-            ("RUST_LOG", rust_log.to_string()),
-            ("LOG_FORMAT", "json".into()),
-        ]
-    };
-    let with = |mut env: ProcessEnv, more: &[(&'static str, String)]| {
-        env.extend(more.iter().cloned());
-        env
-    };
-    let specs: [(&str, u16, ProcessEnv); 4] = [
-        (
-            "product",
-            9101,
-            with(
-                common(50051, 9101, "info,sqlx::query=debug"),
-                &[("DATABASE_URL", pg.url("product_svc", "shop"))],
-            ),
-        ),
-        (
-            "cart",
-            9102,
-            with(
-                common(50052, 9102, "info,sqlx::query=debug"),
-                &[
-                    ("DATABASE_URL", pg.url("cart_svc", "shop")),
-                    ("PRODUCT_SERVICE_ADDR", grpc(50051)),
-                ],
-            ),
-        ),
-        (
-            "order",
-            9103,
-            with(
-                common(50053, 9103, "info"),
-                &[
-                    ("DATABASE_URL", pg.url("order_svc", "shop")),
-                    ("PRODUCT_SERVICE_ADDR", grpc(50051)),
-                    ("CART_SERVICE_ADDR", grpc(50052)),
-                ],
-            ),
-        ),
-        (
-            "gateway",
-            8081,
-            with(
-                common(8080, 8081, "info"),
-                &[
-                    ("PRODUCT_SERVICE_ADDR", grpc(50051)),
-                    ("CART_SERVICE_ADDR", grpc(50052)),
-                    ("ORDER_SERVICE_ADDR", grpc(50053)),
-                    ("AUTH_SECRET", "logs-test-signing-key-of-32-bytes!!".into()),
-                    ("ADMIN_PASSWORD", "logs-test-admin-password".into()),
-                ],
-            ),
-        ),
-    ];
+    let specs: Vec<(Component, ProcessEnv)> = Component::ALL
+        .into_iter()
+        .map(|component| {
+            let mut env = own_process_env(component, STACK_HOST, |role| pg.url(role, "shop"));
+            env.extend([
+                (
+                    "PAGE_TOKEN_SECRET",
+                    "logs-test-page-token-key-long-enough".into(),
+                ),
+                ("SHUTDOWN_GRACE_SECONDS", "1".into()),
+                ("LOG_FORMAT", "json".into()),
+            ]);
+            // The SQL debug lines of the services that answer shoppers'
+            // reads are the ones the test looks for.
+            let rust_log = match component {
+                Component::Product | Component::Cart => "info,sqlx::query=debug",
+                Component::Order | Component::Gateway => "info",
+            };
+            env.push(("RUST_LOG", rust_log.into()));
+            if component == Component::Gateway {
+                env.push(("AUTH_SECRET", "logs-test-signing-key-of-32-bytes!!".into()));
+                env.push(("ADMIN_PASSWORD", "logs-test-admin-password".into()));
+            }
+            (component, env)
+        })
+        .collect();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
     let mut processes = Vec::new();
-    for (component, admin, env) in &specs {
-        let log = dir.join(format!("{component}.log"));
-        let mut child = serve(component, &log, env);
-        let readyz = format!("http://{STACK_HOST}:{admin}/readyz");
+    for (component, env) in &specs {
+        let spec = component.spec();
+        let log = dir.join(format!("{}.log", spec.short));
+        let mut child = serve(spec.short, &log, env);
+        let readyz = format!("http://{STACK_HOST}:{}/readyz", spec.admin_port);
         wait_ready(&client, &readyz, &mut child, &log).await;
-        processes.push((*component, child, log));
+        processes.push((spec.short, child, log));
     }
     let base = format!("http://{STACK_HOST}:8080");
     let answer = |request: reqwest::RequestBuilder, trace_id: Option<&str>| {

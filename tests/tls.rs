@@ -229,10 +229,10 @@ fn half_a_key_pair_or_a_missing_file_is_a_configuration_error_naming_the_variabl
     let pki = Pki::generate("config");
     let env = |pairs: &[(&str, &str)]| support::env(pairs);
     let cert = pki.file("cert.pem");
-    let error = shop_runtime::tls::Tls::from_env(&env(&[("TLS_CERT_FILE", &cert)])).unwrap_err();
+    let error = shop_runtime::config::Tls::from_env(&env(&[("TLS_CERT_FILE", &cert)])).unwrap_err();
     assert_eq!(error.var, "TLS_KEY_FILE");
     let missing = Path::new(&pki.dir).join("absent.pem").display().to_string();
-    let error = shop_runtime::tls::Tls::from_env(&env(&[
+    let error = shop_runtime::config::Tls::from_env(&env(&[
         ("TLS_CERT_FILE", &cert),
         ("TLS_KEY_FILE", &missing),
     ]))
@@ -241,11 +241,14 @@ fn half_a_key_pair_or_a_missing_file_is_a_configuration_error_naming_the_variabl
     assert!(error.message.contains("cannot read"), "{}", error.message);
     let not_pem = pki.file("not.pem");
     std::fs::write(&not_pem, "hello").unwrap();
-    let error = shop_runtime::tls::Tls::from_env(&env(&[("TLS_CA_FILE", &not_pem)])).unwrap_err();
+    let error =
+        shop_runtime::config::Tls::from_env(&env(&[("TLS_CA_FILE", &not_pem)])).unwrap_err();
     assert_eq!(error.var, "TLS_CA_FILE");
     let key = pki.file("key.pem");
-    let ok =
-        shop_runtime::tls::Tls::from_env(&env(&[("TLS_CERT_FILE", &cert), ("TLS_KEY_FILE", &key)]))
-            .unwrap();
+    let ok = shop_runtime::config::Tls::from_env(&env(&[
+        ("TLS_CERT_FILE", &cert),
+        ("TLS_KEY_FILE", &key),
+    ]))
+    .unwrap();
     assert!(ok.serves_tls());
 }

@@ -23,7 +23,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value, json};
-use support::{COMPONENTS, Stack, TEST_ADMIN_PASSWORD};
+use support::{Stack, TEST_ADMIN_PASSWORD};
 
 /// An OTLP trace receiver that keeps every span, with the `service.name`
 /// of the resource it came under.
@@ -98,7 +98,7 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
                 ("RUST_LOG", "warn"),
             ]),
             "shop-test",
-            &COMPONENTS,
+            &shop_topology::Component::ALL.map(shop_topology::Component::name),
         )
         .unwrap(),
     );

@@ -3,7 +3,7 @@
 //! [`CallContext`] of its HTTP request once and calls through
 //! `state.backends.product(&ctx)` (or `cart`, `order`): each request of that
 //! client gets the deadline and the `x-request-id` metadata, and the
-//! `Traced` channel adds the trace context of the current span.
+//! `Client` channel adds the trace context of the current span.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -14,8 +14,8 @@ use shop_proto::cart::cart_service_client::CartServiceClient;
 use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_runtime::ConfigError;
-use shop_runtime::client::Traced;
-use shop_runtime::tls::Tls;
+use shop_runtime::client::{Client, layered};
+use shop_runtime::config::Tls;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -74,14 +74,14 @@ impl Interceptor for Stamp {
 }
 
 /// The channel of a client made for one request.
-pub(crate) type Stamped = InterceptedService<Traced, Stamp>;
+pub(crate) type Stamped = InterceptedService<Client, Stamp>;
 
 /// The channels to product-, cart- and order-service.
 #[derive(Debug, Clone)]
 pub(crate) struct Backends {
-    product: Traced,
-    cart: Traced,
-    order: Traced,
+    product: Client,
+    cart: Client,
+    order: Client,
     /// Each channel with the gRPC service name its health reports.
     health: Vec<(Channel, &'static str)>,
     /// Deadline of each call.
@@ -102,9 +102,9 @@ impl Backends {
         let cart = shop_runtime::client::raw_channel("CART_SERVICE_ADDR", cart, tls)?;
         let order = shop_runtime::client::raw_channel("ORDER_SERVICE_ADDR", order, tls)?;
         Ok(Self {
-            product: Traced::new(product.clone()).with_faults(faults.clone()),
-            cart: Traced::new(cart.clone()).with_faults(faults.clone()),
-            order: Traced::new(order.clone()).with_faults(faults.clone()),
+            product: layered(product.clone(), faults),
+            cart: layered(cart.clone(), faults),
+            order: layered(order.clone(), faults),
             health: vec![
                 (
                     product,
@@ -117,7 +117,7 @@ impl Backends {
         })
     }
 
-    fn stamped(&self, channel: &Traced, ctx: &CallContext) -> Stamped {
+    fn stamped(&self, channel: &Client, ctx: &CallContext) -> Stamped {
         let stamp = Stamp {
             deadline: self.deadline,
             request_id: ctx.request_id.clone(),
@@ -229,7 +229,7 @@ mod tests {
             rejection_reason: "r".repeat(64),
         };
         let page = pb::ListOrdersResponse {
-            orders: vec![order; shop_runtime::validate::MAX_PAGE_SIZE as usize],
+            orders: vec![order; shop_runtime::server::validate::MAX_PAGE_SIZE as usize],
             next_page_token: "t".repeat(512),
         };
         let size = page.encoded_len();

@@ -125,7 +125,7 @@ impl ApiError {
             let items: Vec<Value> = failure
                 .violations
                 .iter()
-                .filter(|v| v.r#type == "STOCK")
+                .filter(|v| v.r#type == shop_proto::names::STOCK_VIOLATION)
                 .map(|v| json!({"product_id": v.subject, "detail": v.description}))
                 .collect();
             if !items.is_empty() {

@@ -35,11 +35,12 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use secrecy::{ExposeSecret, SecretString};
-use shop_runtime::admin::{self, AdminState, Readiness};
+use shop_runtime::config::TlsListener;
 use shop_runtime::http;
-use shop_runtime::shutdown::Drain;
-use shop_runtime::tls::TlsListener;
+use shop_runtime::server::admin::{self, AdminState, Readiness};
+use shop_runtime::server::shutdown::{Drain, Serving};
 use shop_runtime::{ConfigError, Env};
+use shop_topology::Component;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -55,11 +56,11 @@ use crate::backends::Backends;
 use crate::error::ApiError;
 
 /// Component name in logs, metrics and traces.
-pub const COMPONENT: &str = "gateway";
+pub const COMPONENT: &str = Component::Gateway.name();
 /// Default HTTP port.
-pub const DEFAULT_PORT: u16 = 8080;
+pub const DEFAULT_PORT: u16 = Component::Gateway.spec().port;
 /// Default admin port.
-pub const DEFAULT_ADMIN_PORT: u16 = 8081;
+pub const DEFAULT_ADMIN_PORT: u16 = Component::Gateway.spec().admin_port;
 /// Largest request body: 1 MiB.
 pub const BODY_LIMIT: usize = 1_048_576;
 /// Smallest response body worth compressing.
@@ -99,7 +100,7 @@ pub struct Config {
     pub http: shop_runtime::http::HttpLimits,
     /// HTTPS on the listener and TLS to `https://` backends (`TLS_CERT_FILE`,
     /// `TLS_KEY_FILE`, `TLS_CA_FILE`); plain when unset.
-    pub tls: shop_runtime::tls::Tls,
+    pub tls: shop_runtime::config::Tls,
     /// Faults injected on purpose from the start (`FAULTS`), changed live
     /// on the admin port.
     pub faults: shop_runtime::chaos::Faults,
@@ -118,15 +119,9 @@ impl Config {
                 "ADMIN_ADDR",
                 SocketAddr::from(([0, 0, 0, 0], DEFAULT_ADMIN_PORT)),
             )?,
-            product_service_addr: env
-                .get("PRODUCT_SERVICE_ADDR")
-                .unwrap_or_else(|| "http://127.0.0.1:50051".into()),
-            cart_service_addr: env
-                .get("CART_SERVICE_ADDR")
-                .unwrap_or_else(|| "http://127.0.0.1:50052".into()),
-            order_service_addr: env
-                .get("ORDER_SERVICE_ADDR")
-                .unwrap_or_else(|| "http://127.0.0.1:50053".into()),
+            product_service_addr: env.addr_of(Component::Product),
+            cart_service_addr: env.addr_of(Component::Cart),
+            order_service_addr: env.addr_of(Component::Order),
             auth_secret,
             admin_password: env.secret("ADMIN_PASSWORD")?,
             limits: LimitsConfig::from_env(env)?,
@@ -137,7 +132,7 @@ impl Config {
             request_timeout: env.seconds_or("REQUEST_TIMEOUT_SECONDS", 15)?,
             shutdown_grace: env.seconds_or("SHUTDOWN_GRACE_SECONDS", 10)?,
             http: shop_runtime::http::HttpLimits::from_env(env)?,
-            tls: shop_runtime::tls::Tls::from_env(env)?,
+            tls: shop_runtime::config::Tls::from_env(env)?,
             faults: shop_runtime::chaos::Faults::from_env(env)?,
         })
     }
@@ -206,7 +201,7 @@ fn router(state: AppState, config: &Config) -> Router {
                 HeaderValue::from_static("nosniff"),
             ))
             .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(shop_runtime::propagation::SpanLayer::new(
+            .layer(shop_runtime::telemetry::SpanLayer::new(
                 middleware::HttpServerSpan,
             ))
             // Bodies under 1 KiB (a product, a cart, an error) go as they
@@ -239,9 +234,9 @@ fn router(state: AppState, config: &Config) -> Router {
 /// Runs this component as its binary does: telemetry and configuration
 /// from `env`, listeners on the configured addresses, until SIGTERM or
 /// Ctrl-C; then the drain and a telemetry flush.
-pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
+pub async fn serve_from_env(env: Env) -> anyhow::Result<()> {
     let addrs = |c: &Config| (c.listen_addr, c.admin_addr);
-    shop_runtime::serve_from_env(env, COMPONENT, Config::from_env, addrs, run).await
+    shop_runtime::serve_from_env(&env, COMPONENT, Config::from_env, addrs, run).await
 }
 
 /// Runs the gateway on already-bound listeners until `shutdown` completes.
@@ -282,7 +277,7 @@ pub async fn run(
     };
     let admin = tokio::spawn(admin::serve(admin_listener, admin_state, drain.signal()));
     let limits = config.http;
-    let mut server = match config.tls.acceptor()? {
+    let server = match config.tls.acceptor()? {
         Some(acceptor) => tokio::spawn(http::serve(
             TlsListener::new(listener, acceptor),
             app,
@@ -299,28 +294,19 @@ pub async fn run(
             drain.signal(),
         )),
     };
-    tracing::info!(service = COMPONENT, "serving");
-
-    tokio::select! {
-        () = shutdown => {}
-        result = &mut server => {
-            probe.abort();
-            admin.abort();
-            return Ok(result??);
-        }
-    }
-    // Stop advertising first, then stop accepting, then drain.
-    probe.abort();
-    readiness.set_draining();
-    let grace = drain.start(config.shutdown_grace);
-    if let Some(result) = grace.wait(&mut server).await {
-        result??;
-    }
-    match grace.last_step(admin).await {
-        Some(result) => result??,
-        None => tracing::warn!(service = COMPONENT, "admin server did not stop in time"),
-    }
-    tracing::info!(service = COMPONENT, "stopped");
+    let serving = Serving {
+        component: COMPONENT,
+        drain,
+        readiness,
+        server,
+        admin,
+        probe,
+    };
+    // Readiness is all the gateway advertises; it holds no pool.
+    let (unadvertise, last) = (std::future::ready(()), std::future::ready(()));
+    serving
+        .run_until::<std::io::Error>(shutdown, config.shutdown_grace, unadvertise, last)
+        .await?;
     Ok(())
 }
 

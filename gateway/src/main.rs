@@ -1,8 +1,5 @@
-//! The gateway binary: configuration from the environment, then [`gateway::run`].
-
-use std::process::ExitCode;
-
-use shop_runtime::Env;
+//! The gateway binary: [`gateway::serve_from_env`] with the process
+//! environment, or `gateway healthcheck`.
 
 /// mimalloc: fewer cycles per allocation than glibc under many threads
 /// (docs/benchmarks.md).
@@ -10,9 +7,6 @@ use shop_runtime::Env;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    if shop_runtime::healthcheck::requested() {
-        return shop_runtime::healthcheck::http(gateway::DEFAULT_ADMIN_PORT).await;
-    }
-    shop_runtime::main_entry(gateway::COMPONENT, gateway::serve_from_env(&Env::process())).await
+async fn main() -> std::process::ExitCode {
+    shop_runtime::binary_main(shop_topology::Component::Gateway, gateway::serve_from_env).await
 }

@@ -84,7 +84,7 @@ pub fn name_by_route(span: &tracing::Span, method: &str, route: &str, matched: b
     }
 }
 
-/// `http.server` spans for [`shop_runtime::propagation::SpanLayer`], named by the method
+/// `http.server` spans for [`shop_runtime::telemetry::SpanLayer`], named by the method
 /// and children of the caller's trace context when it sent one. The
 /// `http.route` template, and the name `{method} {route}`, are recorded by
 /// [`record_metrics`] once routing has matched.
@@ -100,7 +100,7 @@ impl<B> tower_http::trace::MakeSpan<B> for HttpServerSpan {
             http.request.method = request.method().as_str(),
             http.route = tracing::field::Empty,
         );
-        shop_runtime::propagation::continue_trace(&span, request.headers(), crate::COMPONENT);
+        shop_runtime::telemetry::continue_trace(&span, request.headers(), crate::COMPONENT);
         span
     }
 }

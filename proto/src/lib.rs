@@ -37,6 +37,10 @@ pub mod names {
     /// products are priced in different currencies.
     pub const MIXED_CURRENCY: &str = "MIXED_CURRENCY";
 
+    /// The `PreconditionFailure` violation type of a product that has too
+    /// little stock: its subject is the product id.
+    pub const STOCK_VIOLATION: &str = "STOCK";
+
     /// ErrorInfo reasons of a rejected checkout (order-service), also stored
     /// as the order's `rejection_reason`.
     pub mod rejection {

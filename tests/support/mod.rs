@@ -7,11 +7,13 @@
 #![allow(dead_code, unused_imports)]
 
 mod api;
+mod process;
 mod stack;
 
 pub use api::{Api, problem};
+pub use process::own_process_env;
 pub use shop_testkit::{
     TEST_ADMIN_PASSWORD, TEST_AUTH_SECRET, TEST_PAGE_TOKEN_SECRET, TestDb, env,
     invariant_violations, invariant_violations_at,
 };
-pub use stack::{COMPONENTS, Stack};
+pub use stack::Stack;

@@ -7,15 +7,6 @@ use order_service::test_util::spawn_order;
 use product_service::test_util::spawn_product;
 use shop_testkit::{Running, TestDb};
 
-/// Every component's name (its `service.name`), for a process that runs
-/// them all, as [`Stack`] does.
-pub const COMPONENTS: [&str; 4] = [
-    gateway::COMPONENT,
-    product_service::COMPONENT,
-    cart_service::COMPONENT,
-    order_service::COMPONENT,
-];
-
 /// The four components on one fresh database.
 #[derive(Debug)]
 pub struct Stack {

@@ -90,8 +90,12 @@ async fn main() -> anyhow::Result<()> {
     let db = shop_testkit::TestDb::new().await;
     let product =
         product_service::test_util::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
-    let channel =
-        shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &product.url(), &Default::default())?;
+    let channel = shop_runtime::client::channel(
+        "PRODUCT_SERVICE_ADDR",
+        &product.url(),
+        &Default::default(),
+        &Default::default(),
+    )?;
     let client = ProductServiceClient::new(channel);
     let pool = db.admin_pool().await;
     // The service migrates and seeds after it has bound its port.

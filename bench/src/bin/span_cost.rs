@@ -45,13 +45,13 @@ async fn request() {
             .body(())
             .unwrap();
         let method = "shop.product.v1.ProductService/GetProduct";
-        let client = shop_runtime::propagation::client_span(method, grpc_request.headers_mut());
+        let client = shop_runtime::telemetry::client_span(method, grpc_request.headers_mut());
         async {
             one_wait().await;
             // The server side, as in another process: a task of its own,
             // with no current span, continuing the trace from the headers.
             tokio::spawn(async move {
-                let server = shop_runtime::propagation::GrpcServerSpan {
+                let server = shop_runtime::telemetry::GrpcServerSpan {
                     component: "product-service",
                 }
                 .make_span(&grpc_request);

@@ -25,7 +25,7 @@ pub const BOOTSTRAP_SQL: &str = include_str!("../../../db/bootstrap.sql");
 
 /// The login role of each service, as [`BOOTSTRAP_SQL`] creates them: the
 /// roles `shop up` and the test harness give a password.
-pub const SERVICE_ROLES: &[&str] = &["product_svc", "cart_svc", "order_svc"];
+pub use shop_topology::service_roles;
 
 /// Why the ephemeral server could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -350,12 +350,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn service_roles_are_exactly_the_login_roles_the_bootstrap_creates() {
+    fn the_bootstrap_creates_exactly_the_roles_and_schemas_of_the_component_list() {
         let line = BOOTSTRAP_SQL
             .lines()
-            .find(|l| l.contains("FOREACH svc IN ARRAY"))
-            .expect("bootstrap.sql creates the service roles in one loop");
-        let created: Vec<&str> = line.split('\'').skip(1).step_by(2).collect();
-        assert_eq!(created, SERVICE_ROLES);
+            .find(|l| l.contains("FOREACH svc SLICE 1 IN ARRAY"))
+            .expect("bootstrap.sql creates the roles and schemas in one loop");
+        let quoted: Vec<&str> = line.split('\'').skip(1).step_by(2).collect();
+        let created: Vec<(&str, &str)> = quoted.chunks(2).map(|p| (p[0], p[1])).collect();
+        let listed: Vec<(&str, &str)> = shop_topology::Component::ALL
+            .iter()
+            .filter_map(|c| c.spec().database)
+            .map(|db| (db.role, db.schema))
+            .collect();
+        assert_eq!(created, listed);
     }
 }

@@ -32,7 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
-use crate::{ConfigError, Env};
+use crate::config::{ConfigError, Env};
 
 /// Marks a response that must not be sent: the connection is cut instead
 /// (an `abort` fault of [`crate::chaos`]).

@@ -1,42 +1,42 @@
-//! The runtime kit every Shop service stands on.
+//! The runtime kit every Shop component stands on: a service provides its
+//! gRPC routes, its migrations and its config, and this crate does the rest
+//! the same way everywhere.
 //!
-//! A service provides its gRPC routes, its migrations and its config; this
-//! crate does the rest the same way everywhere: typed configuration from the
-//! environment ([`config`]), logs ([`telemetry`]), a database pool confined
-//! to the service's schema ([`db`]) and one classification of its errors
-//! ([`db_error`]), the gRPC server with health, reflection,
-//! timeouts and tracing ([`grpc`], [`ServiceSpec`]), the admin HTTP server
-//! with `/metrics`, `/healthz` and `/readyz` ([`admin`]), and a graceful,
-//! bounded shutdown ([`shutdown`]).
+//! # Layout
 //!
-//! What every service's errors share comes from here too: field errors
-//! ([`validate`], INVALID_ARGUMENT naming the field), the failures that are
-//! not the caller's fault ([`fault`]: UNAVAILABLE when a retry may help,
-//! INTERNAL otherwise), the meaning of a failed call to another service
-//! ([`client::CallError`]), and pagination ([`page_token::Page`]).
+//! - [`config`]: typed configuration from the environment ([`Env`],
+//!   [`ConfigError`] naming the variable, secrets wrapped) and TLS material.
+//! - [`server`]: the gRPC server of a service ([`ServiceSpec`], [`serve`]:
+//!   health, reflection, deadlines, the server layers), the admin server
+//!   (`/metrics`, `/readyz`, `/faults`), the one drain at shutdown
+//!   ([`server::shutdown`]), the `healthcheck` subcommand, and what a handler
+//!   answers: field errors ([`server::validate`]), signed page tokens
+//!   ([`server::page_token`]) and the failures that are not the caller's
+//!   ([`Failure`]: UNAVAILABLE when a retry may help, INTERNAL otherwise).
+//! - [`client`]: a channel to another service with the client layers
+//!   (span, metrics, faults, transport errors), the call policy (deadline,
+//!   retries) and the meaning of a failed call.
+//! - [`db`]: the pool confined to the service's schema, one-statement
+//!   [`db::Reads`], the `#[sql]` span, and one classification of database
+//!   errors ([`db::classify`], [`db::OnConstraint`]).
+//! - [`http`]: the HTTP server of the gateway, with its limits.
+//! - [`telemetry`]: logs, traces (W3C trace context across processes) and
+//!   metrics.
+//! - [`chaos`]: faults injected on purpose, on every server and client.
+//!
+//! Dependencies point one way: `config` is a leaf; `telemetry`, `chaos` and
+//! `db` use `config`; `client`, `http` and `server` use those.
 
-pub mod admin;
 pub mod chaos;
 pub mod client;
 pub mod config;
 pub mod db;
-pub mod db_error;
-pub mod detach;
-pub mod fault;
-pub mod grpc;
-pub mod healthcheck;
 pub mod http;
-pub mod metrics;
-pub mod page_token;
-pub mod propagation;
-pub mod shutdown;
+pub mod server;
 pub mod telemetry;
-pub mod tls;
-pub mod validate;
 
-pub use config::{CommonConfig, ConfigError, Env};
-pub use fault::Fault;
-pub use grpc::{GrpcService, ServiceSpec, serve};
+pub use config::{ConfigError, Env};
+pub use server::{CommonConfig, Failure, GrpcService, ServiceSpec, serve};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -81,13 +81,40 @@ where
 {
     let telemetry = telemetry::init(env, component)?;
     // Before the first request, so no request goes uncounted.
-    metrics::handle();
+    telemetry::metrics_handle();
     let config = config(env)?;
     let (listen_addr, admin_addr) = addrs(&config);
     let (listener, admin) = bind(listen_addr, admin_addr).await?;
-    let result = run(config, listener, admin, Box::pin(shutdown::signal())).await;
+    let result = run(
+        config,
+        listener,
+        admin,
+        Box::pin(server::shutdown::signal()),
+    )
+    .await;
     telemetry.shutdown();
     result
+}
+
+/// The whole `main` of a component's binary: `<binary> healthcheck`
+/// probes the running process (gRPC health for a service, `/readyz` for
+/// the gateway); anything else runs `serve` with the process environment
+/// through [`main_entry`].
+pub async fn binary_main<Fut>(
+    component: shop_topology::Component,
+    serve: impl FnOnce(Env) -> Fut,
+) -> ExitCode
+where
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let spec = component.spec();
+    if server::healthcheck::requested() {
+        return match spec.grpc_service {
+            Some(service) => server::healthcheck::grpc(spec.port, spec.admin_port, service).await,
+            None => server::healthcheck::http(spec.admin_port).await,
+        };
+    }
+    main_entry(spec.name, serve(Env::process())).await
 }
 
 /// Runs a binary's body and turns a failure into one line on stderr and exit code 1.

@@ -2,7 +2,7 @@
 //! and any alteration (property tests).
 
 use proptest::prelude::*;
-use shop_runtime::page_token::{InvalidPageToken, PageTokens};
+use shop_runtime::server::page_token::{InvalidPageToken, PageTokens};
 
 fn tokens() -> PageTokens {
     PageTokens::new("property-test-key".to_string().into())

@@ -11,7 +11,7 @@ mod common;
 
 use common::{CALLER_SPAN_ID, TRACE_ID, from_caller, traceparent};
 use http::{HeaderMap, HeaderValue};
-use shop_runtime::propagation::client_span;
+use shop_runtime::telemetry::client_span;
 use shop_runtime::{Env, telemetry};
 
 /// Installs telemetry with export off, once for the test binary.

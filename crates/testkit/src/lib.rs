@@ -89,7 +89,7 @@ async fn prepare_template(admin: &Url) -> anyhow::Result<String> {
             .execute(&mut conn)
             .await?;
         shop_pgtemp::bootstrap(with_database(admin, &building).as_str()).await?;
-        for &role in shop_pgtemp::SERVICE_ROLES {
+        for role in shop_pgtemp::service_roles() {
             sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD '{ROLE_PASSWORD}'"))
                 .execute(&mut conn)
                 .await?;

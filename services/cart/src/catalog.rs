@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use shop_proto::product::BatchGetProductsRequest;
 use shop_proto::product::product_service_client::ProductServiceClient;
-use shop_runtime::Fault;
-use shop_runtime::client::{CallError, CallPolicy, Traced};
+use shop_runtime::Failure;
+use shop_runtime::client::{CallError, CallPolicy, Client};
 use uuid::Uuid;
 
 use crate::domain::Product;
@@ -20,12 +20,12 @@ const PRODUCT_SERVICE: &str = "product-service";
 #[derive(Debug, Clone)]
 pub struct Catalog {
     /// Shared channel; cloning it is cheap.
-    client: ProductServiceClient<Traced>,
+    client: ProductServiceClient<Client>,
     policy: CallPolicy,
 }
 
 impl Catalog {
-    pub fn new(channel: Traced, policy: CallPolicy) -> Self {
+    pub fn new(channel: Client, policy: CallPolicy) -> Self {
         Self {
             client: ProductServiceClient::new(channel),
             policy,
@@ -52,7 +52,7 @@ impl Catalog {
             .into_iter()
             .map(|p| -> Result<(Uuid, Product)> {
                 let id = Uuid::parse_str(&p.id).map_err(|e| {
-                    Fault::internal(anyhow::anyhow!("{PRODUCT_SERVICE} sent id {:?}: {e}", p.id))
+                    Failure::internal(anyhow::anyhow!("{PRODUCT_SERVICE} sent id {:?}: {e}", p.id))
                 })?;
                 let product = Product {
                     id,

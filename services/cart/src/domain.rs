@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use shop_runtime::validate::FieldError;
+use shop_runtime::server::validate::FieldError;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};

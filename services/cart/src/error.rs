@@ -2,12 +2,12 @@
 //!
 //! Client mistakes become INVALID_ARGUMENT (naming the field), NOT_FOUND or
 //! FAILED_PRECONDITION. What is not the caller's fault (our database, or
-//! product-service, cannot answer now; a bug) is a [`Fault`], answered as
+//! product-service, cannot answer now; a bug) is a [`Failure`], answered as
 //! every service does: UNAVAILABLE when a retry may help, INTERNAL otherwise.
 
-use shop_runtime::Fault;
+use shop_runtime::Failure;
 use shop_runtime::client::CallError;
-use shop_runtime::validate::FieldError;
+use shop_runtime::server::validate::FieldError;
 use tonic::Status;
 
 /// Everything a cart-service call can fail with.
@@ -24,7 +24,7 @@ pub enum Error {
     FailedPrecondition(String),
     /// Not the caller's fault.
     #[error(transparent)]
-    Fault(#[from] Fault),
+    Failure(#[from] Failure),
 }
 
 /// Result of a cart-service operation.
@@ -38,10 +38,10 @@ impl Error {
 }
 
 /// Constraints the store expects are mapped next to their queries; any
-/// other database error is a [`Fault`].
+/// other database error is a [`Failure`].
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Self::Fault(e.into())
+        Self::Failure(e.into())
     }
 }
 
@@ -50,7 +50,7 @@ impl From<CallError> for Error {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Refused(message) => Self::FailedPrecondition(message),
-            CallError::Fault(fault) => Self::Fault(fault),
+            CallError::Failure(fault) => Self::Failure(fault),
         }
     }
 }
@@ -61,7 +61,7 @@ impl From<Error> for Status {
             Error::InvalidArgument(field) => field.into(),
             Error::NotFound(msg) => Status::not_found(msg),
             Error::FailedPrecondition(msg) => Status::failed_precondition(msg),
-            Error::Fault(fault) => fault.into(),
+            Error::Failure(failure) => failure.into(),
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use shop_proto::cart::{self as pb, cart_service_server::CartService};
-use shop_runtime::validate;
+use shop_runtime::server::validate;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 

@@ -20,6 +20,7 @@ use std::future::Future;
 use shop_proto::cart::cart_service_server::CartServiceServer;
 use shop_runtime::client::CallPolicy;
 use shop_runtime::{CommonConfig, ConfigError, Env, ServiceSpec};
+use shop_topology::Component;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -29,14 +30,21 @@ use crate::store::Store;
 
 /// Fully qualified gRPC service name, as health reports it.
 pub const SERVICE_NAME: &str = shop_proto::cart::cart_service_server::SERVICE_NAME;
+const _: () = assert!(
+    Component::Cart.serves(SERVICE_NAME),
+    "shop-topology names another gRPC service"
+);
 /// Component name in logs, metrics and traces.
-pub const COMPONENT: &str = "cart-service";
+pub const COMPONENT: &str = Component::Cart.name();
 /// The schema this service owns; created by `db/bootstrap.sql`.
-pub const SCHEMA: &str = "cart";
+pub const SCHEMA: &str = match Component::Cart.spec().database {
+    Some(db) => db.schema,
+    None => panic!("a service has a schema"),
+};
 /// Default gRPC port.
-pub const DEFAULT_PORT: u16 = 50052;
+pub const DEFAULT_PORT: u16 = Component::Cart.spec().port;
 /// Default admin port.
-pub const DEFAULT_ADMIN_PORT: u16 = 9102;
+pub const DEFAULT_ADMIN_PORT: u16 = Component::Cart.spec().admin_port;
 
 /// Migrations embedded in the binary; applied at start.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -66,9 +74,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonConfig::from_env(env, DEFAULT_PORT, DEFAULT_ADMIN_PORT)?,
-            product_service_addr: env
-                .get("PRODUCT_SERVICE_ADDR")
-                .unwrap_or_else(|| "http://127.0.0.1:50051".into()),
+            product_service_addr: env.addr_of(Component::Product),
             downstream: CallPolicy::from_env(env)?,
         })
     }
@@ -77,9 +83,9 @@ impl Config {
 /// Runs this component as its binary does: telemetry and configuration
 /// from `env`, listeners on the configured addresses, until SIGTERM or
 /// Ctrl-C; then the drain and a telemetry flush.
-pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
+pub async fn serve_from_env(env: Env) -> anyhow::Result<()> {
     let addrs = |c: &Config| c.common.addrs();
-    shop_runtime::serve_from_env(env, COMPONENT, Config::from_env, addrs, run).await
+    shop_runtime::serve_from_env(&env, COMPONENT, Config::from_env, addrs, run).await
 }
 
 /// Runs cart-service on already-bound listeners until `shutdown` completes.
@@ -93,8 +99,8 @@ pub async fn run(
         "PRODUCT_SERVICE_ADDR",
         &config.product_service_addr,
         &config.common.tls,
-    )?
-    .with_faults(config.common.faults.clone());
+        &config.common.faults,
+    )?;
     let pool = SERVICE.connect(&config.common).await?;
     let api = CartApi::new(
         Store::new(pool.clone()),

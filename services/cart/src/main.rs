@@ -1,8 +1,5 @@
-//! The cart-service binary: configuration from the environment, then [`cart_service::run`].
-
-use std::process::ExitCode;
-
-use shop_runtime::Env;
+//! The cart-service binary: [`cart_service::serve_from_env`] with the process
+//! environment, or `cart-service healthcheck`.
 
 /// mimalloc: fewer cycles per allocation than glibc under many threads
 /// (docs/benchmarks.md).
@@ -10,18 +7,6 @@ use shop_runtime::Env;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    if shop_runtime::healthcheck::requested() {
-        return shop_runtime::healthcheck::grpc(
-            cart_service::DEFAULT_PORT,
-            cart_service::DEFAULT_ADMIN_PORT,
-            cart_service::SERVICE_NAME,
-        )
-        .await;
-    }
-    shop_runtime::main_entry(
-        cart_service::COMPONENT,
-        cart_service::serve_from_env(&Env::process()),
-    )
-    .await
+async fn main() -> std::process::ExitCode {
+    shop_runtime::binary_main(shop_topology::Component::Cart, cart_service::serve_from_env).await
 }

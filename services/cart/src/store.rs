@@ -10,7 +10,8 @@
 //! The constraints a caller can run into are mapped to their errors next to
 //! the query that may violate them.
 
-use shop_runtime::db_error::OnConstraint as _;
+use shop_runtime::db::OnConstraint as _;
+use shop_runtime::db::sql;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -37,7 +38,7 @@ impl Store {
     }
 
     /// The lines of a cart, oldest first.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.lines", db.system = "postgresql"))]
+    #[sql("cart.lines")]
     pub async fn lines(&self, user_id: &str) -> Result<Vec<Line>> {
         let lines = sqlx::query_as!(
             Line,
@@ -50,7 +51,7 @@ impl Store {
     }
 
     /// Adds `quantity` to a line, creating it when missing.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.add", db.system = "postgresql"))]
+    #[sql("cart.add")]
     pub async fn add(
         &self,
         user_id: &str,
@@ -88,7 +89,7 @@ impl Store {
     }
 
     /// Sets a line's quantity (1..=99; [`Store::remove`] takes a line out).
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.set", db.system = "postgresql"))]
+    #[sql("cart.set")]
     pub async fn set(
         &self,
         user_id: &str,
@@ -116,7 +117,7 @@ impl Store {
     }
 
     /// Removes a line; a missing line is not an error.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.remove", db.system = "postgresql"))]
+    #[sql("cart.remove")]
     pub async fn remove(&self, user_id: &str, product_id: Uuid) -> Result<()> {
         let mut tx = lock_cart(&self.pool, user_id).await?;
         sqlx::query!(
@@ -131,7 +132,7 @@ impl Store {
     }
 
     /// Empties a cart; it takes any currency again.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.clear", db.system = "postgresql"))]
+    #[sql("cart.clear")]
     pub async fn clear(&self, user_id: &str) -> Result<()> {
         let mut tx = lock_cart(&self.pool, user_id).await?;
         sqlx::query!("DELETE FROM cart_items WHERE user_id = $1", user_id)
@@ -150,7 +151,7 @@ impl Store {
     /// Takes an order's purchased quantities out of the cart, once per order.
     /// Lines bought in full go; a line the shopper topped up during checkout
     /// keeps the extra units; other lines are untouched.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.remove_purchased", db.system = "postgresql"))]
+    #[sql("cart.remove_purchased")]
     pub async fn remove_purchased(
         &self,
         user_id: &str,
@@ -200,7 +201,7 @@ impl Store {
 }
 
 /// Begins a transaction holding the lock on the shopper's cart row.
-#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.lock_cart", db.system = "postgresql"))]
+#[sql("cart.lock_cart")]
 async fn lock_cart<'a>(pool: &PgPool, user_id: &str) -> Result<Transaction<'a, Postgres>> {
     let mut tx = pool.begin().await?;
     sqlx::query!(
@@ -221,7 +222,7 @@ async fn lock_cart<'a>(pool: &PgPool, user_id: &str) -> Result<Transaction<'a, P
 /// that currency, or when every line it holds now is one the catalog just
 /// confirmed to be in it (an empty cart, or a cart whose products all moved
 /// to a new currency together).
-#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.claim_currency", db.system = "postgresql"))]
+#[sql("cart.claim_currency")]
 async fn claim_currency(
     tx: &mut Transaction<'_, Postgres>,
     user_id: &str,
@@ -256,7 +257,7 @@ async fn claim_currency(
 }
 
 /// Fails the transaction when the cart now holds more than 50 lines.
-#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "cart.check_line_count", db.system = "postgresql"))]
+#[sql("cart.check_line_count")]
 async fn check_line_count(tx: &mut Transaction<'_, Postgres>, user_id: &str) -> Result<()> {
     let lines = sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!" FROM cart_items WHERE user_id = $1"#,

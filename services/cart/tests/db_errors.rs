@@ -1,11 +1,11 @@
 //! Real PostgreSQL failures a retry can resolve (serialization failure,
 //! deadlock, lock not available, statement timeout) are classified once by
-//! `shop_runtime::db_error`, and cart-service and product-service both turn
+//! `shop_runtime::db::classify`, and cart-service and product-service both turn
 //! them into UNAVAILABLE, never INTERNAL or ABORTED.
 
 use std::time::Duration;
 
-use shop_runtime::db_error::{self, DbFailure, Retry};
+use shop_runtime::db::{self, DbFailure, Retry};
 use shop_testkit::TestDb;
 use sqlx::{Connection as _, PgConnection};
 use tonic::Code;
@@ -94,7 +94,7 @@ fn sqlstate(e: &sqlx::Error) -> String {
 
 fn assert_unavailable_everywhere(e: sqlx::Error, expected: Retry, code: &str) {
     assert_eq!(sqlstate(&e), code, "{e}");
-    assert_eq!(db_error::classify(&e), DbFailure::Retry(expected), "{e}");
+    assert_eq!(db::classify(&e), DbFailure::Retry(expected), "{e}");
     let cart = tonic::Status::from(cart_service::Error::from(e));
     assert_eq!(cart.code(), Code::Unavailable, "cart-service: {cart:?}");
     assert!(cart.message().contains("retry"), "{}", cart.message());
@@ -158,10 +158,7 @@ async fn a_constraint_violation_from_postgres_is_not_retryable() {
         .await
         .expect_err("duplicate key");
 
-    assert_eq!(
-        db_error::classify(&e),
-        DbFailure::Constraint("contended_pkey")
-    );
+    assert_eq!(db::classify(&e), DbFailure::Constraint("contended_pkey"));
     let status = tonic::Status::from(cart_service::Error::from(e));
     assert_eq!(status.code(), Code::Internal);
 }

@@ -12,8 +12,8 @@ use shop_proto::cart::{self as cart_pb};
 use shop_proto::names::MIXED_CURRENCY;
 use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_proto::product::{self as product_pb, ReservationStatus};
-use shop_runtime::Fault;
-use shop_runtime::client::{CallError, CallPolicy, Traced};
+use shop_runtime::Failure;
+use shop_runtime::client::{CallError, CallPolicy, Client};
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 use uuid::Uuid;
@@ -27,8 +27,8 @@ const PRODUCT_SERVICE: &str = "product-service";
 /// Clients of the services the saga drives.
 #[derive(Debug, Clone)]
 pub struct Downstream {
-    cart: CartServiceClient<Traced>,
-    product: ProductServiceClient<Traced>,
+    cart: CartServiceClient<Client>,
+    product: ProductServiceClient<Client>,
     policy: CallPolicy,
 }
 
@@ -56,7 +56,7 @@ pub struct Reservation {
 
 impl Downstream {
     /// Clients over two shared channels.
-    pub fn new(cart: Traced, product: Traced, policy: CallPolicy) -> Self {
+    pub fn new(cart: Client, product: Client, policy: CallPolicy) -> Self {
         Self {
             cart: CartServiceClient::new(cart),
             product: ProductServiceClient::new(product),
@@ -258,7 +258,7 @@ fn convert(r: product_pb::Reservation) -> Result<Reservation> {
         .map(|l| -> Result<OrderItem> {
             Ok(OrderItem {
                 product_id: Uuid::parse_str(&l.product_id).map_err(|e| {
-                    Fault::internal(anyhow::anyhow!(
+                    Failure::internal(anyhow::anyhow!(
                         "{PRODUCT_SERVICE} sent {:?}: {e}",
                         l.product_id
                     ))

@@ -5,12 +5,12 @@
 //! gateway can map them to 422 or 409, and short lines in a
 //! `google.rpc.PreconditionFailure`. What is not the caller's fault (our
 //! database, cart-service or product-service cannot answer now; a bug) is a
-//! [`Fault`], answered as every service does: UNAVAILABLE when a retry may
+//! [`Failure`], answered as every service does: UNAVAILABLE when a retry may
 //! help, INTERNAL otherwise.
 
-use shop_runtime::Fault;
+use shop_runtime::Failure;
 use shop_runtime::client::CallError;
-use shop_runtime::validate::FieldError;
+use shop_runtime::server::validate::FieldError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
@@ -44,17 +44,17 @@ pub enum Error {
     Interrupted,
     /// Not the caller's fault.
     #[error(transparent)]
-    Fault(#[from] Fault),
+    Failure(#[from] Failure),
 }
 
 /// Result of an order-service operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Constraints are not expected here (the unique key is an `ON CONFLICT`):
-/// every database error is a [`Fault`].
+/// every database error is a [`Failure`].
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Self::Fault(e.into())
+        Self::Failure(e.into())
     }
 }
 
@@ -65,7 +65,7 @@ impl From<CallError> for Error {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Refused(message) => Self::FailedPrecondition(message),
-            CallError::Fault(fault) => Self::Fault(fault),
+            CallError::Failure(fault) => Self::Failure(fault),
         }
     }
 }
@@ -83,7 +83,7 @@ impl From<Error> for Status {
                 );
                 for s in shortages {
                     details.add_precondition_failure_violation(
-                        "STOCK",
+                        shop_proto::names::STOCK_VIOLATION,
                         s.product_id.clone(),
                         s.description.clone(),
                     );
@@ -93,7 +93,7 @@ impl From<Error> for Status {
             Error::InProgress => Status::aborted(e.to_string()),
             Error::FailedPrecondition(msg) => Status::failed_precondition(msg),
             Error::Interrupted => Status::unavailable(e.to_string()),
-            Error::Fault(fault) => fault.into(),
+            Error::Failure(failure) => failure.into(),
         }
     }
 }

@@ -5,8 +5,8 @@
 //! answer 200 instead of 201.
 
 use shop_proto::order::{self as pb, order_service_server::OrderService};
-use shop_runtime::page_token::PageTokens;
-use shop_runtime::validate;
+use shop_runtime::server::page_token::PageTokens;
+use shop_runtime::server::validate;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{self, Cursor, Order, OrderStatus};

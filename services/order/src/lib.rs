@@ -24,8 +24,9 @@ use std::time::Duration;
 
 use shop_proto::order::order_service_server::OrderServiceServer;
 use shop_runtime::client::CallPolicy;
-use shop_runtime::page_token::PageTokens;
+use shop_runtime::server::page_token::PageTokens;
 use shop_runtime::{CommonConfig, ConfigError, Env, ServiceSpec};
+use shop_topology::Component;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -36,14 +37,21 @@ use crate::store::Store;
 
 /// Fully qualified gRPC service name, as health reports it.
 pub const SERVICE_NAME: &str = shop_proto::order::order_service_server::SERVICE_NAME;
+const _: () = assert!(
+    Component::Order.serves(SERVICE_NAME),
+    "shop-topology names another gRPC service"
+);
 /// Component name in logs, metrics and traces.
-pub const COMPONENT: &str = "order-service";
+pub const COMPONENT: &str = Component::Order.name();
 /// The schema this service owns; created by `db/bootstrap.sql`.
-pub const SCHEMA: &str = "orders";
+pub const SCHEMA: &str = match Component::Order.spec().database {
+    Some(db) => db.schema,
+    None => panic!("a service has a schema"),
+};
 /// Default gRPC port.
-pub const DEFAULT_PORT: u16 = 50053;
+pub const DEFAULT_PORT: u16 = Component::Order.spec().port;
 /// Default admin port.
-pub const DEFAULT_ADMIN_PORT: u16 = 9103;
+pub const DEFAULT_ADMIN_PORT: u16 = Component::Order.spec().admin_port;
 
 /// Migrations embedded in the binary; applied at start.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -82,12 +90,8 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonConfig::from_env(env, DEFAULT_PORT, DEFAULT_ADMIN_PORT)?,
-            cart_service_addr: env
-                .get("CART_SERVICE_ADDR")
-                .unwrap_or_else(|| "http://127.0.0.1:50052".into()),
-            product_service_addr: env
-                .get("PRODUCT_SERVICE_ADDR")
-                .unwrap_or_else(|| "http://127.0.0.1:50051".into()),
+            cart_service_addr: env.addr_of(Component::Cart),
+            product_service_addr: env.addr_of(Component::Product),
             downstream: CallPolicy::from_env(env)?,
             recovery_horizon: env.seconds_or("RECOVERY_HORIZON_SECONDS", 15)?,
             recovery_interval: Duration::from_millis(
@@ -102,9 +106,9 @@ impl Config {
 /// Runs this component as its binary does: telemetry and configuration
 /// from `env`, listeners on the configured addresses, until SIGTERM or
 /// Ctrl-C; then the drain and a telemetry flush.
-pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
+pub async fn serve_from_env(env: Env) -> anyhow::Result<()> {
     let addrs = |c: &Config| c.common.addrs();
-    shop_runtime::serve_from_env(env, COMPONENT, Config::from_env, addrs, run).await
+    shop_runtime::serve_from_env(&env, COMPONENT, Config::from_env, addrs, run).await
 }
 
 /// Runs order-service on already-bound listeners until `shutdown` completes.
@@ -118,14 +122,14 @@ pub async fn run(
         "CART_SERVICE_ADDR",
         &config.cart_service_addr,
         &config.common.tls,
-    )?
-    .with_faults(config.common.faults.clone());
+        &config.common.faults,
+    )?;
     let product = shop_runtime::client::channel(
         "PRODUCT_SERVICE_ADDR",
         &config.product_service_addr,
         &config.common.tls,
-    )?
-    .with_faults(config.common.faults.clone());
+        &config.common.faults,
+    )?;
     let pool = SERVICE.connect(&config.common).await?;
     let store = Store::new(pool.clone());
     let saga = Saga::new(

@@ -1,8 +1,5 @@
-//! The order-service binary: configuration from the environment, then [`order_service::run`].
-
-use std::process::ExitCode;
-
-use shop_runtime::Env;
+//! The order-service binary: [`order_service::serve_from_env`] with the process
+//! environment, or `order-service healthcheck`.
 
 /// mimalloc: fewer cycles per allocation than glibc under many threads
 /// (docs/benchmarks.md).
@@ -10,18 +7,10 @@ use shop_runtime::Env;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    if shop_runtime::healthcheck::requested() {
-        return shop_runtime::healthcheck::grpc(
-            order_service::DEFAULT_PORT,
-            order_service::DEFAULT_ADMIN_PORT,
-            order_service::SERVICE_NAME,
-        )
-        .await;
-    }
-    shop_runtime::main_entry(
-        order_service::COMPONENT,
-        order_service::serve_from_env(&Env::process()),
+async fn main() -> std::process::ExitCode {
+    shop_runtime::binary_main(
+        shop_topology::Component::Order,
+        order_service::serve_from_env,
     )
     .await
 }

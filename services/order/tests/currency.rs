@@ -34,8 +34,16 @@ impl Stack {
     /// The saga's own clients, pointed at this stack.
     fn downstream(&self) -> Downstream {
         let tls = Default::default();
-        let cart = shop_runtime::client::channel("CART", &self.cart.url(), &tls).unwrap();
-        let product = shop_runtime::client::channel("PRODUCT", &self.product.url(), &tls).unwrap();
+        let cart =
+            shop_runtime::client::channel("CART", &self.cart.url(), &tls, &Default::default())
+                .unwrap();
+        let product = shop_runtime::client::channel(
+            "PRODUCT",
+            &self.product.url(),
+            &tls,
+            &Default::default(),
+        )
+        .unwrap();
         Downstream::new(cart, product, CallPolicy::default())
     }
 }

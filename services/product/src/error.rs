@@ -2,11 +2,11 @@
 //!
 //! Client mistakes become INVALID_ARGUMENT (naming the field), NOT_FOUND,
 //! ALREADY_EXISTS or FAILED_PRECONDITION with a message that names the
-//! product. What is not the caller's fault is a [`Fault`], answered as every
+//! product. What is not the caller's fault is a [`Failure`], answered as every
 //! service does: UNAVAILABLE when a retry may help, INTERNAL otherwise.
 
-use shop_runtime::Fault;
-use shop_runtime::validate::FieldError;
+use shop_runtime::Failure;
+use shop_runtime::server::validate::FieldError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 use uuid::Uuid;
@@ -41,7 +41,7 @@ pub enum Error {
     FailedPrecondition(String),
     /// Not the caller's fault: the database is away, or a bug.
     #[error(transparent)]
-    Fault(#[from] Fault),
+    Failure(#[from] Failure),
 }
 
 /// Result of a product-service operation.
@@ -55,10 +55,10 @@ impl Error {
 }
 
 /// Constraints the store expects are mapped next to their queries; any
-/// other database error is a [`Fault`].
+/// other database error is a [`Failure`].
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Self::Fault(e.into())
+        Self::Failure(e.into())
     }
 }
 
@@ -71,7 +71,7 @@ impl From<Error> for Status {
             Error::InsufficientStock(short) => insufficient_stock(&short),
             Error::MixedCurrency(lines) => mixed_currency(&lines),
             Error::FailedPrecondition(msg) => Status::failed_precondition(msg),
-            Error::Fault(fault) => fault.into(),
+            Error::Failure(failure) => failure.into(),
         }
     }
 }
@@ -91,7 +91,7 @@ fn insufficient_stock(short: &[Shortage]) -> Status {
     let mut details = ErrorDetails::new();
     for s in short {
         details.add_precondition_failure_violation(
-            "STOCK",
+            shop_proto::names::STOCK_VIOLATION,
             s.product_id.to_string(),
             format!("requested {}, available {}", s.requested, s.available),
         );

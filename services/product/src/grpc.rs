@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use shop_proto::product::{self as pb, product_service_server::ProductService};
-use shop_runtime::page_token::PageTokens;
+use shop_runtime::server::page_token::PageTokens;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 

@@ -21,8 +21,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use shop_proto::product::product_service_server::ProductServiceServer;
-use shop_runtime::page_token::PageTokens;
+use shop_runtime::server::page_token::PageTokens;
 use shop_runtime::{CommonConfig, ConfigError, Env, ServiceSpec};
+use shop_topology::Component;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -31,14 +32,21 @@ use crate::store::Store;
 
 /// Fully qualified gRPC service name, as health reports it.
 pub const SERVICE_NAME: &str = shop_proto::product::product_service_server::SERVICE_NAME;
+const _: () = assert!(
+    Component::Product.serves(SERVICE_NAME),
+    "shop-topology names another gRPC service"
+);
 /// Component name in logs, metrics and traces.
-pub const COMPONENT: &str = "product-service";
+pub const COMPONENT: &str = Component::Product.name();
 /// The schema this service owns; created by `db/bootstrap.sql`.
-pub const SCHEMA: &str = "product";
+pub const SCHEMA: &str = match Component::Product.spec().database {
+    Some(db) => db.schema,
+    None => panic!("a service has a schema"),
+};
 /// Default gRPC port.
-pub const DEFAULT_PORT: u16 = 50051;
+pub const DEFAULT_PORT: u16 = Component::Product.spec().port;
 /// Default admin port (`/metrics`, `/healthz`, `/readyz`).
-pub const DEFAULT_ADMIN_PORT: u16 = 9101;
+pub const DEFAULT_ADMIN_PORT: u16 = Component::Product.spec().admin_port;
 
 /// Migrations embedded in the binary; applied at start.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -79,9 +87,9 @@ impl Config {
 /// Runs this component as its binary does: telemetry and configuration
 /// from `env`, listeners on the configured addresses, until SIGTERM or
 /// Ctrl-C; then the drain and a telemetry flush.
-pub async fn serve_from_env(env: &Env) -> anyhow::Result<()> {
+pub async fn serve_from_env(env: Env) -> anyhow::Result<()> {
     let addrs = |c: &Config| c.common.addrs();
-    shop_runtime::serve_from_env(env, COMPONENT, Config::from_env, addrs, run).await
+    shop_runtime::serve_from_env(&env, COMPONENT, Config::from_env, addrs, run).await
 }
 
 /// Runs product-service on already-bound listeners until `shutdown` completes.

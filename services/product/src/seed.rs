@@ -3,7 +3,7 @@
 //! Images are paths on the gateway, which draws them itself: the demo works
 //! with no network at all.
 
-use shop_runtime::validate::FieldError;
+use shop_runtime::server::validate::FieldError;
 
 use crate::domain::{Currency, NewProduct, Sku};
 

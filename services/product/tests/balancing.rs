@@ -100,8 +100,13 @@ async fn a_name_is_resolved_through_dns() {
     let db = TestDb::new().await;
     let service = product_service::test_util::spawn_product(&db, &[]).await;
     let url = format!("http://localhost:{}", service.addr.port());
-    let channel =
-        shop_runtime::client::channel("PRODUCT_SERVICE_ADDR", &url, &Default::default()).unwrap();
+    let channel = shop_runtime::client::channel(
+        "PRODUCT_SERVICE_ADDR",
+        &url,
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
     let mut client = ProductServiceClient::new(channel);
     // The first resolution races the first call: allow a moment.
     let mut answered = false;

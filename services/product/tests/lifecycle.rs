@@ -196,12 +196,16 @@ async fn http_get(url: &str) -> String {
 async fn the_healthcheck_probe_passes_for_a_serving_instance_and_fails_without_one() {
     let h = start().await;
     let name = product_service::SERVICE_NAME;
-    assert!(shop_runtime::healthcheck::grpc_serving(h.service.addr, name).await);
+    assert!(shop_runtime::server::healthcheck::grpc_serving(h.service.addr, name).await);
     assert!(
-        shop_runtime::healthcheck::grpc_serving(h.service.addr, shop_runtime::grpc::LIVENESS).await
+        shop_runtime::server::healthcheck::grpc_serving(
+            h.service.addr,
+            shop_runtime::server::LIVENESS
+        )
+        .await
     );
-    assert!(shop_runtime::healthcheck::http_ready(h.service.admin_addr).await);
+    assert!(shop_runtime::server::healthcheck::http_ready(h.service.admin_addr).await);
     let addr = h.service.addr;
     h.service.stop().await.unwrap();
-    assert!(!shop_runtime::healthcheck::grpc_serving(addr, name).await);
+    assert!(!shop_runtime::server::healthcheck::grpc_serving(addr, name).await);
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use http::{HeaderMap, HeaderValue};
-use shop_runtime::propagation::{GrpcServerSpan, client_span};
+use shop_runtime::telemetry::{GrpcServerSpan, client_span};
 use tower_http::trace::MakeSpan as _;
 
 /// The caller's trace.

@@ -8,7 +8,7 @@ pub use cart::{Cart, CartLine};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shop_proto::names::rejection;
-use shop_runtime::validate::FieldError;
+use shop_runtime::server::validate::FieldError;
 use uuid::Uuid;
 
 /// Where an order stands.

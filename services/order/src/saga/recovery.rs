@@ -19,7 +19,7 @@ impl Saga {
         for &id in &ids {
             // Each recovery is a trace of its own, as order-service's work.
             let span = tracing::info_span!("order.recover", order_id = %id);
-            shop_runtime::propagation::start_trace(&span, crate::COMPONENT);
+            shop_runtime::telemetry::start_trace(&span, crate::COMPONENT);
             // Logged inside the recovery's span, so the line carries its trace.
             async {
                 match self.recover_one(id).await {

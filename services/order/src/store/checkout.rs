@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use shop_runtime::Fault;
+use shop_runtime::Failure;
 
 use super::Store;
 use crate::domain::{OrderItem, RejectionReason, Shortage};
@@ -67,7 +67,7 @@ impl Store {
         let shortages = (!shortages.is_empty())
             .then(|| serde_json::to_value(shortages))
             .transpose()
-            .map_err(Fault::internal)?;
+            .map_err(Failure::internal)?;
         let updated = sqlx::query!(
             r#"
             UPDATE orders SET status = 'REJECTED', rejection_reason = $2, shortages = $3, updated_at = now()

@@ -16,7 +16,7 @@ mod checkout;
 mod followups;
 
 use chrono::{DateTime, Utc};
-use shop_runtime::Fault;
+use shop_runtime::Failure;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -163,14 +163,14 @@ impl Store {
                     })
                     .collect();
                 let shortages: Vec<Shortage> = match h.shortages {
-                    Some(json) => serde_json::from_value(json).map_err(Fault::internal)?,
+                    Some(json) => serde_json::from_value(json).map_err(Failure::internal)?,
                     None => Vec::new(),
                 };
                 Ok(Order {
                     id: h.id,
                     number: h.number,
                     user_id: h.user_id,
-                    status: OrderStatus::parse(&h.status).map_err(Fault::internal)?,
+                    status: OrderStatus::parse(&h.status).map_err(Failure::internal)?,
                     items,
                     total_minor: h.total_minor,
                     currency: h.currency,

@@ -10,11 +10,11 @@ mod reservation;
 pub use reservation::{
     Reservation, ReservationStatus, ReserveRequest, ReservedLine, Shortage, ttl as reservation_ttl,
 };
-pub use shop_runtime::validate::{text, uuid as parse_id};
+pub use shop_runtime::server::validate::{text, uuid as parse_id};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shop_runtime::validate::FieldError;
+use shop_runtime::server::validate::FieldError;
 use uuid::Uuid;
 
 /// Most ids in one batch get.

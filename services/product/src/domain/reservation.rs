@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shop_runtime::validate::FieldError;
+use shop_runtime::server::validate::FieldError;
 use uuid::Uuid;
 
 /// Most lines in one reservation.

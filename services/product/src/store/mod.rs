@@ -10,8 +10,9 @@
 
 mod reservations;
 
+use shop_runtime::db::OnConstraint as _;
 use shop_runtime::db::Reads;
-use shop_runtime::db_error::OnConstraint as _;
+use shop_runtime::db::sql;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -46,7 +47,7 @@ impl Store {
 
     /// One page of products after `after`, ordered by (name, id); fetches
     /// `limit` rows.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.list", db.system = "postgresql"))]
+    #[sql("product.list")]
     pub async fn list(
         &self,
         filter: &ListFilter,
@@ -82,7 +83,7 @@ impl Store {
         Ok(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.get", db.system = "postgresql"))]
+    #[sql("product.get")]
     pub async fn get(&self, id: Uuid) -> Result<Product> {
         self.reads
             .run(async |conn| {
@@ -103,7 +104,7 @@ impl Store {
     }
 
     /// The products among `ids` that exist, in no particular order.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.get_many", db.system = "postgresql"))]
+    #[sql("product.get_many")]
     pub async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<Product>> {
         let rows = self
             .reads
@@ -125,7 +126,7 @@ impl Store {
     }
 
     /// Inserts a product; a taken SKU fails on the unique constraint.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.create", db.system = "postgresql"))]
+    #[sql("product.create")]
     pub async fn create(&self, new: &NewProduct) -> Result<Product> {
         let row = sqlx::query_as!(
             Product,
@@ -152,7 +153,7 @@ impl Store {
     }
 
     /// Changes the fields set in `patch`.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.update", db.system = "postgresql"))]
+    #[sql("product.update")]
     pub async fn update(&self, id: Uuid, patch: &ProductPatch) -> Result<Product> {
         sqlx::query_as!(
             Product,
@@ -187,7 +188,7 @@ impl Store {
 
     /// Restocks or writes off, in one conditional update that can never take
     /// available stock below zero.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.adjust_stock", db.system = "postgresql"))]
+    #[sql("product.adjust_stock")]
     pub async fn adjust_stock(&self, id: Uuid, delta: i64) -> Result<Product> {
         let updated = sqlx::query_as!(
             Product,
@@ -234,7 +235,7 @@ impl Store {
 
     /// Inserts the demo catalog unless the catalog already has products.
     /// Safe when several instances start at once: SKUs are unique.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.seed", db.system = "postgresql"))]
+    #[sql("product.seed")]
     pub async fn seed(&self, products: &[NewProduct]) -> Result<u64> {
         let column = |f: fn(&NewProduct) -> String| products.iter().map(f).collect::<Vec<_>>();
         let prices: Vec<i64> = products.iter().map(|p| p.unit_price_minor).collect();

@@ -4,8 +4,9 @@
 //! Stock moves under row locks taken in product id order, so two
 //! transactions never wait on each other in a cycle.
 
-use shop_runtime::Fault;
-use shop_runtime::db_error::OnConstraint as _;
+use shop_runtime::Failure;
+use shop_runtime::db::OnConstraint as _;
+use shop_runtime::db::sql;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 
 impl Store {
     /// Holds stock for every line or none, keyed by the reservation id.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.reserve", db.system = "postgresql"))]
+    #[sql("product.reserve")]
     pub async fn reserve(&self, req: &ReserveRequest) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
         let ttl_seconds = req.ttl.as_secs_f64();
@@ -110,7 +111,7 @@ impl Store {
     }
 
     /// A reservation with its lines.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.reservation", db.system = "postgresql"))]
+    #[sql("product.reservation")]
     pub async fn reservation(&self, id: Uuid) -> Result<Reservation> {
         let head = sqlx::query!(
             "SELECT id, status, expires_at, created_at FROM reservations WHERE id = $1",
@@ -131,7 +132,7 @@ impl Store {
         .await?;
         Ok(Reservation {
             id: head.id,
-            status: ReservationStatus::parse(&head.status).map_err(Fault::internal)?,
+            status: ReservationStatus::parse(&head.status).map_err(Failure::internal)?,
             lines,
             expires_at: head.expires_at,
             created_at: head.created_at,
@@ -139,7 +140,7 @@ impl Store {
     }
 
     /// Moves a held reservation's stock to sold. Committing twice is a no-op.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.commit", db.system = "postgresql"))]
+    #[sql("product.commit")]
     pub async fn commit(&self, id: Uuid) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
         let (status, expired) = lock_reservation(&mut tx, id).await?;
@@ -171,7 +172,7 @@ impl Store {
 
     /// Gives a reservation's stock back exactly once: held stock of a HELD
     /// reservation, sold stock of a COMMITTED one.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.release", db.system = "postgresql"))]
+    #[sql("product.release")]
     pub async fn release(&self, id: Uuid) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
         let (status, _) = lock_reservation(&mut tx, id).await?;
@@ -226,7 +227,7 @@ enum Move {
 }
 
 /// Locks a reservation row; returns its status and whether its TTL ran out.
-#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.lock_reservation", db.system = "postgresql"))]
+#[sql("product.lock_reservation")]
 async fn lock_reservation(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
@@ -239,14 +240,14 @@ async fn lock_reservation(
     .await?
     .ok_or_else(|| reservation_not_found(id))?;
     Ok((
-        ReservationStatus::parse(&row.status).map_err(Fault::internal)?,
+        ReservationStatus::parse(&row.status).map_err(Failure::internal)?,
         row.expired,
     ))
 }
 
 /// Moves the units of `reservations` between buckets, locking the products
 /// in id order first.
-#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.move_stock", db.system = "postgresql"))]
+#[sql("product.move_stock")]
 async fn move_stock(
     tx: &mut Transaction<'_, Postgres>,
     reservations: &[Uuid],
@@ -295,7 +296,7 @@ async fn move_stock(
     Ok(())
 }
 
-#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "product.set_status", db.system = "postgresql"))]
+#[sql("product.set_status")]
 async fn set_status(
     tx: &mut Transaction<'_, Postgres>,
     ids: &[Uuid],

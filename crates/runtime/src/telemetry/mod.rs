@@ -44,6 +44,15 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{ConfigError, Env};
 
+mod propagation;
+mod red;
+
+pub use propagation::{
+    GrpcServerSpan, HeaderExtractor, SpanLayer, SpanService, client_span, continue_trace,
+    start_trace,
+};
+pub use red::{GrpcMetrics, GrpcMetricsLayer, handle as metrics_handle};
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -344,7 +353,7 @@ where
         let span_context = if exports() {
             Some(current.context().span().span_context().clone())
         } else {
-            crate::propagation::local_context(&current)
+            propagation::local_context(&current)
         };
         if let Some(span_context) = span_context.filter(SpanContext::is_valid) {
             line.insert(

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::validate::{self, FieldError};
+use crate::server::validate::{self, FieldError};
 
 /// A token this server did not issue for this listing.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -18,14 +18,25 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::CommonConfig;
-use crate::admin::{self, AdminState, Readiness};
 use crate::chaos::ServerFaultsLayer;
+use crate::config::Tls;
 use crate::db::DbError;
-use crate::detach::DetachLayer;
-use crate::metrics::GrpcMetricsLayer;
-use crate::propagation::{GrpcServerSpan, SpanLayer};
-use crate::shutdown::Drain;
+use crate::telemetry::{GrpcMetricsLayer, GrpcServerSpan, SpanLayer};
+use admin::{AdminState, Readiness};
+use detach::DetachLayer;
+use shutdown::{Drain, Serving};
+
+pub mod admin;
+mod common;
+mod detach;
+mod failure;
+pub mod healthcheck;
+pub mod page_token;
+pub mod shutdown;
+pub mod validate;
+
+pub use common::CommonConfig;
+pub use failure::Failure;
 
 /// What the runtime needs to know of a service to connect and serve it:
 /// its names and its database. Each service declares one, and its `run`
@@ -96,7 +107,7 @@ pub struct GrpcService {
     /// Upper bound of the drain at shutdown.
     pub shutdown_grace: Duration,
     /// TLS of the gRPC listener; plain when not configured.
-    pub tls: crate::tls::Tls,
+    pub tls: Tls,
     /// Faults injected on purpose ([`crate::chaos`]).
     pub faults: crate::chaos::Faults,
 }
@@ -129,11 +140,11 @@ pub fn handler_deadline(request_timeout: Duration) -> Duration {
 const DATABASE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A server builder, speaking TLS when `tls` holds a certificate.
-fn server_builder(tls: &crate::tls::Tls) -> Result<tonic::transport::Server, ServeError> {
+fn server_builder(tls: &Tls) -> Result<tonic::transport::Server, ServeError> {
     let builder = tonic::transport::Server::builder();
     Ok(match tls.grpc_server() {
         Some(config) => {
-            crate::tls::install_crypto_provider();
+            crate::config::install_crypto_provider();
             builder.tls_config(config)?
         }
         None => builder,
@@ -209,48 +220,18 @@ pub async fn serve(
                 drain.signal(),
             ),
     );
-    tracing::info!(service = component, "serving");
-
-    let mut grpc = grpc;
-    tokio::select! {
-        () = shutdown => {}
-        // The server stopped on its own: report why.
-        result = &mut grpc => {
-            probe.abort();
-            admin.abort();
-            return match result {
-                Ok(r) => r.map_err(ServeError::from),
-                Err(join) => Err(ServeError::Admin(std::io::Error::other(join))),
-            };
-        }
-    }
-
-    // Stop advertising first, then stop accepting, then drain. Everything
-    // below, the pool's close included, ends within the grace.
-    probe.abort();
-    readiness.set_draining();
-    set_health(&health, name, false).await;
-    let grace = drain.start(shutdown_grace);
-    match grace.wait(&mut grpc).await {
-        Some(Ok(result)) => result?,
-        Some(Err(join)) => tracing::error!(error = %join, "gRPC server task failed"),
-        None => {}
-    }
-    match grace.last_step(admin).await {
-        Some(Ok(result)) => result?,
-        Some(Err(join)) => tracing::error!(error = %join, "admin server task failed"),
-        None => tracing::warn!(service = component, "admin server did not stop in time"),
-    }
-    // Detached handlers may still hold connections; closing waits for them
-    // only until the grace period is over.
-    if grace.last_step(pool.close()).await.is_none() {
-        tracing::warn!(
-            service = component,
-            "database connections still busy at the end of the grace period; leaving them"
-        );
-    }
-    tracing::info!(service = component, "stopped");
-    Ok(())
+    let serving = Serving {
+        component,
+        drain,
+        readiness,
+        server: grpc,
+        admin,
+        probe,
+    };
+    let unadvertise = set_health(&health, name, false);
+    serving
+        .run_until(shutdown, shutdown_grace, unadvertise, pool.close())
+        .await
 }
 
 async fn set_health(health: &HealthReporter, name: &str, serving: bool) {

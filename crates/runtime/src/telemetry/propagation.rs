@@ -1,9 +1,9 @@
 //! W3C trace context across process boundaries, and the spans of gRPC
 //! calls on both sides.
 //!
-//! The client side is [`Traced`], the channel every Shop client uses: one
-//! `grpc.client` span per call whose context travels in the `traceparent`
-//! header, plus client-side RED metrics. The server side is
+//! The client side is [`client_span`], made by the client layers
+//! (`crate::client::layers`): one `grpc.client` span per call whose context
+//! travels in the `traceparent` header. The server side is
 //! [`GrpcServerSpan`]: a `grpc.server` span per call, child of the caller's
 //! span. Health checks and reflection make no spans.
 //!
@@ -17,21 +17,16 @@
 //! drawn from a thread-local generator, and a header, per call.
 
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
 use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceState};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{IdGenerator as _, RandomIdGenerator};
-use tonic::body::Body;
-use tonic::transport::Channel;
 use tracing::{Instrument as _, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan as _;
-
-use crate::telemetry;
 
 /// Writes trace context into HTTP/2 headers (gRPC metadata).
 struct HeaderInjector<'a>(&'a mut HeaderMap);
@@ -81,7 +76,7 @@ pub fn continue_trace(span: &Span, headers: &HeaderMap, component: &str) {
         return;
     }
     let remote = headers.contains_key("traceparent");
-    if !telemetry::exports() {
+    if !super::exports() {
         let parent = if remote {
             extract(headers).span().span_context().clone()
         } else {
@@ -90,7 +85,7 @@ pub fn continue_trace(span: &Span, headers: &HeaderMap, component: &str) {
         set_local(span, LocalContext::child_of(&parent));
         return;
     }
-    if !remote && !telemetry::is_shared() {
+    if !remote && !super::is_shared() {
         return;
     }
     let parent = if remote {
@@ -98,7 +93,7 @@ pub fn continue_trace(span: &Span, headers: &HeaderMap, component: &str) {
     } else {
         opentelemetry::Context::new()
     };
-    let _ = span.set_parent(telemetry::in_component(component, parent));
+    let _ = span.set_parent(super::in_component(component, parent));
 }
 
 /// The trace context `headers` carry; an empty context when they carry
@@ -209,113 +204,6 @@ impl<B> tower_http::trace::MakeSpan<B> for GrpcServerSpan {
     }
 }
 
-/// A [`Channel`] whose calls each get a `grpc.client` span, carry its trace
-/// context, and count in `grpc_client_requests_total` and
-/// `grpc_client_request_duration_seconds`.
-///
-/// A call that fails in the transport (connection refused or reset, a peer
-/// killed mid-call) comes back as UNAVAILABLE: tonic would report it as
-/// UNKNOWN, which callers must treat as a bug, while it is an outage to
-/// retry (found by `tests/faults.rs`).
-#[derive(Debug, Clone)]
-pub struct Traced {
-    /// The shared, possibly balanced, channel.
-    inner: Channel,
-    /// The caller's faults on the calls it makes (`on calls to X`).
-    faults: crate::chaos::Faults,
-}
-
-impl Traced {
-    /// Wraps `inner`.
-    pub fn new(inner: Channel) -> Self {
-        Self {
-            inner,
-            faults: crate::chaos::Faults::default(),
-        }
-    }
-
-    /// Applies the `on calls to X` faults of `faults` to these calls.
-    pub fn with_faults(mut self, faults: crate::chaos::Faults) -> Self {
-        self.faults = faults;
-        self
-    }
-}
-
-type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
-
-/// A call of [`Traced`]: sent, or held by a fault with the channel that
-/// will send it.
-enum Call<F> {
-    Sent(F),
-    /// Boxed: only a call a fault hits pays for it.
-    Held(Box<(crate::chaos::Hit, Channel, http::Request<Body>)>),
-}
-
-impl tower::Service<http::Request<Body>> for Traced {
-    type Response = http::Response<Body>;
-    type Error = tonic::Status;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        tower::Service::poll_ready(&mut self.inner, cx).map_err(unavailable)
-    }
-
-    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
-        let method = request.uri().path().trim_start_matches('/').to_string();
-        let span = client_span(&method, request.headers_mut());
-        let started = Instant::now();
-        // A fault waits before the call leaves, or fails it without sending:
-        // the ready channel sends this call once the wait is over, a clone
-        // takes the next one.
-        let call = match self.faults.on_call(request.uri().path()) {
-            None => Call::Sent(tower::Service::call(&mut self.inner, request)),
-            Some(hit) => {
-                let clone = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, clone);
-                Call::Held(Box::new((hit, ready, request)))
-            }
-        };
-        Box::pin(
-            async move {
-                let result = match call {
-                    Call::Sent(sent) => sent.await.map_err(unavailable),
-                    Call::Held(held) => {
-                        let (hit, mut ready, request) = *held;
-                        match hit.wait().await {
-                        None => tower::Service::call(&mut ready, request)
-                            .await
-                            .map_err(unavailable),
-                        Some(crate::chaos::Outcome::Fail(code)) => {
-                            Err(crate::chaos::injected(code))
-                        }
-                        // A cut call is what a transport failure looks like.
-                        Some(crate::chaos::Outcome::Abort) => Err(tonic::Status::unavailable(
-                            "injected fault: connection cut",
-                        )),
-                    }
-                    }
-                };
-                let code = match &result {
-                    Ok(response) => response
-                        .headers()
-                        .get("grpc-status")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<i32>().ok())
-                        .map(tonic::Code::from_i32)
-                        .unwrap_or(tonic::Code::Ok),
-                    Err(status) => status.code(),
-                };
-                let code = format!("{code:?}");
-                metrics::counter!("grpc_client_requests_total", "method" => method.clone(), "code" => code).increment(1);
-                metrics::histogram!("grpc_client_request_duration_seconds", "method" => method)
-                    .record(started.elapsed().as_secs_f64());
-                result
-            }
-            .instrument(span),
-        )
-    }
-}
-
 /// The `grpc.client` span of a call to `method` (`package.Service/Method`),
 /// its trace context written into the call's `headers`. With export off
 /// the span gets a span id of its own in the trace of the span it is made
@@ -330,7 +218,7 @@ pub fn client_span(method: &str, headers: &mut HeaderMap) -> Span {
     if span.is_disabled() {
         return span;
     }
-    if telemetry::exports() {
+    if super::exports() {
         inject(&span.context(), headers);
     } else if let Some(parent) = local_context(&span) {
         let own = LocalContext::child_of(&parent);
@@ -346,17 +234,6 @@ pub fn client_span(method: &str, headers: &mut HeaderMap) -> Span {
 /// Writes `context`'s span context into `headers` as W3C trace context.
 fn inject(context: &opentelemetry::Context, headers: &mut HeaderMap) {
     TraceContextPropagator::new().inject_context(context, &mut HeaderInjector(headers));
-}
-
-/// A transport failure as the outage it is.
-fn unavailable(error: tonic::transport::Error) -> tonic::Status {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message = format!("{message}: {cause}");
-        source = cause.source();
-    }
-    tonic::Status::unavailable(message)
 }
 
 /// A layer that runs each request's handling inside the span `M` makes.

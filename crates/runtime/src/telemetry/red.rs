@@ -13,7 +13,7 @@ const DURATION_BUCKETS: &[f64] = &[
 ];
 
 /// The process-wide recorder, installed on first use: every component calls
-/// it at start ([`crate::serve_from_env`], [`crate::admin::serve`]), since a
+/// it at start ([`crate::serve_from_env`], [`crate::server::admin::serve`]), since a
 /// metric recorded before the recorder exists is lost. Several services in
 /// one process (`shop up`, tests) share it and tell themselves apart by the
 /// `service` label.

@@ -5,6 +5,12 @@
 //! nowhere else. The schema itself is created by `db/bootstrap.sql`, never by
 //! the service. Migrations are embedded in the binary and applied at start.
 
+mod error;
+
+pub use error::{DbFailure, OnConstraint, Retry, classify, retry_of_sqlstate};
+
+pub use shop_macros::sql;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -67,18 +73,19 @@ impl Default for PoolSettings {
 
 impl PoolSettings {
     /// The defaults, with the statement and lock timeouts from the environment.
-    pub fn from_env(env: &crate::Env) -> Result<Self, crate::ConfigError> {
+    pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError> {
         let defaults = Self::default();
-        let millis = |var: &str, default: Duration| -> Result<Duration, crate::ConfigError> {
-            let value: u64 = env.parse_or(var, default.as_millis() as u64)?;
-            if value == 0 {
-                return Err(crate::ConfigError {
-                    var: var.into(),
-                    message: "must be at least 1 (0 would mean no limit)".into(),
-                });
-            }
-            Ok(Duration::from_millis(value))
-        };
+        let millis =
+            |var: &str, default: Duration| -> Result<Duration, crate::config::ConfigError> {
+                let value: u64 = env.parse_or(var, default.as_millis() as u64)?;
+                if value == 0 {
+                    return Err(crate::config::ConfigError {
+                        var: var.into(),
+                        message: "must be at least 1 (0 would mean no limit)".into(),
+                    });
+                }
+                Ok(Duration::from_millis(value))
+            };
         Ok(Self {
             statement_timeout: millis("DB_STATEMENT_TIMEOUT_MILLIS", defaults.statement_timeout)?,
             lock_timeout: millis("DB_LOCK_TIMEOUT_MILLIS", defaults.lock_timeout)?,
@@ -158,7 +165,7 @@ pub async fn ping(pool: &PgPool) -> bool {
 
 /// The server is not there right now (start-up keeps retrying those).
 fn is_unavailable(e: &sqlx::Error) -> bool {
-    use crate::db_error::{DbFailure, Retry, classify};
+    use self::error::{DbFailure, Retry, classify};
     matches!(classify(e), DbFailure::Retry(Retry::Unreachable))
 }
 

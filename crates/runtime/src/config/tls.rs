@@ -27,7 +27,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
-use crate::config::{ConfigError, Env};
+use super::{ConfigError, Env};
 
 /// A component's TLS material, read once at start.
 #[derive(Clone, Default)]

@@ -9,7 +9,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::Env;
+use crate::config::Env;
 
 /// True when the binary was started as `<binary> healthcheck`.
 pub fn requested() -> bool {

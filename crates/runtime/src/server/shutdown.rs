@@ -5,7 +5,8 @@
 //! when the drain starts; the server then stops accepting and lets what is
 //! open finish. [`Drain::start`] starts it and returns the [`Grace`]: the
 //! servers get until the end of the grace period (`SHUTDOWN_GRACE_SECONDS`),
-//! then whatever is still open is closed.
+//! then whatever is still open is closed. [`Serving::run_until`] is the
+//! one sequence every component (each gRPC service and the gateway) runs.
 
 use std::future::Future;
 use std::time::Duration;
@@ -106,6 +107,86 @@ impl Grace {
     pub async fn last_step<F: Future>(&self, step: F) -> Option<F::Output> {
         let by = self.deadline.max(Instant::now() + LAST_STEP);
         tokio::time::timeout_at(by, step).await.ok()
+    }
+}
+
+/// A component's running tasks: its main server, its admin server and the
+/// probe that keeps its readiness current, with the drain they share.
+#[derive(Debug)]
+pub struct Serving<S> {
+    /// Names the component in the logs.
+    pub component: &'static str,
+    /// The drain whose [`Drain::signal`] both servers were given.
+    pub drain: Drain,
+    /// What `/readyz` (and gRPC health) report.
+    pub readiness: crate::server::admin::Readiness,
+    /// The main server: gRPC, or the gateway's HTTP.
+    pub server: JoinHandle<Result<(), S>>,
+    /// The admin server.
+    pub admin: JoinHandle<std::io::Result<()>>,
+    /// The readiness probe (database, or the gateway's backends).
+    pub probe: JoinHandle<()>,
+}
+
+impl<S> Serving<S> {
+    /// Runs until `shutdown` completes, then drains: stop advertising
+    /// (readiness draining, then `unadvertise`, e.g. gRPC health), stop
+    /// accepting and let open requests finish within `grace`, stop the
+    /// admin server, and run `last` (closing the pool) within what is left.
+    /// A server that stops on its own ends the run with its result.
+    pub async fn run_until<E>(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+        unadvertise: impl Future<Output = ()>,
+        last: impl Future<Output = ()>,
+    ) -> Result<(), E>
+    where
+        E: From<S> + From<std::io::Error>,
+    {
+        let component = self.component;
+        tracing::info!(service = component, "serving");
+        tokio::select! {
+            () = shutdown => {}
+            // The server stopped on its own: report why.
+            result = &mut self.server => {
+                self.probe.abort();
+                self.admin.abort();
+                return match result {
+                    Ok(result) => result.map_err(E::from),
+                    Err(join) => Err(E::from(std::io::Error::other(join))),
+                };
+            }
+        }
+        // Stop advertising first, then stop accepting, then drain.
+        // Everything below ends within the grace.
+        self.probe.abort();
+        self.readiness.set_draining();
+        unadvertise.await;
+        let grace = self.drain.start(grace);
+        match grace.wait(&mut self.server).await {
+            Some(Ok(result)) => result?,
+            Some(Err(join)) => {
+                tracing::error!(service = component, error = %join, "server task failed")
+            }
+            None => {}
+        }
+        match grace.last_step(self.admin).await {
+            Some(Ok(result)) => result?,
+            Some(Err(join)) => {
+                tracing::error!(service = component, error = %join, "admin server task failed")
+            }
+            None => tracing::warn!(service = component, "admin server did not stop in time"),
+        }
+        if grace.last_step(last).await.is_none() {
+            tracing::warn!(
+                service = component,
+                "still busy at the end of the grace period (detached handlers holding \
+                 database connections); leaving them"
+            );
+        }
+        tracing::info!(service = component, "stopped");
+        Ok(())
     }
 }
 

@@ -103,7 +103,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Every component starts its admin server before serving: from here on
     // every request is counted, scraped or not.
-    crate::metrics::handle();
+    crate::telemetry::metrics_handle();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
@@ -146,6 +146,6 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::handle().render(),
+        crate::telemetry::metrics_handle().render(),
     )
 }

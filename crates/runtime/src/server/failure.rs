@@ -3,28 +3,28 @@
 //!
 //! A service's own error enum names what its callers can act on (NOT_FOUND,
 //! ALREADY_EXISTS, FAILED_PRECONDITION with its reasons, field errors) and
-//! holds everything else as one [`Fault`] variant, answered alike by every
+//! holds everything else as one [`Failure`] variant, answered alike by every
 //! service:
 //!
-//! - [`Fault::Database`]: the database could not do it now, a retry may
-//!   succeed (see [`crate::db_error`]). UNAVAILABLE, which every client of
+//! - [`Failure::Database`]: the database could not do it now, a retry may
+//!   succeed (see [`crate::db::classify`]). UNAVAILABLE, which every client of
 //!   this project retries; the message says so and names no internals.
-//! - [`Fault::Downstream`]: a service we call did not answer or shed the
+//! - [`Failure::Downstream`]: a service we call did not answer or shed the
 //!   call (see [`crate::client::CallError`]). UNAVAILABLE too.
-//! - [`Fault::Internal`]: a bug or a failure nobody planned for. Logged here
+//! - [`Failure::Internal`]: a bug or a failure nobody planned for. Logged here
 //!   with its detail; the caller sees INTERNAL and "internal error".
 //!
-//! Constraint violations are not faults: each service maps the constraints
+//! Constraint violations are not failures: each service maps the constraints
 //! it expects next to the query that may violate them
-//! ([`crate::db_error::OnConstraint`]); one that reaches [`Fault`] is a bug.
+//! ([`crate::db::OnConstraint`]); one that reaches [`Failure`] is a bug.
 
 use tonic::Status;
 
-use crate::db_error::{self, DbFailure, Retry};
+use crate::db::{self, DbFailure, Retry};
 
 /// A failure that is not the caller's fault.
 #[derive(Debug, thiserror::Error)]
-pub enum Fault {
+pub enum Failure {
     /// The database is away, lost a race or ran out of time.
     #[error("{}", .0.message())]
     Database(Retry, #[source] sqlx::Error),
@@ -41,33 +41,33 @@ pub enum Fault {
     Internal(#[source] anyhow::Error),
 }
 
-impl Fault {
-    /// [`Fault::Internal`] for anything that describes what went wrong.
+impl Failure {
+    /// [`Failure::Internal`] for anything that describes what went wrong.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Self::Internal(error.into())
     }
 }
 
-/// Retryable failures become [`Fault::Database`]; everything else, an
-/// unmapped constraint included, is [`Fault::Internal`].
-impl From<sqlx::Error> for Fault {
+/// Retryable failures become [`Failure::Database`]; everything else, an
+/// unmapped constraint included, is [`Failure::Internal`].
+impl From<sqlx::Error> for Failure {
     fn from(e: sqlx::Error) -> Self {
-        match db_error::classify(&e) {
+        match db::classify(&e) {
             DbFailure::Retry(retry) => Self::Database(retry, e),
             DbFailure::Constraint(_) | DbFailure::Other => Self::Internal(e.into()),
         }
     }
 }
 
-impl From<Fault> for Status {
-    fn from(fault: Fault) -> Self {
+impl From<Failure> for Status {
+    fn from(fault: Failure) -> Self {
         match fault {
-            Fault::Database(retry, source) => {
+            Failure::Database(retry, source) => {
                 tracing::warn!(error = %source, kind = retry.as_str(), "database: retryable failure");
                 Status::unavailable(retry.message())
             }
-            Fault::Downstream { .. } => Status::unavailable(fault.to_string()),
-            Fault::Internal(source) => {
+            Failure::Downstream { .. } => Status::unavailable(fault.to_string()),
+            Failure::Internal(source) => {
                 tracing::error!(error = ?source, "internal error");
                 Status::internal("internal error")
             }
@@ -82,21 +82,21 @@ mod tests {
 
     #[test]
     fn a_pool_timeout_is_unavailable_and_says_retry() {
-        let status = Status::from(Fault::from(sqlx::Error::PoolTimedOut));
+        let status = Status::from(Failure::from(sqlx::Error::PoolTimedOut));
         assert_eq!(status.code(), Code::Unavailable);
         assert!(status.message().contains("retry"), "{}", status.message());
     }
 
     #[test]
     fn an_unexpected_error_is_internal_without_details() {
-        let status = Status::from(Fault::from(sqlx::Error::RowNotFound));
+        let status = Status::from(Failure::from(sqlx::Error::RowNotFound));
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal error");
     }
 
     #[test]
     fn a_downstream_outage_is_unavailable_naming_the_service() {
-        let status = Status::from(Fault::Downstream {
+        let status = Status::from(Failure::Downstream {
             service: "cart-service",
             message: "connection refused".into(),
         });

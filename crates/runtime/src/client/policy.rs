@@ -1,133 +1,13 @@
-//! gRPC clients of other services: one shared channel each, spread over
-//! every address the service's name resolves to, and one call policy: a
-//! deadline on every call, retries with backoff on UNAVAILABLE (every call
-//! between Shop's services is a read or keyed, so safe to repeat), and one
-//! meaning of a failed call ([`CallError`]).
-//!
-//! HTTP/2 keeps one long-lived connection, so behind a plain Kubernetes
-//! ClusterIP every call of a client would go to one pod. Shop's services
-//! are headless instead: their DNS name resolves to every ready pod, and
-//! [`channel`] balances calls over all of them, re-resolving the name every
-//! few seconds so that new pods get traffic and departed ones none.
+//! The one downstream call policy: a deadline on every call, bounded
+//! retries of UNAVAILABLE with backoff, and what a failed call means.
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use tonic::transport::channel::Change;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
 
 use crate::config::{ConfigError, Env};
-use crate::fault::Fault;
-pub use crate::propagation::Traced;
-use crate::tls::Tls;
-
-/// How often a service name is resolved again.
-pub const DNS_REFRESH: Duration = Duration::from_secs(5);
-
-/// A lazily connected channel to `addr` (with scheme, e.g.
-/// `http://product-service:50051`), shared by every call. An IP address is
-/// one endpoint; a name is balanced over everything it resolves to. An
-/// `https://` address is TLS, verified against the roots of `tls` (see
-/// [`crate::tls`]). `var` names the variable it came from, for the error.
-pub fn channel(var: &str, addr: &str, tls: &Tls) -> Result<Traced, ConfigError> {
-    raw_channel(var, addr, tls).map(Traced::new)
-}
-
-/// [`channel`] without the client spans and metrics, for plumbing such as
-/// health checks.
-pub fn raw_channel(var: &str, addr: &str, tls: &Tls) -> Result<Channel, ConfigError> {
-    let invalid = |message: String| ConfigError {
-        var: var.to_string(),
-        message,
-    };
-    let (scheme, rest) = addr
-        .split_once("://")
-        .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
-        .ok_or_else(|| invalid(format!("{addr:?} must start with http:// or https://")))?;
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let (host, port) = authority
-        .rsplit_once(':')
-        .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)))
-        .ok_or_else(|| invalid(format!("{addr:?} must name a port")))?;
-    let client_tls = match scheme {
-        "https" => Some(tls.grpc_client(var, &host)?),
-        _ => None,
-    };
-    let endpoint = endpoint(addr, client_tls.clone()).map_err(invalid)?;
-    if host
-        .trim_matches(['[', ']'])
-        .parse::<std::net::IpAddr>()
-        .is_ok()
-    {
-        return Ok(endpoint.connect_lazy());
-    }
-    let scheme = scheme.to_string();
-    Ok(balanced(scheme, client_tls, move || {
-        let host = host.clone();
-        async move {
-            tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map(|addrs| addrs.collect())
-                .unwrap_or_default()
-        }
-    }))
-}
-
-fn endpoint(addr: &str, tls: Option<ClientTlsConfig>) -> Result<Endpoint, String> {
-    let endpoint = Endpoint::from_shared(addr.to_string())
-        .map_err(|e| e.to_string())?
-        .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true);
-    match tls {
-        Some(tls) => endpoint.tls_config(tls).map_err(|e| e.to_string()),
-        None => Ok(endpoint),
-    }
-}
-
-/// A channel balanced over the addresses `resolve` returns, called again
-/// every [`DNS_REFRESH`]. An empty answer (a DNS hiccup) keeps the current
-/// endpoints. The refresh task ends when the channel is dropped. With
-/// `tls`, each address is verified against the name `tls` carries, not
-/// its IP.
-pub fn balanced<R, F>(scheme: String, tls: Option<ClientTlsConfig>, resolve: R) -> Channel
-where
-    R: Fn() -> F + Send + 'static,
-    F: Future<Output = Vec<SocketAddr>> + Send,
-{
-    let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
-    tokio::spawn(async move {
-        let mut current = HashSet::<SocketAddr>::new();
-        loop {
-            let resolved: HashSet<SocketAddr> = resolve().await.into_iter().collect();
-            if !resolved.is_empty() {
-                for gone in current.difference(&resolved) {
-                    if changes.send(Change::Remove(*gone)).await.is_err() {
-                        return;
-                    }
-                }
-                for new in resolved.difference(&current) {
-                    let Ok(endpoint) = endpoint(&format!("{scheme}://{new}"), tls.clone()) else {
-                        continue;
-                    };
-                    if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
-                        return;
-                    }
-                }
-                current = resolved;
-            }
-            tokio::time::sleep(DNS_REFRESH).await;
-            if changes.is_closed() {
-                return;
-            }
-        }
-    });
-    channel
-}
+use crate::server::Failure;
 
 /// How calls to one downstream service behave.
 #[derive(Debug, Clone, Copy)]
@@ -226,10 +106,10 @@ pub enum CallError {
     /// FAILED_PRECONDITION with the same message.
     Refused(String),
     /// UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED or
-    /// ABORTED: it may pass, so [`Fault::Downstream`] (UNAVAILABLE, retried by
+    /// ABORTED: it may pass, so [`Failure::Downstream`] (UNAVAILABLE, retried by
     /// our own callers). Anything else means one of us is wrong:
-    /// [`Fault::Internal`].
-    Fault(Fault),
+    /// [`Failure::Internal`].
+    Failure(Failure),
 }
 
 impl CallError {
@@ -241,11 +121,11 @@ impl CallError {
             | Code::DeadlineExceeded
             | Code::Cancelled
             | Code::ResourceExhausted
-            | Code::Aborted => Self::Fault(Fault::Downstream {
+            | Code::Aborted => Self::Failure(Failure::Downstream {
                 service,
                 message: status.message().to_string(),
             }),
-            _ => Self::Fault(Fault::internal(anyhow::anyhow!("{service}: {status}"))),
+            _ => Self::Failure(Failure::internal(anyhow::anyhow!("{service}: {status}"))),
         }
     }
 }
@@ -319,7 +199,7 @@ mod tests {
             assert!(
                 matches!(
                     error,
-                    CallError::Fault(Fault::Downstream {
+                    CallError::Failure(Failure::Downstream {
                         service: "cart-service",
                         ..
                     })
@@ -335,7 +215,7 @@ mod tests {
         ] {
             let error = CallError::new("cart-service", Status::new(code, "no"));
             assert!(
-                matches!(error, CallError::Fault(Fault::Internal(_))),
+                matches!(error, CallError::Failure(Failure::Internal(_))),
                 "{code:?}"
             );
         }
@@ -359,20 +239,5 @@ mod tests {
             .await;
         assert_eq!(answer.unwrap(), 10);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn an_address_without_scheme_or_port_names_the_variable() {
-        let err = channel("PRODUCT_SERVICE_ADDR", "127.0.0.1:50051", &Tls::default()).unwrap_err();
-        assert_eq!(err.var, "PRODUCT_SERVICE_ADDR");
-        let err = channel("CART_SERVICE_ADDR", "http://cart-service", &Tls::default()).unwrap_err();
-        assert_eq!(err.var, "CART_SERVICE_ADDR");
-        assert!(channel("X", "http://127.0.0.1:1", &Tls::default()).is_ok());
-        assert!(channel("X", "http://localhost:1", &Tls::default()).is_ok());
-        // TLS is never unverified: https:// needs roots.
-        let err =
-            channel("ORDER_SERVICE_ADDR", "https://127.0.0.1:1", &Tls::default()).unwrap_err();
-        assert_eq!(err.var, "ORDER_SERVICE_ADDR");
-        assert!(err.message.contains("TLS_CA_FILE"), "{}", err.message);
     }
 }

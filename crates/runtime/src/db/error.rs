@@ -7,12 +7,12 @@
 //!   timeouts, shutdown), the transaction lost a race PostgreSQL refused to
 //!   serialize (`40001` serialization_failure, `40P01` deadlock_detected,
 //!   `55P03` lock_not_available), or it ran out of time (`57014`
-//!   query_canceled, what `statement_timeout` raises). [`crate::fault::Fault`]
+//!   query_canceled, what `statement_timeout` raises). [`crate::server::Failure`]
 //!   answers UNAVAILABLE, which every client of this project retries.
 //! - [`DbFailure::Constraint`]: a named constraint refused the row. The
 //!   service turns the names it expects into client errors next to the
 //!   query, with [`OnConstraint::on_constraint`].
-//! - [`DbFailure::Other`]: a bug; [`crate::fault::Fault`] logs it and
+//! - [`DbFailure::Other`]: a bug; [`crate::server::Failure`] logs it and
 //!   answers INTERNAL.
 
 /// Why a database call may succeed if retried.
@@ -70,7 +70,7 @@ pub enum DbFailure<'a> {
 /// ```
 ///
 /// Any other error goes through the service's `From<sqlx::Error>`, that is
-/// to [`crate::fault::Fault`].
+/// to [`crate::server::Failure`].
 pub trait OnConstraint<T> {
     /// `self`, with a violation of `constraint` replaced by `error()`.
     fn on_constraint<E: From<sqlx::Error>>(

@@ -1,0 +1,294 @@
+//! Faults injected on purpose, to watch the stack cope: latency, error
+//! statuses, aborted calls and failed readiness, per component and per
+//! method or route, set at start from `FAULTS` and changed live on the admin
+//! port (`GET`, `PUT`, `POST`, `DELETE /faults`; `shop faults` drives them).
+//!
+//! A fault is one line of text, the same in the variable, on the admin port
+//! and on the command line:
+//!
+//! ```text
+//! latency 200ms                         every call this component serves waits 200 ms
+//! latency 50ms..400ms on GetProduct 20%  a fifth of GetProduct calls wait 50 to 400 ms
+//! error unavailable on GetCart 20%      a fifth of GetCart calls answer UNAVAILABLE
+//! error internal on /api/v1/orders      the gateway answers those routes 500
+//! abort on calls to ReserveStock 5%     5 % of this component's ReserveStock calls are cut
+//! unready                               readiness and gRPC health report NOT_SERVING
+//! crash after reserved                  order-service's saga stops after that step
+//! ```
+//!
+//! Several are separated by `;`. `on X` names a method (`GetProduct`), a
+//! full gRPC path, or a route prefix of the gateway (`/api/v1/orders`);
+//! without it a fault hits every call, never the health checks.
+//! `on calls to X` hits the calls this component makes instead of those it
+//! serves. A percentage is the share of matching calls hit (default 100).
+//!
+//! With no fault set the cost is one relaxed atomic load per call.
+
+mod admin;
+mod fault;
+mod server;
+
+pub use admin::admin_router;
+pub use fault::{CRASH_STEPS, Effect, Fault, ParseError, Target, parse_list};
+pub use server::{ServerFaults, ServerFaultsLayer};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tonic::Code;
+
+use crate::config::{ConfigError, Env};
+
+/// What a call that a fault hit must do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hit {
+    /// Wait this long first.
+    pub delay: Duration,
+    /// Then fail this way instead of running, if set.
+    pub outcome: Option<Outcome>,
+}
+
+impl Hit {
+    /// Waits the delay; then how the call ends instead of running, if it does.
+    pub async fn wait(self) -> Option<Outcome> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        self.outcome
+    }
+}
+
+/// How a hit call ends instead of running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answer this status.
+    Fail(Code),
+    /// Cut the call.
+    Abort,
+}
+
+/// The faults of one component: cheap to clone, shared by its servers,
+/// clients and admin port. Empty by default.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Any fault set: the one thing read on a call while there is none.
+    any: AtomicBool,
+    list: RwLock<Vec<Fault>>,
+}
+
+/// Whether `target` names the call at `path` (`/pkg.Service/Method` or an
+/// HTTP path or route template).
+fn names(target: &str, path: &str) -> bool {
+    path == target
+        || path.rsplit('/').next() == Some(target)
+        || (target.starts_with('/') && path.starts_with(target))
+}
+
+impl Faults {
+    /// The faults in `FAULTS`, none when unset.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let faults = Self::default();
+        if let Some(text) = env.get("FAULTS") {
+            let list = parse_list(&text).map_err(|e| ConfigError {
+                var: "FAULTS".into(),
+                message: e.to_string(),
+            })?;
+            faults.set(list);
+        }
+        Ok(faults)
+    }
+
+    /// The faults in force.
+    pub fn list(&self) -> Vec<Fault> {
+        self.inner.list.read().expect("faults lock").clone()
+    }
+
+    /// Replaces every fault with `list`.
+    pub fn set(&self, list: Vec<Fault>) {
+        self.change(|all| *all = list);
+    }
+
+    /// Adds `list` to the faults in force.
+    pub fn add(&self, list: Vec<Fault>) {
+        self.change(|all| all.extend(list));
+    }
+
+    /// Changes the list under its lock, so two changes at once both count.
+    fn change(&self, apply: impl FnOnce(&mut Vec<Fault>)) {
+        let mut all = self.inner.list.write().expect("faults lock");
+        apply(&mut all);
+        self.inner.any.store(!all.is_empty(), Ordering::Release);
+        for fault in all.iter() {
+            tracing::warn!(fault = %fault, "fault in force");
+        }
+    }
+
+    /// Whether any fault in force satisfies `test`.
+    fn any(&self, test: impl Fn(&Fault) -> bool) -> bool {
+        self.inner.any.load(Ordering::Relaxed)
+            && self
+                .inner
+                .list
+                .read()
+                .expect("faults lock")
+                .iter()
+                .any(test)
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        if self.inner.any.load(Ordering::Acquire) {
+            tracing::warn!("faults cleared");
+        }
+        self.set(Vec::new());
+    }
+
+    fn hit(&self, matches: impl Fn(&Target) -> bool) -> Option<Hit> {
+        if !self.inner.any.load(Ordering::Relaxed) {
+            return None;
+        }
+        let list = self.inner.list.read().expect("faults lock");
+        let mut hit = Hit::default();
+        let mut any = false;
+        for fault in list.iter().filter(|f| matches(&f.target)) {
+            if !fault.rolls() {
+                continue;
+            }
+            match &fault.effect {
+                Effect::Latency { min, max } => {
+                    let spread = max.saturating_sub(*min);
+                    hit.delay += *min + spread.mul_f64(rand::random::<f64>());
+                    any = true;
+                }
+                Effect::Error(code) if hit.outcome.is_none() => {
+                    hit.outcome = Some(Outcome::Fail(*code));
+                    any = true;
+                }
+                Effect::Abort if hit.outcome.is_none() => {
+                    hit.outcome = Some(Outcome::Abort);
+                    any = true;
+                }
+                _ => {}
+            }
+        }
+        any.then_some(hit)
+    }
+
+    /// What happens to a call this component serves at `path`, if a fault
+    /// hits it. Health checks and reflection are never hit.
+    pub fn on_served(&self, path: &str) -> Option<Hit> {
+        if path.starts_with("/grpc.") {
+            return None;
+        }
+        self.hit(|target| match target {
+            Target::Served(None) => true,
+            Target::Served(Some(name)) => names(name, path),
+            Target::Calls(_) => false,
+        })
+    }
+
+    /// What happens to a call this component makes to `path`, if a fault hits it.
+    pub fn on_call(&self, path: &str) -> Option<Hit> {
+        self.hit(|target| matches!(target, Target::Calls(name) if names(name, path)))
+    }
+
+    /// True while an `unready` fault is set.
+    pub fn unready(&self) -> bool {
+        self.any(|f| f.effect == Effect::Unready)
+    }
+
+    /// True when a `crash after STEP` fault hits this checkout.
+    pub fn crash_after(&self, step: &str) -> bool {
+        self.any(|f| matches!(&f.effect, Effect::Crash(s) if s == step) && f.rolls())
+    }
+}
+
+/// The status an injected error answers with.
+pub fn injected(code: Code) -> tonic::Status {
+    tonic::Status::new(code, format!("injected fault: {}", fault::code_name(code)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_fault_hits_nothing() {
+        let faults = Faults::default();
+        assert_eq!(
+            faults.on_served("/shop.product.v1.ProductService/GetProduct"),
+            None
+        );
+        assert!(!faults.unready());
+    }
+
+    #[test]
+    fn a_served_fault_hits_its_method_and_not_the_others_or_health() {
+        let faults = Faults::default();
+        faults.set(parse_list("error unavailable on GetProduct").unwrap());
+        let hit = faults
+            .on_served("/shop.product.v1.ProductService/GetProduct")
+            .unwrap();
+        assert_eq!(hit.outcome, Some(Outcome::Fail(Code::Unavailable)));
+        assert_eq!(
+            faults.on_served("/shop.product.v1.ProductService/ListProducts"),
+            None
+        );
+        assert_eq!(
+            faults.on_call("/shop.product.v1.ProductService/GetProduct"),
+            None
+        );
+        faults.set(parse_list("abort").unwrap());
+        assert_eq!(faults.on_served("/grpc.health.v1.Health/Check"), None);
+    }
+
+    #[test]
+    fn a_route_prefix_hits_every_route_under_it() {
+        let faults = Faults::default();
+        faults.set(parse_list("error internal on /api/v1/orders").unwrap());
+        assert!(faults.on_served("/api/v1/orders/{id}").is_some());
+        assert!(faults.on_served("/api/v1/products").is_none());
+    }
+
+    #[test]
+    fn latencies_add_up_and_stay_in_their_range() {
+        let faults = Faults::default();
+        faults.set(parse_list("latency 10ms; latency 20ms..30ms").unwrap());
+        for _ in 0..100 {
+            let delay = faults.on_served("/x/Y").unwrap().delay;
+            assert!(delay >= Duration::from_millis(30) && delay <= Duration::from_millis(40));
+        }
+    }
+
+    #[test]
+    fn a_share_hits_about_that_share_of_calls() {
+        let faults = Faults::default();
+        faults.set(parse_list("abort on calls to GetCart 20%").unwrap());
+        let hits = (0..10_000)
+            .filter(|_| {
+                faults
+                    .on_call("/shop.cart.v1.CartService/GetCart")
+                    .is_some()
+            })
+            .count();
+        assert!((1_600..2_400).contains(&hits), "{hits} of 10000");
+    }
+
+    #[test]
+    fn clearing_removes_every_fault() {
+        let faults = Faults::default();
+        faults.set(parse_list("unready; crash after reserved").unwrap());
+        assert!(faults.unready());
+        assert!(faults.crash_after("reserved"));
+        assert!(!faults.crash_after("commit"));
+        faults.clear();
+        assert!(!faults.unready());
+        assert!(!faults.crash_after("reserved"));
+    }
+}

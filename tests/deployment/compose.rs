@@ -1,0 +1,136 @@
+//! docker-compose.yml: design ports, known variables, health checks, admin ports on loopback only, the order components start in.
+
+use std::collections::BTreeSet;
+
+use shop_topology::Component;
+
+use crate::*;
+
+#[test]
+fn compose_uses_the_design_ports_and_only_known_variables() {
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    for (name, port, admin, _) in components() {
+        let env = compose["services"][name]["environment"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("compose service {name} has an environment"));
+        let mut seen = BTreeSet::new();
+        for (key, value) in env {
+            let key = key.as_str().unwrap();
+            let value = value.as_str().unwrap_or_default();
+            seen.insert(key);
+            assert!(
+                documented_variables().contains(key),
+                "compose {name}: unknown variable {key}"
+            );
+            match key {
+                "LISTEN_ADDR" => assert_eq!(port_of(value), port, "compose {name} {key}"),
+                "ADMIN_ADDR" => assert_eq!(port_of(value), admin, "compose {name} {key}"),
+                _ => {}
+            }
+            if let Some(expected) = expected_port_of_addr_var(key) {
+                assert_eq!(port_of(value), expected, "compose {name} {key}");
+            }
+        }
+        assert!(
+            seen.contains("LISTEN_ADDR") && seen.contains("ADMIN_ADDR"),
+            "compose {name}"
+        );
+        let health = format!("{:?}", compose["services"][name]["healthcheck"]["test"]);
+        assert!(
+            health.contains("healthcheck"),
+            "compose {name} probes itself: {health}"
+        );
+    }
+}
+
+#[test]
+fn compose_s_prometheus_loads_the_slo_rules_it_mounts() {
+    let config = std::fs::read_to_string(repo().join("deploy/prometheus/prometheus.yml")).unwrap();
+    assert!(
+        config.contains("/etc/prometheus/slo-rules.yml"),
+        "rule_files names the rules"
+    );
+    let compose = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
+    assert!(
+        compose.contains("./deploy/prometheus/slo-rules.yml:/etc/prometheus/slo-rules.yml"),
+        "compose mounts the rules where prometheus.yml reads them"
+    );
+}
+
+#[test]
+fn compose_publishes_every_admin_port_on_the_host_s_loopback_only() {
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    for (name, _, admin, _) in components() {
+        let ports = format!("{:?}", compose["services"][name]["ports"]);
+        assert!(
+            ports.contains(&format!("127.0.0.1:{admin}:{admin}")),
+            "compose {name}: `shop faults` reaches its admin port {admin} on the host's loopback: {ports}"
+        );
+        assert!(
+            !ports.contains(&format!("\"{admin}:{admin}\"")),
+            "compose {name}: the admin port is never published on every interface"
+        );
+    }
+}
+
+#[test]
+fn compose_starts_each_component_after_the_ones_it_calls_and_its_database() {
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    for component in Component::ALL {
+        let spec = component.spec();
+        let depends = &compose["services"][spec.name]["depends_on"];
+        let mut waits_for: Vec<&str> = spec.calls.iter().map(|c| c.name()).collect();
+        if spec.database.is_some() {
+            waits_for.push("postgres");
+        }
+        for dependency in waits_for {
+            assert_eq!(
+                depends[dependency]["condition"], "service_healthy",
+                "compose {component} waits for {dependency} to be healthy"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_dockerfile_builds_and_prometheus_scrapes_every_component() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let prometheus =
+        std::fs::read_to_string(repo().join("deploy/prometheus/prometheus.yml")).unwrap();
+    for component in Component::ALL {
+        let spec = component.spec();
+        assert!(
+            dockerfile.contains(&format!("FROM runtime AS {}\n", spec.name)),
+            "Dockerfile: a `{0}` target (`docker build --target {0}`)",
+            spec.name
+        );
+        assert!(
+            dockerfile.contains(&format!("target/release/{} ", spec.name)),
+            "Dockerfile: the builder copies the {} binary out",
+            spec.name
+        );
+        assert!(
+            prometheus.contains(&format!("\"{}:{}\"", spec.name, spec.admin_port)),
+            "deploy/prometheus/prometheus.yml scrapes {}:{}",
+            spec.name,
+            spec.admin_port
+        );
+    }
+}
+
+#[test]
+fn every_service_role_has_a_development_password_and_a_kubernetes_password() {
+    let dev = std::fs::read_to_string(repo().join("db/dev-passwords.sql")).unwrap();
+    let k8s = std::fs::read_to_string(repo().join("k8s/base/postgres-passwords.sh")).unwrap();
+    for role in shop_topology::service_roles() {
+        let line = format!("ALTER ROLE {role} PASSWORD '");
+        assert!(
+            dev.contains(&line),
+            "db/dev-passwords.sql sets {role}'s password"
+        );
+        assert!(
+            k8s.contains(&line),
+            "k8s/base/postgres-passwords.sh sets {role}'s password"
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! The Kubernetes base and overlays: ports, probes, drain, secrets references, the network policies against the call graph.
+
+use std::collections::BTreeSet;
+
+use serde_norway::Value;
+use shop_topology::Component;
+
+use crate::*;
+
+#[test]
+fn kubernetes_uses_the_design_ports_probes_and_only_known_variables() {
+    let base = repo().join("k8s/base");
+    let config = &documents(&base.join("config.yaml"))[0];
+    for (key, value) in config["data"].as_mapping().unwrap() {
+        let key = key.as_str().unwrap();
+        assert!(
+            documented_variables().contains(key),
+            "ConfigMap: unknown variable {key}"
+        );
+        if let Some(expected) = expected_port_of_addr_var(key) {
+            assert_eq!(
+                port_of(value.as_str().unwrap()),
+                expected,
+                "ConfigMap {key}"
+            );
+        }
+    }
+    for (name, port, admin, grpc_service) in components() {
+        let docs = documents(&base.join(format!("{name}.yaml")));
+        let service = docs.iter().find(|d| d["kind"] == "Service").unwrap();
+        let ports: BTreeSet<u64> = service["spec"]["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| p["port"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            ports,
+            BTreeSet::from([u64::from(port), u64::from(admin)]),
+            "Service {name}"
+        );
+        if !grpc_service.is_empty() {
+            assert_eq!(
+                service["spec"]["clusterIP"], "None",
+                "gRPC Service {name} is headless"
+            );
+        }
+
+        let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let container_ports: BTreeSet<u64> = container["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| p["containerPort"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            container_ports,
+            BTreeSet::from([u64::from(port), u64::from(admin)]),
+            "Deployment {name}"
+        );
+        for var in container["env"].as_sequence().unwrap() {
+            let key = var["name"].as_str().unwrap();
+            assert!(
+                documented_variables().contains(key),
+                "Deployment {name}: unknown variable {key}"
+            );
+            if key == "LISTEN_ADDR" {
+                assert_eq!(
+                    port_of(var["value"].as_str().unwrap()),
+                    port,
+                    "Deployment {name}"
+                );
+            }
+            if key == "ADMIN_ADDR" {
+                assert_eq!(
+                    port_of(var["value"].as_str().unwrap()),
+                    admin,
+                    "Deployment {name}"
+                );
+            }
+        }
+        if !grpc_service.is_empty() {
+            let readiness = &container["readinessProbe"]["grpc"];
+            assert_eq!(
+                readiness["port"].as_u64(),
+                Some(u64::from(port)),
+                "{name} readiness port"
+            );
+            assert_eq!(
+                readiness["service"].as_str(),
+                Some(grpc_service),
+                "{name} readiness service"
+            );
+            assert_eq!(
+                container["livenessProbe"]["grpc"]["service"].as_str(),
+                Some(shop_runtime::server::LIVENESS),
+                "{name} liveness"
+            );
+        }
+        let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            grace >= 10 + 5,
+            "{name}: grace covers preStop and the 10 s drain"
+        );
+    }
+}
+
+#[test]
+fn the_prod_overlay_creates_no_secret_and_holds_no_placeholder() {
+    // `kubectl apply -k k8s/overlays/prod` must neither create a Secret of
+    // public values nor overwrite the real `shop-secrets` made beforehand.
+    let mut files = Vec::new();
+    kustomization_files(&repo().join("k8s/overlays/prod"), &mut files);
+    assert!(files.len() > 5, "{files:?}");
+    let mut references = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        // What the file sets; comments may explain placeholders.
+        let text: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            !text.contains("CHANGE-ME") && !text.contains("development value"),
+            "{}: a placeholder or development value in the prod overlay",
+            file.display()
+        );
+        references += text.matches("name: shop-secrets").count();
+        if file.extension().is_some_and(|e| e == "yaml") {
+            for object in documents(file) {
+                assert_ne!(
+                    object["kind"],
+                    "Secret",
+                    "{}: the prod overlay creates a Secret",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(
+        references >= 5,
+        "every component reads shop-secrets ({references} references)"
+    );
+    // The same holds for what kubectl renders (scripts/validate-deploy,
+    // which runs before the tests in scripts/test).
+    if let Ok(rendered) = std::fs::read_to_string(repo().join("target/k8s-prod.yaml")) {
+        assert!(!rendered.contains("CHANGE-ME") && !rendered.contains("\nkind: Secret\n"));
+    }
+}
+
+#[test]
+fn every_service_reads_the_page_token_secret_from_the_secret_in_kubernetes_and_compose() {
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    for name in shop_topology::services().map(Component::name) {
+        let docs = documents(&repo().join(format!("k8s/base/{name}.yaml")));
+        let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+        let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_sequence()
+            .unwrap();
+        let var = env
+            .iter()
+            .find(|v| v["name"] == "PAGE_TOKEN_SECRET")
+            .unwrap_or_else(|| panic!("{name}: PAGE_TOKEN_SECRET is set"));
+        assert_eq!(
+            var["valueFrom"]["secretKeyRef"]["name"], "shop-secrets",
+            "{name}"
+        );
+        let value = compose["services"][name]["environment"]["PAGE_TOKEN_SECRET"]
+            .as_str()
+            .unwrap_or_else(|| panic!("compose {name}: PAGE_TOKEN_SECRET is set"));
+        assert!(value.len() >= 32, "compose {name}: a 32-byte key");
+    }
+}
+
+/// The `app.kubernetes.io/name` of every pod a list of peers selects.
+fn selected_pods(peers: &Value) -> BTreeSet<String> {
+    peers
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|rule| {
+            let peers = rule.get("to").or_else(|| rule.get("from"));
+            peers
+                .and_then(Value::as_sequence)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|peer| {
+            peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
+}
+
+#[test]
+fn the_network_policies_allow_exactly_the_call_graph() {
+    let policies = documents(&repo().join("k8s/base/network-policies.yaml"));
+    let policy = |name: &str| {
+        policies
+            .iter()
+            .find(|p| p["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("k8s/base/network-policies.yaml has a NetworkPolicy {name}"))
+    };
+    for component in Component::ALL {
+        let spec = component.spec();
+        let mut calls: BTreeSet<String> = spec.calls.iter().map(|c| c.name().to_string()).collect();
+        if spec.database.is_some() {
+            calls.insert("postgres".into());
+        }
+        let own = policy(spec.name);
+        assert_eq!(
+            selected_pods(&own["spec"]["egress"]),
+            calls,
+            "{component}: egress"
+        );
+        if spec.grpc_service.is_some() {
+            let callers: BTreeSet<String> = Component::ALL
+                .into_iter()
+                .filter(|c| c.spec().calls.contains(&component))
+                .map(|c| c.name().to_string())
+                .collect();
+            assert_eq!(
+                selected_pods(&own["spec"]["ingress"]),
+                callers,
+                "{component}: ingress"
+            );
+        }
+    }
+    let database_users: BTreeSet<String> = Component::ALL
+        .into_iter()
+        .filter(|c| c.spec().database.is_some())
+        .map(|c| c.name().to_string())
+        .collect();
+    assert_eq!(
+        selected_pods(&policy("postgres")["spec"]["ingress"]),
+        database_users,
+        "postgres: ingress"
+    );
+    let scraped: BTreeSet<u64> = policy("allow-metrics-scrape")["spec"]["ingress"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|rule| rule["ports"].as_sequence().cloned().unwrap_or_default())
+        .filter_map(|port| port["port"].as_u64())
+        .collect();
+    for component in Component::ALL {
+        let port = component.spec().admin_port;
+        assert!(
+            scraped.contains(&u64::from(port)),
+            "allow-metrics-scrape admits {component}'s admin port {port}"
+        );
+    }
+}
