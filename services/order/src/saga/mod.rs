@@ -1,33 +1,10 @@
 //! The checkout saga, its recovery, and cancellation.
 //!
-//! ```text
-//! PlaceOrder(user, key)
-//!   1. INSERT order PENDING, unique (user, key)   -- a replay returns the first outcome
-//!   2. GetCart                                     -- empty → REJECTED (EMPTY_CART);
-//!                                                     a line that does not parse → refused
-//!                                                     (FAILED_PRECONDITION), order forgotten
-//!   3. mark the order stock_requested              -- from here on it is never deleted
-//!   4. ReserveStock(order id, lines)               -- short → REJECTED (INSUFFICIENT_STOCK)
-//!   5. still PENDING and not given up? then CommitReservation(order id),
-//!      then CONFIRMED with the reserved lines and prices
-//!   6. RemovePurchasedItems(order id)              -- a follow-up, retried until done
-//! ```
-//!
-//! Every step is keyed by the order id, so it can run again. The order only
-//! becomes CONFIRMED after its reservation is committed, so a CONFIRMED order
-//! always has its stock sold. A crash anywhere leaves a PENDING order (or a
-//! follow-up) that the recovery loop settles once it is older than the
-//! horizon: it asks product-service for the order's reservation and resumes
-//! (held or committed: commit and confirm), rejects (released or expired),
-//! or, when there is none, forgets the order (it never asked for stock: the
-//! shopper's retry with the same key starts afresh) or gives it up (it asked
-//! for stock, and the reservation may still land: follow-up RELEASE).
-//!
-//! A given-up order is never deleted: the RELEASE follow-up releases its
-//! reservation, then settles it as REJECTED (CHECKOUT_INTERRUPTED). A saga
-//! that wakes up after being given up finds out before committing (step 5)
-//! and marks RELEASE again before it releases, so a failed release is
-//! finished by recovery instead of leaving stock held or sold forever.
+//! What each step does, what recovery does with each order it finds and the
+//! invariants both keep are stated in docs/contract.md ("The checkout saga",
+//! "Recovery"); docs/saga.md draws them and lists what each failure leads
+//! to. [`Step`] names the points between steps, where a `crash after STEP`
+//! fault stops a checkout.
 //!
 //! Cancellation is in `cancel.rs`, the recovery loop's work in `recovery.rs`.
 

@@ -1,6 +1,6 @@
 //! The recovery loop's work: settling orders left unfinished by a crash or
-//! a failed call, once they are older than the horizon (see the saga's
-//! module documentation for what each state becomes).
+//! a failed call, once they are older than the horizon (what each state
+//! becomes: docs/contract.md, "Recovery").
 
 use std::time::Duration;
 
