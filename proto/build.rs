@@ -4,15 +4,15 @@
 use prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = [
-        "shop/product/v1/product.proto",
-        "shop/cart/v1/cart.proto",
-        "shop/order/v1/order.proto",
-    ];
-    for proto in protos {
+    // Every .proto under shop/: a new service's file needs no entry here.
+    let mut protos = Vec::new();
+    find_protos(std::path::Path::new("shop"), &mut protos)?;
+    protos.sort();
+    println!("cargo:rerun-if-changed=shop");
+    for proto in &protos {
         println!("cargo:rerun-if-changed={proto}");
     }
-    let descriptors = protox::compile(protos, ["."])?;
+    let descriptors = protox::compile(&protos, ["."])?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     // Reflection serves these descriptors; code generation reads them too.
     std::fs::write(
@@ -20,5 +20,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         descriptors.encode_to_vec(),
     )?;
     tonic_prost_build::configure().compile_fds(descriptors)?;
+    Ok(())
+}
+
+/// The `.proto` files under `dir`, as paths relative to this crate.
+fn find_protos(dir: &std::path::Path, found: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            find_protos(&path, found)?;
+        } else if path.extension().is_some_and(|e| e == "proto") {
+            found.push(path.to_string_lossy().into_owned());
+        }
+    }
     Ok(())
 }

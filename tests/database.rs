@@ -10,18 +10,24 @@ use std::time::Duration;
 use sqlx::{Connection as _, PgConnection};
 use support::TestDb;
 
-const ROLES: [(&str, &str, &str); 3] = [
-    ("product_svc", "product", "products"),
-    ("cart_svc", "cart", "carts"),
-    ("order_svc", "orders", "orders"),
-];
+/// Every service's role and schema, from the component list.
+fn databases() -> Vec<shop_topology::Database> {
+    shop_topology::Component::ALL
+        .iter()
+        .filter_map(|c| c.spec().database)
+        .collect()
+}
 
 #[tokio::test]
 async fn each_service_role_is_refused_every_other_schema_and_public() {
     let db = TestDb::new().await;
-    for (role, own, _) in ROLES {
+    for own in databases() {
+        let role = own.role;
         let mut conn = PgConnection::connect(&db.url(role)).await.unwrap();
-        for (_, schema, table) in ROLES.iter().filter(|(_, s, _)| *s != own) {
+        // Refused at the schema, before any table is looked up: the
+        // table's name does not matter.
+        for other in databases().into_iter().filter(|d| *d != own) {
+            let (schema, table) = (other.schema, "any_table");
             let error = sqlx::query(&format!("SELECT 1 FROM {schema}.{table}"))
                 .fetch_optional(&mut conn)
                 .await
