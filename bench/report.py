@@ -42,7 +42,7 @@ def ok(good):
     return "met" if good else "**missed**"
 
 
-components = ["product-service", "cart-service", "order-service", "gateway"]
+components = [line.strip() for line in open(os.path.join(work, "components.txt")) if line.strip()]
 first, restart, idle, peak = pairs("start-first.txt"), pairs("start-restart.txt"), pairs("rss-idle.txt"), rss_max()
 browse, pg_select = float(env["BROWSE_RPS"]), float(env["PG_SELECT"])
 checkout, pg_update = float(env["CHECKOUT_RPS"]), float(env["PG_UPDATE"])

@@ -42,6 +42,10 @@ enum Command {
         #[arg(value_parser = parse_component)]
         component: Component,
     },
+    /// Print the component list, one line each, in start order:
+    /// name, port, admin port, database role (or -), address variable
+    /// (or -). Scripts (bench/run) follow it.
+    Components,
     /// Load-test a running shop through its REST API: weighted journeys,
     /// or open loop at a fixed rate (`--rate`). Exits 1 when a bound breaks.
     Loadtest(Box<shop_loadtest::LoadArgs>),
@@ -65,6 +69,18 @@ async fn main() -> ExitCode {
             let env = shop_runtime::Env::process();
             let serving = components::serve_from_env(component, env);
             shop_runtime::main_entry(component.name(), serving).await
+        }
+        Command::Components => {
+            for component in Component::ALL {
+                let spec = component.spec();
+                let role = spec.database.map_or("-", |db| db.role);
+                let var = spec.addr_var.unwrap_or("-");
+                println!(
+                    "{} {} {} {role} {var}",
+                    spec.name, spec.port, spec.admin_port
+                );
+            }
+            ExitCode::SUCCESS
         }
         Command::Faults(args) => match faults::run(args).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -256,3 +256,26 @@ fn the_network_policies_allow_exactly_the_call_graph() {
         );
     }
 }
+
+#[test]
+fn every_deployment_loads_the_shared_config_map_which_holds_every_service_address() {
+    let base = repo().join("k8s/base");
+    let config = &documents(&base.join("config.yaml"))[0]["data"];
+    for component in Component::ALL {
+        let spec = component.spec();
+        if let Some(var) = spec.addr_var {
+            assert_eq!(
+                config[var].as_str().map(port_of),
+                Some(spec.port),
+                "ConfigMap shop-config: {var}"
+            );
+        }
+        let docs = documents(&base.join(format!("{}.yaml", spec.name)));
+        let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            container["envFrom"][0]["configMapRef"]["name"], "shop-config",
+            "{component}: envFrom the shared ConfigMap, so a new address reaches every caller"
+        );
+    }
+}
