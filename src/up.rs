@@ -52,12 +52,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         None => {
             tracing::info!("starting an ephemeral PostgreSQL");
             let server = PgServer::start().await?;
-            let mut conn = sqlx::PgConnection::connect(&server.admin_url("postgres")).await?;
-            sqlx::raw_sql("CREATE DATABASE shop")
-                .execute(&mut conn)
-                .await?;
-            conn.close().await?;
-            (Url::parse(&server.admin_url("shop"))?, Some(server))
+            let url = server.create_database("shop").await?;
+            (Url::parse(&url)?, Some(server))
         }
     };
     let role_urls = bootstrap(&admin_url).await?;

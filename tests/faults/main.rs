@@ -54,15 +54,7 @@ async fn invariants_hold_and_no_500_through_kills_a_database_crash_and_a_frozen_
     // Durable commits: a crash must not lose what PostgreSQL acknowledged
     // (with the fast settings of other tests it may, and did).
     let mut pg = PgServer::start_durable().await.expect("PostgreSQL");
-    let admin = pg.admin_url("postgres");
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .expect("connect");
-    sqlx::raw_sql("CREATE DATABASE shop")
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let shop_admin = pg.admin_url("shop");
+    let shop_admin = pg.create_database("shop").await.expect("database");
     shop_pgtemp::bootstrap(&shop_admin)
         .await
         .expect("bootstrap");

@@ -63,14 +63,8 @@ async fn business_events_are_logged_once_with_order_number_and_the_trace_id_thro
     const BROWSE: &str = "a3ce929d0e0e47364bf92f3577b34da6";
     let started = Instant::now();
     let pg = shop_pgtemp::PgServer::start().await.expect("PostgreSQL");
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&pg.admin_url("postgres"))
-        .await
-        .expect("connect");
-    sqlx::raw_sql("CREATE DATABASE shop")
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    shop_pgtemp::bootstrap(&pg.admin_url("shop"))
+    let shop_admin = pg.create_database("shop").await.expect("database");
+    shop_pgtemp::bootstrap(&shop_admin)
         .await
         .expect("bootstrap");
     let dir = std::env::temp_dir().join(format!("shop-business-logs-{}", std::process::id()));

@@ -119,6 +119,16 @@ impl PgServer {
         self.url("postgres", database)
     }
 
+    /// Creates the database `name` and returns its superuser URL.
+    pub async fn create_database(&self, name: &str) -> Result<String, PgError> {
+        let mut conn = PgConnection::connect(&self.admin_url("postgres")).await?;
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        Ok(self.admin_url(name))
+    }
+
     /// Stops the server (fast shutdown) and removes its data directory.
     pub fn stop(mut self) {
         drop(self.lifeline.take());

@@ -211,7 +211,11 @@ mod tests {
         let specs: Vec<&Spec> = Component::ALL.iter().map(|c| c.spec()).collect();
         let mut seen = std::collections::HashSet::new();
         for s in &specs {
-            for key in [s.name.to_string(), s.short.to_string()] {
+            let mut names = vec![s.name];
+            if s.short != s.name {
+                names.push(s.short);
+            }
+            for key in names {
                 assert!(seen.insert(format!("name {key}")), "{key} twice");
             }
             for port in [s.port, s.admin_port] {

@@ -179,15 +179,7 @@ where
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
         let code = match &result {
-            // A unary answer's status is in the trailers when the call
-            // got through; in the headers when it was refused at once.
-            Ok(response) => response
-                .headers()
-                .get("grpc-status")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<i32>().ok())
-                .map(tonic::Code::from_i32)
-                .unwrap_or(tonic::Code::Ok),
+            Ok(response) => crate::telemetry::answered_code(response),
             Err(status) => status.code(),
         };
         let method = std::mem::take(this.method);

@@ -229,8 +229,10 @@ pub async fn serve(
         probe,
     };
     let unadvertise = set_health(&health, name, false);
+    // Lazily: sqlx's `close` shuts the pool the moment it is called.
+    let close_pool = async { pool.close().await };
     serving
-        .run_until(shutdown, shutdown_grace, unadvertise, pool.close())
+        .run_until(shutdown, shutdown_grace, unadvertise, close_pool)
         .await
 }
 

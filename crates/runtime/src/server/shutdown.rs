@@ -133,6 +133,8 @@ impl<S> Serving<S> {
     /// (readiness draining, then `unadvertise`, e.g. gRPC health), stop
     /// accepting and let open requests finish within `grace`, stop the
     /// admin server, and run `last` (closing the pool) within what is left.
+    /// Both futures must do nothing before they are first polled (an
+    /// `async` block), as they are made before the run starts.
     /// A server that stops on its own ends the run with its result.
     pub async fn run_until<E>(
         mut self,

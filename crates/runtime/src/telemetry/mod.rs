@@ -51,7 +51,7 @@ pub use propagation::{
     GrpcServerSpan, HeaderExtractor, SpanLayer, SpanService, client_span, continue_trace,
     start_trace,
 };
-pub use red::{GrpcMetrics, GrpcMetricsLayer, handle as metrics_handle};
+pub use red::{GrpcMetrics, GrpcMetricsLayer, answered_code, handle as metrics_handle};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

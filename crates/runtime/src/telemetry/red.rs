@@ -100,13 +100,7 @@ where
             // Unary errors are "trailers-only" responses: the status is in the
             // headers. A response without it finished normally.
             let code = match &result {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<i32>().ok())
-                    .map(tonic::Code::from_i32)
-                    .unwrap_or(tonic::Code::Ok),
+                Ok(response) => answered_code(response),
                 Err(_) => tonic::Code::Unknown,
             };
             // Unknown paths would make unbounded label values.
@@ -123,4 +117,17 @@ where
             result
         })
     }
+}
+
+/// The gRPC status of an answer whose headers hold it: a unary error is a
+/// "trailers-only" answer, its status in the headers; an answer without
+/// one finished normally (its status comes in the trailers).
+pub fn answered_code<B>(response: &http::Response<B>) -> tonic::Code {
+    response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+        .unwrap_or(tonic::Code::Ok)
 }
