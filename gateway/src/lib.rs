@@ -176,7 +176,7 @@ fn router(state: AppState, config: &Config) -> Router {
     let app = Router::new()
         .nest("/api/v1", api)
         .route("/openapi.json", get(openapi::openapi_json))
-        .route("/docs", get(openapi::docs))
+        .merge(openapi::docs())
         .merge(storefront::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such resource") })
         // Innermost: metrics and spans see an injected fault as a real one.

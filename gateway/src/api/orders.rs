@@ -115,6 +115,7 @@ pub(crate) async fn place_order(
 
 /// Paging of the order history.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct OrderQuery {
     /// 1..=100, default 20.
     page_size: Option<i32>,

@@ -57,6 +57,7 @@ impl From<pb::Product> for Product {
 
 /// Filters and paging of the product listing.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ProductQuery {
     /// Exact category.
     category: Option<String>,
