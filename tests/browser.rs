@@ -1,7 +1,9 @@
 //! The storefront in a real browser: headless Chromium driven over
 //! WebDriver (chromedriver). A shopper filters the catalog, adds two
 //! products, changes a quantity, checks out and finds the order in the
-//! history. The final page is saved as `target/artifacts/storefront-*.png`.
+//! history. The API docs (Swagger UI at `/docs`) show every operation of
+//! `/openapi.json`, and "Try it out" lists the products. The final pages
+//! are saved as `target/artifacts/storefront-*.png` and `docs-*.png`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs
 //! them); `CHROMIUM` and `CHROMEDRIVER` override where they are looked for.
@@ -30,9 +32,17 @@ fn find(var: &str, names: &[&str]) -> PathBuf {
         })
 }
 
-/// Clicks the element `locator` finds.
+/// Clicks the element `locator` finds, once it is there (a page may still
+/// be rendering it).
 async fn click(c: &fantoccini::Client, locator: Locator<'_>) {
-    c.find(locator).await.unwrap().click().await.unwrap();
+    for _ in 0..200 {
+        if let Ok(element) = c.find(locator).await {
+            element.click().await.unwrap();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing to click at {locator:?}");
 }
 
 /// Waits until the browser has navigated to a URL for which `arrived` holds.
@@ -102,61 +112,90 @@ async fn seed(stack: &Stack) {
     }
 }
 
+/// Headless Chromium under its own chromedriver, with a fresh profile;
+/// both go away with [`Browser::close`] (or when dropped).
+struct Browser {
+    client: fantoccini::Client,
+    driver: tokio::process::Child,
+    profile: PathBuf,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let chromium = find(
+            "CHROMIUM",
+            &["chromium", "chromium-browser", "google-chrome"],
+        );
+        let chromedriver = find("CHROMEDRIVER", &["chromedriver"]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = tokio::process::Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let profile = std::env::temp_dir().join(format!("shop-chromium-{}", uuid::Uuid::new_v4()));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--no-first-run", "--window-size=1100,1000", format!("--user-data-dir={}", profile.display())]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        for _ in 0..50 {
+            match ClientBuilder::new(connector.clone())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => {
+                    return Browser {
+                        client,
+                        driver,
+                        profile,
+                    };
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        panic!("chromedriver accepts no session");
+    }
+
+    async fn close(mut self) {
+        self.client.close().await.unwrap();
+        let _ = self.driver.kill().await;
+        let _ = std::fs::remove_dir_all(self.profile);
+    }
+}
+
+/// Saves a screenshot as `target/artifacts/{name}`.
+async fn screenshot(c: &fantoccini::Client, name: &str) {
+    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join(name), c.screenshot().await.unwrap()).unwrap();
+}
+
 #[tokio::test]
 async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_sees_the_order() {
-    let chromium = find(
-        "CHROMIUM",
-        &["chromium", "chromium-browser", "google-chrome"],
-    );
-    let chromedriver = find("CHROMEDRIVER", &["chromedriver"]);
     let stack = Stack::start(&[]).await;
     seed(&stack).await;
     let base = stack.base_url();
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut driver = tokio::process::Command::new(&chromedriver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start chromedriver");
-    let profile = std::env::temp_dir().join(format!("shop-chromium-{}", uuid::Uuid::new_v4()));
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", "--window-size=1100,1000", format!("--user-data-dir={}", profile.display())]
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let mut client = None;
-    for _ in 0..50 {
-        match ClientBuilder::new(connector.clone())
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => {
-                client = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    let c = client.expect("chromedriver accepts a session");
+    let browser = Browser::start().await;
+    let c = &browser.client;
 
     // Filter the catalog by category.
     c.goto(&format!("{base}/")).await.unwrap();
-    click(&c, Locator::Css("a[data-category='kitchen']")).await;
-    wait_for_url(&c, |url| url.contains("category=kitchen")).await;
+    click(c, Locator::Css("a[data-category='kitchen']")).await;
+    wait_for_url(c, |url| url.contains("category=kitchen")).await;
     let mut names = Vec::new();
     for card in c.find_all(Locator::Css("li.card h2")).await.unwrap() {
         names.push(card.text().await.unwrap());
@@ -164,21 +203,21 @@ async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_s
     assert_eq!(names, ["Pour-over Kettle", "Stoneware Mug"]);
 
     // Add the mug, then search for the book and add it.
-    click(&c, Locator::LinkText("Stoneware Mug")).await;
-    wait_for_url(&c, |url| url.contains("/products/")).await;
-    click(&c, Locator::Css("form[action='/cart/add'] button")).await;
-    wait_for_url(&c, |url| url.ends_with("/cart")).await;
+    click(c, Locator::LinkText("Stoneware Mug")).await;
+    wait_for_url(c, |url| url.contains("/products/")).await;
+    click(c, Locator::Css("form[action='/cart/add'] button")).await;
+    wait_for_url(c, |url| url.ends_with("/cart")).await;
     c.goto(&format!("{base}/")).await.unwrap();
     let search = c.find(Locator::Css("input[name='q']")).await.unwrap();
     search.send_keys("bread").await.unwrap();
-    click(&c, Locator::Css("form.search button")).await;
-    wait_for_url(&c, |url| url.contains("q=bread")).await;
-    click(&c, Locator::LinkText("The Bread Book")).await;
-    wait_for_url(&c, |url| url.contains("/products/")).await;
-    click(&c, Locator::Css("form[action='/cart/add'] button")).await;
-    wait_for_url(&c, |url| url.ends_with("/cart")).await;
+    click(c, Locator::Css("form.search button")).await;
+    wait_for_url(c, |url| url.contains("q=bread")).await;
+    click(c, Locator::LinkText("The Bread Book")).await;
+    wait_for_url(c, |url| url.contains("/products/")).await;
+    click(c, Locator::Css("form[action='/cart/add'] button")).await;
+    wait_for_url(c, |url| url.ends_with("/cart")).await;
     assert_eq!(
-        wait_for_text(&c, "#subtotal", "$43.00").await,
+        wait_for_text(c, "#subtotal", "$43.00").await,
         "$43.00",
         "$14.00 + $29.00"
     );
@@ -190,13 +229,13 @@ async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_s
         .unwrap();
     quantity.clear().await.unwrap();
     quantity.send_keys("3").await.unwrap();
-    click(&c, Locator::Css("tr[data-sku='MUG'] form button")).await;
-    let subtotal = wait_for_text(&c, "#subtotal", "$71.00").await;
+    click(c, Locator::Css("tr[data-sku='MUG'] form button")).await;
+    let subtotal = wait_for_text(c, "#subtotal", "$71.00").await;
     assert_eq!(subtotal, "$71.00", "3 × $14.00 + $29.00");
 
     // Check out and find the order in the history.
-    click(&c, Locator::Id("checkout")).await;
-    wait_for_url(&c, |url| url.contains("/orders/")).await;
+    click(c, Locator::Id("checkout")).await;
+    wait_for_url(c, |url| url.contains("/orders/")).await;
     let status = c
         .find(Locator::Id("status"))
         .await
@@ -213,8 +252,8 @@ async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_s
         .await
         .unwrap();
     let number = heading.trim_start_matches("Order ").to_string();
-    click(&c, Locator::LinkText("All orders")).await;
-    wait_for_url(&c, |url| url.ends_with("/orders")).await;
+    click(c, Locator::LinkText("All orders")).await;
+    wait_for_url(c, |url| url.ends_with("/orders")).await;
     let history = c
         .find(Locator::Id("orders"))
         .await
@@ -227,21 +266,111 @@ async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_s
         "{history}"
     );
 
-    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    std::fs::write(
-        artifacts.join("storefront-orders.png"),
-        c.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    screenshot(c, "storefront-orders.png").await;
     c.goto(&format!("{base}/")).await.unwrap();
-    std::fs::write(
-        artifacts.join("storefront-catalog.png"),
-        c.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    screenshot(c, "storefront-catalog.png").await;
+    browser.close().await;
+}
 
-    c.close().await.unwrap();
-    let _ = driver.kill().await;
-    let _ = std::fs::remove_dir_all(profile);
+/// `METHOD path operationId` of every operation of the OpenAPI document.
+fn operations_of(doc: &Value) -> Vec<String> {
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            if let Some(operation) = item.get(method) {
+                let id = operation["operationId"].as_str().expect("operationId");
+                operations.push(format!("{} {path} {id}", method.to_uppercase()));
+            }
+        }
+    }
+    operations.sort();
+    operations
+}
+
+/// `METHOD path operationId` of every operation the docs page shows, once
+/// it shows `count` of them (Swagger UI renders after fetching the document).
+async fn operations_shown(c: &fantoccini::Client, count: usize) -> Vec<String> {
+    let mut shown = Vec::new();
+    for _ in 0..200 {
+        shown.clear();
+        for block in c.find_all(Locator::Css(".opblock")).await.unwrap() {
+            let method = block.find(Locator::Css(".opblock-summary-method"));
+            let path = block.find(Locator::Css(".opblock-summary-path"));
+            let id = block.find(Locator::Css(".opblock-summary-operation-id"));
+            if let (Ok(method), Ok(path), Ok(id)) = (method.await, path.await, id.await) {
+                let path = path.attr("data-path").await.unwrap().unwrap_or_default();
+                let (method, id) = (method.text().await.unwrap(), id.text().await.unwrap());
+                shown.push(format!("{method} {path} {id}"));
+            }
+        }
+        if shown.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shown.sort();
+    shown
+}
+
+/// The Content-Security-Policy violations the page has reported so far.
+async fn csp_violations(c: &fantoccini::Client) -> Vec<Value> {
+    let script = r"
+        const done = arguments[arguments.length - 1];
+        const seen = [];
+        const keep = (reports) => { for (const r of reports) seen.push(`${r.body.effectiveDirective} ${r.body.blockedURL} ${r.body.sourceFile}:${r.body.lineNumber} ${r.body.sample}`); };
+        const observer = new ReportingObserver(keep, { types: ['csp-violation'], buffered: true });
+        observer.observe();
+        setTimeout(() => { keep(observer.takeRecords()); done(seen); }, 300);
+    ";
+    let seen = c.execute_async(script, vec![]).await.unwrap();
+    seen.as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_api_docs_list_every_operation_and_try_it_out_lists_the_products() {
+    let stack = Stack::start(&[]).await;
+    seed(&stack).await;
+    let base = stack.base_url();
+    let doc: Value = reqwest::get(format!("{base}/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let operations = operations_of(&doc);
+    assert!(operations.len() >= 16, "{operations:?}");
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    // Every operation of the document, as the page renders it.
+    c.goto(&format!("{base}/docs")).await.unwrap();
+    assert_eq!(operations_shown(c, operations.len()).await, operations);
+
+    // Try it out: list the products.
+    let block = "#operations-products-list_products";
+    click(
+        c,
+        Locator::Css(&format!("{block} .opblock-summary-control")),
+    )
+    .await;
+    click(c, Locator::Css(&format!("{block} button.try-out__btn"))).await;
+    click(c, Locator::Css(&format!("{block} button.execute"))).await;
+    let status = format!("{block} .live-responses-table .response .response-col_status");
+    assert_eq!(wait_for_text(c, &status, "200").await, "200");
+    let answer = c
+        .find(Locator::Css(&format!("{block} .live-responses-table")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(answer.contains("Stoneware Mug"), "{answer}");
+
+    // All of it under the page's strict Content-Security-Policy.
+    assert_eq!(csp_violations(c).await, Vec::<Value>::new());
+    screenshot(c, "docs-try-it-out.png").await;
+    browser.close().await;
 }

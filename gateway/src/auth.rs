@@ -9,16 +9,16 @@
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
+use cookie::Cookie;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use crate::AppState;
 use crate::error::ApiError;
 
 /// How long a token is valid.
@@ -114,6 +114,38 @@ impl Auth {
     }
 }
 
+/// The storefront's cookie holding the session's token.
+pub(crate) const SESSION_COOKIE: &str = "shop_session";
+
+/// The value of cookie `name` in a request, if any.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value().to_string())
+}
+
+/// The session token in the request's cookie, if any.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The token of a request: `Authorization: Bearer`, or the storefront cookie.
+pub(crate) fn request_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(bearer.trim().to_string());
+    }
+    session_cookie(headers)
+}
+
 /// The bearer token of a request, if any.
 pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     parts
@@ -129,15 +161,12 @@ pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
 #[derive(Debug, Clone)]
 pub(crate) struct User(pub(crate) Claims);
 
-impl FromRequestParts<AppState> for User {
+impl<S: AsRef<Auth> + Sync> FromRequestParts<S> for User {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        Ok(Self(state.auth.verify(token)?))
+        Ok(Self(state.as_ref().verify(token)?))
     }
 }
 
@@ -145,13 +174,10 @@ impl FromRequestParts<AppState> for User {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Admin;
 
-impl FromRequestParts<AppState> for Admin {
+impl<S: AsRef<Auth> + Sync> FromRequestParts<S> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let User(claims) = User::from_request_parts(parts, state).await?;
         if claims.role != Role::Admin {
             return Err(ApiError::forbidden("this route is for the administrator"));
@@ -163,6 +189,7 @@ impl FromRequestParts<AppState> for Admin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
     use base64::Engine as _;
 
     fn auth() -> Auth {
@@ -230,5 +257,28 @@ mod tests {
         assert!(!auth().is_admin("admin", "pw "));
         assert!(!auth().is_admin("root", "pw"));
         assert!(!auth().is_admin("admin", ""));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; shop_session=tok; b=2"),
+        );
+        assert_eq!(session_cookie(&headers).as_deref(), Some("tok"));
+    }
+
+    #[test]
+    fn cookies_in_several_headers_and_malformed_pairs_are_read_past() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("junk; =x"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("shop_checkout=k1; shop_session=tok"),
+        );
+        assert_eq!(session_cookie(&headers).as_deref(), Some("tok"));
+        assert_eq!(cookie(&headers, "shop_checkout").as_deref(), Some("k1"));
+        assert_eq!(cookie(&headers, "absent"), None);
     }
 }

@@ -3,11 +3,34 @@
 //!
 //! Read top to bottom: [`run`] wires the pieces and drains them at
 //! shutdown; `router` stacks the middleware; `api` holds the REST
-//! resources, one file each; `storefront` the HTML pages; `auth` the
-//! tokens; `backends` the gRPC clients and what every call carries;
-//! `error` the problem+json mapping; `limits` the rate limits and login
-//! backoff; [`middleware`] the metrics and server span; `openapi` the API
-//! description.
+//! resources, one file each; `storefront` the HTML pages; `openapi` the
+//! API description and Swagger UI at `/docs`; `state` what every handler
+//! shares; `resources` the JSON shapes the API answers with and the pages
+//! render; `auth` the tokens; `limits` the rate limits and login backoff;
+//! [`middleware`] the metrics, server span and injected faults; `backends`
+//! the gRPC clients and what every call carries; `error` the problem+json
+//! mapping.
+//!
+//! # Layers
+//!
+//! Modules import only from the layers below them, never from above or
+//! from a sibling of their own layer:
+//!
+//! ```text
+//! lib.rs, test_util     wiring: config, router, run
+//!   openapi             the document of api's annotations; Swagger UI
+//!     api/  storefront/ the REST handlers and the pages; neither imports the other
+//!       state           AppState: backends, auth, limits, CSRF key
+//!         resources  limits  middleware
+//!           auth  backends
+//!             error
+//! ```
+//!
+//! The shared pieces never name `AppState`: `auth`'s
+//! extractors and `limits`' middleware take any state that is
+//! `AsRef<Auth>` / `AsRef<Limits>`. A type both `api` and `storefront` use
+//! lives below them (`resources`); the token a request carries (bearer or
+//! session cookie) is read in `auth`, for `limits` and the storefront alike.
 
 mod api;
 mod auth;
@@ -16,11 +39,14 @@ mod error;
 mod limits;
 pub mod middleware;
 mod openapi;
+mod resources;
+mod state;
 mod storefront;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
 pub use limits::LimitsConfig;
+pub use middleware::COMPONENT;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -54,9 +80,8 @@ use tower_http::timeout::TimeoutLayer;
 use crate::auth::Auth;
 use crate::backends::Backends;
 use crate::error::ApiError;
+use crate::state::{AppState, Shared};
 
-/// Component name in logs, metrics and traces.
-pub const COMPONENT: &str = Component::Gateway.name();
 /// Default HTTP port.
 pub const DEFAULT_PORT: u16 = Component::Gateway.spec().port;
 /// Default admin port.
@@ -138,40 +163,13 @@ impl Config {
     }
 }
 
-/// What every handler shares, behind one `Arc`: axum clones the state for
-/// every extractor and middleware that takes it, and a deep clone (three
-/// channels, the health list) was 5 % of the gateway's CPU per browse.
-#[derive(Debug, Clone)]
-pub(crate) struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-/// The parts of [`AppState`].
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) backends: Backends,
-    pub(crate) auth: Arc<Auth>,
-    /// Rate limits and the login backoff.
-    pub(crate) limits: Arc<limits::Limits>,
-    /// Key of the storefront's CSRF tokens.
-    pub(crate) csrf_key: Arc<String>,
-    /// Cookies carry `Secure`: the gateway serves HTTPS.
-    pub(crate) secure_cookies: bool,
-}
-
 /// The whole HTTP application: API, docs, storefront and their middleware.
 fn router(state: AppState, config: &Config) -> Router {
     let api = api::router().layer(DefaultBodyLimit::max(BODY_LIMIT));
     let app = Router::new()
         .nest("/api/v1", api)
         .route("/openapi.json", get(openapi::openapi_json))
-        .route("/docs", get(openapi::docs))
+        .merge(openapi::docs())
         .merge(storefront::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such resource") })
         // Innermost: metrics and spans see an injected fault as a real one.
@@ -181,7 +179,7 @@ fn router(state: AppState, config: &Config) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            limits::rate_limit,
+            limits::rate_limit::<AppState>,
         ))
         .layer(axum::middleware::from_fn(middleware::record_metrics))
         .layer(TimeoutLayer::with_status_code(
@@ -255,7 +253,7 @@ pub async fn run(
         &config.faults,
     )?;
     let limits = Arc::new(limits::Limits::new(&config.limits));
-    let state = AppState(Arc::new(Shared {
+    let state = AppState::new(Shared {
         backends: backends.clone(),
         auth: Arc::new(Auth::new(
             &config.auth_secret,
@@ -264,7 +262,7 @@ pub async fn run(
         limits: limits.clone(),
         csrf_key: Arc::new(format!("csrf:{}", config.auth_secret.expose_secret())),
         secure_cookies: config.tls.acceptor()?.is_some(),
-    }));
+    });
     let app = router(state, &config);
 
     let readiness = Readiness::new(config.faults.clone());

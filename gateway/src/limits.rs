@@ -24,7 +24,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use shop_runtime::{ConfigError, Env};
 
-use crate::AppState;
+use crate::auth::{self, Auth};
 use crate::error::ApiError;
 
 /// Failed logins from one IP allowed before the backoff starts.
@@ -260,12 +260,12 @@ fn too_many(detail: &str, wait: Duration) -> ApiError {
 
 /// 429 when the request's IP, its token or (on the auth routes) its IP's
 /// auth budget is spent; otherwise marks the request with its [`ClientIp`].
-pub(crate) async fn rate_limit(
-    State(state): State<AppState>,
+pub(crate) async fn rate_limit<S: AsRef<Limits> + AsRef<Auth>>(
+    State(state): State<S>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let limits = &state.limits;
+    let limits: &Limits = state.as_ref();
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -291,8 +291,9 @@ pub(crate) async fn rate_limit(
         return spent(not_until, "rate limit exceeded; slow down");
     }
     if let Some(per_token) = &limits.per_token {
-        let sub = crate::middleware::request_token(request.headers())
-            .and_then(|t| state.auth.verify(&t).ok())
+        let auth: &Auth = state.as_ref();
+        let sub = auth::request_token(request.headers())
+            .and_then(|t| auth.verify(&t).ok())
             .map(|claims| claims.sub);
         // Anonymous requests are limited by their IP alone, as before.
         let key = sub.map_or_else(|| format!("ip:{ip}"), |sub| format!("user:{sub}"));

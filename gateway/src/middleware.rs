@@ -5,21 +5,12 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// The token of a request: `Authorization: Bearer`, or the storefront cookie.
-pub(crate) fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    if let Some(bearer) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(bearer.trim().to_string());
-    }
-    crate::storefront::session_cookie(headers)
-}
+/// Component name in logs, metrics and traces (the crate exports it as
+/// `gateway::COMPONENT`).
+pub const COMPONENT: &str = shop_topology::Component::Gateway.name();
 
 /// `http_requests_total{route,method,status}` and
 /// `http_request_duration_seconds{route,method}`, by route template.
@@ -35,9 +26,9 @@ pub(crate) async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "service" => "gateway", "route" => route.clone(), "method" => method.clone(), "status" => status)
+    metrics::counter!("http_requests_total", "service" => COMPONENT, "route" => route.clone(), "method" => method.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "service" => "gateway", "route" => route, "method" => method)
+    metrics::histogram!("http_request_duration_seconds", "service" => COMPONENT, "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
     response
 }
@@ -100,7 +91,7 @@ impl<B> tower_http::trace::MakeSpan<B> for HttpServerSpan {
             http.request.method = request.method().as_str(),
             http.route = tracing::field::Empty,
         );
-        shop_runtime::telemetry::continue_trace(&span, request.headers(), crate::COMPONENT);
+        shop_runtime::telemetry::continue_trace(&span, request.headers(), COMPONENT);
         span
     }
 }

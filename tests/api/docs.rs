@@ -35,6 +35,16 @@ async fn the_openapi_document_describes_the_routes_of_the_contract() {
     }
 }
 
+/// Every `src="…"` and `href="…"` of an HTML page.
+fn references(html: &str) -> Vec<String> {
+    ["src=\"", "href=\""]
+        .iter()
+        .flat_map(|attr| html.split(attr).skip(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(String::from)
+        .collect()
+}
+
 #[tokio::test]
 async fn the_docs_page_loads_the_openapi_document_and_nothing_from_the_internet() {
     let api = Api::start().await;
@@ -42,11 +52,49 @@ async fn the_docs_page_loads_the_openapi_document_and_nothing_from_the_internet(
     let docs = api.get("/docs", None).await;
 
     assert_eq!(docs.status(), StatusCode::OK);
+    assert_eq!(docs.url().path(), "/docs/", "/docs redirects to /docs/");
     let html = docs.text().await.unwrap();
+    assert!(!html.contains("https://"), "offline docs page: {html}");
+    let assets = references(&html);
     assert!(
-        html.contains("/openapi.json") && !html.contains("https://"),
-        "offline docs page"
+        assets.iter().any(|a| a.ends_with("swagger-ui-bundle.js")),
+        "{assets:?}"
     );
+    // Every script, stylesheet and icon comes from the gateway itself.
+    let mut initializer = String::new();
+    for asset in &assets {
+        assert!(!asset.contains(':'), "{asset} is not this origin's");
+        let path = format!("/docs/{}", asset.trim_start_matches("./"));
+        let answer = api.get(&path, None).await;
+        assert_eq!(answer.status(), StatusCode::OK, "{path}");
+        if asset.ends_with("swagger-initializer.js") {
+            initializer = answer.text().await.unwrap();
+        }
+    }
+    // The page's own script reads this gateway's document, and no other.
+    assert!(initializer.contains("\"/openapi.json\""), "{initializer}");
+    assert!(!initializer.contains("https://"), "{initializer}");
+}
+
+#[tokio::test]
+async fn the_docs_page_allows_no_inline_script_no_eval_and_no_other_origin() {
+    let api = Api::start().await;
+
+    for path in ["/docs/", "/docs/swagger-initializer.js"] {
+        let answer = api.get(path, None).await;
+        let csp = answer.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self';"), "{path}: {csp}");
+        assert!(csp.contains("connect-src 'self';"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        for loose in ["unsafe-inline", "unsafe-eval", "http", "*"] {
+            assert!(!csp.contains(loose), "{path} allows {loose}: {csp}");
+        }
+        assert_eq!(answer.headers()["x-frame-options"], "DENY", "{path}");
+    }
 }
 
 /// The head of `GET path` sent by hand with `Accept-Encoding: gzip`, as

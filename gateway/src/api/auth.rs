@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Body;
-use crate::AppState;
 use crate::auth::{ADMIN_USER_ID, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::limits::ClientIp;
+use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()

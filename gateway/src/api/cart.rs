@@ -4,15 +4,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shop_proto::cart as pb;
 use utoipa::ToSchema;
 
-use super::{Body, Line, path_id};
-use crate::AppState;
+use super::{Body, path_id};
 use crate::auth::User;
 use crate::backends::CallContext;
 use crate::error::{ApiError, ApiResult};
+use crate::resources::Cart;
+use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -22,40 +23,6 @@ pub(crate) fn router() -> Router<AppState> {
             "/cart/items/{product_id}",
             put(set_item).delete(remove_item),
         )
-}
-
-/// A shopper's cart, priced now.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct Cart {
-    pub(crate) user_id: String,
-    pub(crate) items: Vec<Line>,
-    pub(crate) subtotal_cents: i64,
-    /// Empty for an empty cart.
-    pub(crate) currency: String,
-}
-
-impl From<pb::Cart> for Cart {
-    fn from(c: pb::Cart) -> Self {
-        Self {
-            user_id: c.user_id,
-            items: c.items.into_iter().map(Line::from).collect(),
-            subtotal_cents: c.subtotal_minor,
-            currency: c.currency,
-        }
-    }
-}
-
-impl From<pb::CartItem> for Line {
-    fn from(i: pb::CartItem) -> Self {
-        Self {
-            product_id: i.product_id,
-            sku: i.sku,
-            name: i.name,
-            quantity: i.quantity,
-            unit_price_cents: i.unit_price_minor,
-            line_total_cents: i.line_total_minor,
-        }
-    }
 }
 
 /// The caller's cart.

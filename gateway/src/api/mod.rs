@@ -14,16 +14,10 @@ pub(crate) mod products;
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-
-pub(crate) use cart::Cart;
-pub(crate) use orders::Order;
-pub(crate) use products::Product;
+use crate::state::AppState;
 
 /// The routes of the REST API.
 pub(crate) fn router() -> Router<AppState> {
@@ -58,33 +52,4 @@ fn check_page_size(page_size: Option<i32>) -> ApiResult<()> {
         ))),
         _ => Ok(()),
     }
-}
-
-/// One page of a listing.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct Page<T> {
-    pub(crate) items: Vec<T>,
-    /// Pass as `page_token` for the next page; null on the last page.
-    pub(crate) next_page_token: Option<String>,
-}
-
-impl<T> Page<T> {
-    /// A page of `items`; a backend's empty token means the last page.
-    fn new(items: impl IntoIterator<Item = impl Into<T>>, next_page_token: String) -> Self {
-        Self {
-            items: items.into_iter().map(Into::into).collect(),
-            next_page_token: (!next_page_token.is_empty()).then_some(next_page_token),
-        }
-    }
-}
-
-/// A line of a cart or an order.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct Line {
-    pub(crate) product_id: String,
-    pub(crate) sku: String,
-    pub(crate) name: String,
-    pub(crate) quantity: i64,
-    pub(crate) unit_price_cents: i64,
-    pub(crate) line_total_cents: i64,
 }

@@ -6,73 +6,22 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shop_proto::order as pb;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
-use super::{Line, Page, Params, check_page_size, path_id};
-use crate::AppState;
+use super::{Params, check_page_size, path_id};
 use crate::auth::User;
 use crate::backends::CallContext;
 use crate::error::{ApiError, ApiResult};
+use crate::resources::{Order, Page};
+use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/orders", get(list_orders).post(place_order))
         .route("/orders/{id}", get(get_order))
         .route("/orders/{id}/cancel", post(cancel_order))
-}
-
-/// An order.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct Order {
-    pub(crate) id: String,
-    /// Human order number, e.g. SO-000123.
-    pub(crate) number: String,
-    /// PENDING, CONFIRMED, REJECTED or CANCELLED.
-    pub(crate) status: String,
-    pub(crate) items: Vec<Line>,
-    pub(crate) total_cents: i64,
-    pub(crate) currency: String,
-    /// RFC 3339, UTC.
-    pub(crate) created_at: String,
-}
-
-impl From<pb::Order> for Order {
-    fn from(o: pb::Order) -> Self {
-        let status = o
-            .status()
-            .as_str_name()
-            .trim_start_matches("ORDER_STATUS_")
-            .to_string();
-        let created_at = o
-            .created_at
-            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            .unwrap_or_default();
-        Self {
-            id: o.id,
-            number: o.number,
-            status,
-            items: o.items.into_iter().map(Line::from).collect(),
-            total_cents: o.total_minor,
-            currency: o.currency,
-            created_at,
-        }
-    }
-}
-
-impl From<pb::OrderItem> for Line {
-    fn from(i: pb::OrderItem) -> Self {
-        Self {
-            product_id: i.product_id,
-            sku: i.sku,
-            name: i.name,
-            quantity: i.quantity,
-            unit_price_cents: i.unit_price_minor,
-            line_total_cents: i.line_total_minor,
-        }
-    }
 }
 
 /// Checks out the caller's cart, once per `Idempotency-Key`.
@@ -115,6 +64,7 @@ pub(crate) async fn place_order(
 
 /// Paging of the order history.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct OrderQuery {
     /// 1..=100, default 20.
     page_size: Option<i32>,

@@ -5,15 +5,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shop_proto::product as pb;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Body, Page, Params, check_page_size, path_id};
-use crate::AppState;
+use super::{Body, Params, check_page_size, path_id};
 use crate::auth::Admin;
 use crate::backends::CallContext;
 use crate::error::{ApiError, ApiResult};
+use crate::resources::{Page, Product};
+use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -22,41 +23,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/products/{id}/stock", post(adjust_stock))
 }
 
-/// A catalog product.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct Product {
-    pub(crate) id: String,
-    pub(crate) sku: String,
-    pub(crate) name: String,
-    pub(crate) description: String,
-    pub(crate) category: String,
-    pub(crate) image_url: String,
-    /// Price of one unit in minor units (cents).
-    pub(crate) unit_price_cents: i64,
-    /// ISO 4217 code.
-    pub(crate) currency: String,
-    /// Units that can be bought now.
-    pub(crate) available: i64,
-}
-
-impl From<pb::Product> for Product {
-    fn from(p: pb::Product) -> Self {
-        Self {
-            id: p.id,
-            sku: p.sku,
-            name: p.name,
-            description: p.description,
-            category: p.category,
-            image_url: p.image_url,
-            unit_price_cents: p.unit_price_minor,
-            currency: p.currency,
-            available: p.available,
-        }
-    }
-}
-
 /// Filters and paging of the product listing.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ProductQuery {
     /// Exact category.
     category: Option<String>,

@@ -20,9 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::AppState;
-
-pub(crate) use session::session_cookie;
+use crate::state::AppState;
 
 /// The pages, under the session and the pages' security headers, and the
 /// static assets and images outside any session.

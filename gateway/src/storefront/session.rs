@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
@@ -16,23 +16,15 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::{Claims, Role, TOKEN_TTL};
+use crate::auth::{Claims, Role, SESSION_COOKIE, TOKEN_TTL, session_cookie};
 use crate::error::ApiError;
-
-/// Holds the session's token.
-const SESSION_COOKIE: &str = "shop_session";
+use crate::state::AppState;
 
 /// Holds the pending checkout's idempotency key.
 pub(super) const CHECKOUT_COOKIE: &str = "shop_checkout";
 
 /// How long a pending checkout keeps its key.
 pub(super) const CHECKOUT_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// The session token in the request's cookie, if any.
-pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, SESSION_COOKIE)
-}
 
 /// Finds the visitor's session or starts a guest one, and hands its claims
 /// to the page.
@@ -57,18 +49,6 @@ pub(super) async fn session(
         set_cookie(&mut response, &state, SESSION_COOKIE, token, TOKEN_TTL);
     }
     response
-}
-
-/// The value of cookie `name` in a request, if any.
-pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == name)
-        .map(|cookie| cookie.value().to_string())
 }
 
 /// Appends an HttpOnly, SameSite=Lax cookie for the whole site, `Secure`
@@ -136,29 +116,6 @@ pub(super) fn check_csrf(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_session_cookie_is_found_among_others() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; shop_session=tok; b=2"),
-        );
-        assert_eq!(session_cookie(&headers).as_deref(), Some("tok"));
-    }
-
-    #[test]
-    fn cookies_in_several_headers_and_malformed_pairs_are_read_past() {
-        let mut headers = HeaderMap::new();
-        headers.append(header::COOKIE, HeaderValue::from_static("junk; =x"));
-        headers.append(
-            header::COOKIE,
-            HeaderValue::from_static("shop_checkout=k1; shop_session=tok"),
-        );
-        assert_eq!(session_cookie(&headers).as_deref(), Some("tok"));
-        assert_eq!(cookie(&headers, CHECKOUT_COOKIE).as_deref(), Some("k1"));
-        assert_eq!(cookie(&headers, "absent"), None);
-    }
 
     #[test]
     fn cookies_are_http_only_lax_for_the_whole_site_and_secure_under_tls() {

@@ -14,13 +14,13 @@ use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
 use super::{PageResult, layout, money};
-use crate::AppState;
-use crate::api::Cart;
-use crate::auth::Claims;
+use crate::auth::{Claims, cookie};
 use crate::backends::CallContext;
 use crate::error::ApiError;
+use crate::resources::Cart;
+use crate::state::AppState;
 use crate::storefront::session::{
-    CHECKOUT_COOKIE, CHECKOUT_KEY_TTL, check_csrf, cookie, csrf_token, set_cookie,
+    CHECKOUT_COOKIE, CHECKOUT_KEY_TTL, check_csrf, csrf_token, set_cookie,
 };
 
 /// Why the cart page was shown again.

@@ -11,11 +11,11 @@ use shop_proto::product as pb;
 use uuid::Uuid;
 
 use super::{PageError, PageResult, layout, money};
-use crate::AppState;
-use crate::api::Product;
 use crate::auth::Claims;
 use crate::backends::CallContext;
 use crate::error::ApiError;
+use crate::resources::Product;
+use crate::state::AppState;
 use crate::storefront::session::csrf_token;
 
 /// Categories of the demo catalog, for the filter bar.

@@ -9,11 +9,11 @@ use shop_proto::order as pb;
 use uuid::Uuid;
 
 use super::{PageError, PageResult, layout, money};
-use crate::AppState;
-use crate::api::Order;
 use crate::auth::Claims;
 use crate::backends::CallContext;
 use crate::error::ApiError;
+use crate::resources::Order;
+use crate::state::AppState;
 use crate::storefront::session::{check_csrf, csrf_token};
 
 /// Orders the history shows.
