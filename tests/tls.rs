@@ -4,6 +4,7 @@
 
 mod support;
 
+use shop_topology::Component;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -129,8 +130,15 @@ async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works()
     vars.push(("CART_SERVICE_ADDR", https(cart.addr)));
     let order = order_service::test_util::spawn_order(&db, &cart, &product, &borrowed(&vars)).await;
     vars.push(("ORDER_SERVICE_ADDR", https(order.addr)));
-    let gateway =
-        gateway::test_util::spawn_gateway(&product, &cart, &order, &borrowed(&vars)).await;
+    let gateway = gateway::test_util::spawn_gateway(
+        &[
+            (Component::Product, &product),
+            (Component::Cart, &cart),
+            (Component::Order, &order),
+        ],
+        &borrowed(&vars),
+    )
+    .await;
     let base = format!("https://localhost:{}", gateway.addr.port());
 
     // A client trusting only the test CA: the whole checkout, through every hop.

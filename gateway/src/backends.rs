@@ -5,6 +5,7 @@
 //! client gets the deadline and the `x-request-id` metadata, and the
 //! `Client` channel adds the trace context of the current span.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_runtime::ConfigError;
 use shop_runtime::client::{Client, layered};
 use shop_runtime::config::Tls;
+use shop_topology::Component;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -76,12 +78,11 @@ impl Interceptor for Stamp {
 /// The channel of a client made for one request.
 pub(crate) type Stamped = InterceptedService<Client, Stamp>;
 
-/// The channels to product-, cart- and order-service.
+/// A channel to every service the gateway calls.
 #[derive(Debug, Clone)]
 pub(crate) struct Backends {
-    product: Client,
-    cart: Client,
-    order: Client,
+    /// Each service's channel, with every client layer.
+    clients: BTreeMap<Component, Client>,
     /// Each channel with the gRPC service name its health reports.
     health: Vec<(Channel, &'static str)>,
     /// Deadline of each call.
@@ -89,57 +90,58 @@ pub(crate) struct Backends {
 }
 
 impl Backends {
-    /// Lazily connected channels to the three addresses.
+    /// Lazily connected channels to `addrs`.
     pub(crate) fn new(
-        product: &str,
-        cart: &str,
-        order: &str,
+        addrs: &[(Component, String)],
         deadline: Duration,
         tls: &Tls,
         faults: &shop_runtime::chaos::Faults,
     ) -> Result<Self, ConfigError> {
-        let product = shop_runtime::client::raw_channel("PRODUCT_SERVICE_ADDR", product, tls)?;
-        let cart = shop_runtime::client::raw_channel("CART_SERVICE_ADDR", cart, tls)?;
-        let order = shop_runtime::client::raw_channel("ORDER_SERVICE_ADDR", order, tls)?;
+        let mut clients = BTreeMap::new();
+        let mut health = Vec::new();
+        for (service, addr) in addrs {
+            let spec = service.spec();
+            let (Some(var), Some(name)) = (spec.addr_var, spec.grpc_service) else {
+                continue;
+            };
+            let channel = shop_runtime::client::raw_channel(var, addr, tls)?;
+            clients.insert(*service, layered(channel.clone(), faults));
+            health.push((channel, name));
+        }
         Ok(Self {
-            product: layered(product.clone(), faults),
-            cart: layered(cart.clone(), faults),
-            order: layered(order.clone(), faults),
-            health: vec![
-                (
-                    product,
-                    shop_proto::product::product_service_server::SERVICE_NAME,
-                ),
-                (cart, shop_proto::cart::cart_service_server::SERVICE_NAME),
-                (order, shop_proto::order::order_service_server::SERVICE_NAME),
-            ],
+            clients,
+            health,
             deadline,
         })
     }
 
-    fn stamped(&self, channel: &Client, ctx: &CallContext) -> Stamped {
+    /// The channel to `service`, stamped for the request `ctx` comes from.
+    fn stamped(&self, service: Component, ctx: &CallContext) -> Stamped {
+        let channel = self
+            .clients
+            .get(&service)
+            .unwrap_or_else(|| panic!("the gateway calls {service} (shop-topology)"));
         let stamp = Stamp {
             deadline: self.deadline,
             request_id: ctx.request_id.clone(),
         };
         InterceptedService::new(channel.clone(), stamp)
     }
-
     /// product-service, for the calls of the request `ctx` comes from.
     pub(crate) fn product(&self, ctx: &CallContext) -> ProductServiceClient<Stamped> {
-        ProductServiceClient::new(self.stamped(&self.product, ctx))
+        ProductServiceClient::new(self.stamped(Component::Product, ctx))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// cart-service, for the calls of the request `ctx` comes from.
     pub(crate) fn cart(&self, ctx: &CallContext) -> CartServiceClient<Stamped> {
-        CartServiceClient::new(self.stamped(&self.cart, ctx))
+        CartServiceClient::new(self.stamped(Component::Cart, ctx))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// order-service, for the calls of the request `ctx` comes from.
     pub(crate) fn order(&self, ctx: &CallContext) -> OrderServiceClient<Stamped> {
-        OrderServiceClient::new(self.stamped(&self.order, ctx))
+        OrderServiceClient::new(self.stamped(Component::Order, ctx))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 

@@ -98,12 +98,9 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// Admin listener (`ADMIN_ADDR`).
     pub admin_addr: SocketAddr,
-    /// product-service (`PRODUCT_SERVICE_ADDR`).
-    pub product_service_addr: String,
-    /// cart-service (`CART_SERVICE_ADDR`).
-    pub cart_service_addr: String,
-    /// order-service (`ORDER_SERVICE_ADDR`).
-    pub order_service_addr: String,
+    /// The address of every service the gateway calls (`calls` in the
+    /// component list), from its variable (`PRODUCT_SERVICE_ADDR`, ...).
+    pub backend_addrs: Vec<(Component, String)>,
     /// HS256 key of the tokens (`AUTH_SECRET`, 32 bytes or more, no placeholder).
     pub auth_secret: SecretString,
     /// The administrator's password (`ADMIN_PASSWORD`).
@@ -144,9 +141,12 @@ impl Config {
                 "ADMIN_ADDR",
                 SocketAddr::from(([0, 0, 0, 0], DEFAULT_ADMIN_PORT)),
             )?,
-            product_service_addr: env.addr_of(Component::Product),
-            cart_service_addr: env.addr_of(Component::Cart),
-            order_service_addr: env.addr_of(Component::Order),
+            backend_addrs: Component::Gateway
+                .spec()
+                .calls
+                .iter()
+                .map(|&service| (service, env.addr_of(service)))
+                .collect(),
             auth_secret,
             admin_password: env.secret("ADMIN_PASSWORD")?,
             limits: LimitsConfig::from_env(env)?,
@@ -245,9 +245,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let backends = Backends::new(
-        &config.product_service_addr,
-        &config.cart_service_addr,
-        &config.order_service_addr,
+        &config.backend_addrs,
         config.downstream_timeout,
         &config.tls,
         &config.faults,

@@ -6,6 +6,7 @@ use gateway::test_util::spawn_gateway;
 use order_service::test_util::spawn_order;
 use product_service::test_util::spawn_product;
 use shop_testkit::{Running, TestDb};
+use shop_topology::Component;
 
 /// The four components on one fresh database.
 #[derive(Debug)]
@@ -29,7 +30,12 @@ impl Stack {
         let product = spawn_product(&db, &[]).await;
         let cart = spawn_cart(&db, &product, &[]).await;
         let order = spawn_order(&db, &cart, &product, order_vars).await;
-        let gateway = spawn_gateway(&product, &cart, &order, gateway_vars).await;
+        let backends = [
+            (Component::Product, &product),
+            (Component::Cart, &cart),
+            (Component::Order, &order),
+        ];
+        let gateway = spawn_gateway(&backends, gateway_vars).await;
         Self {
             db,
             product,
