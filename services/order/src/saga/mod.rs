@@ -10,7 +10,7 @@
 //!   4. ReserveStock(order id, lines)               -- short → REJECTED (INSUFFICIENT_STOCK)
 //!   5. still PENDING and not given up? then CommitReservation(order id),
 //!      then CONFIRMED with the reserved lines and prices
-//!   6. RemovePurchasedItems(order id)              -- a follow-up, retried until done
+//!   6. RemovePurchasedItems(order id)              -- the CLEAR_CART follow-up, retried until done
 //! ```
 //!
 //! Every step is keyed by the order id, so it can run again. The order only
@@ -29,16 +29,23 @@
 //! and marks RELEASE again before it releases, so a failed release is
 //! finished by recovery instead of leaving stock held or sold forever.
 //!
+//! Work left after a status change is a follow-up row (CLEAR_CART,
+//! RETURN_STOCK, RELEASE), enqueued with the change; the request tries it
+//! at once and the follow-up worker (`followups.rs`) retries it until done.
+//!
 //! Cancellation is in `cancel.rs`, the recovery loop's work in `recovery.rs`.
 
 mod cancel;
+mod followups;
 mod recovery;
+
+#[cfg(feature = "test-util")]
+pub use followups::Ran;
 
 use uuid::Uuid;
 
-use crate::domain::{
-    Followup, Order, OrderItem, OrderStatus, RejectionReason, Shortage, display_number,
-};
+use crate::domain::followup::Kind;
+use crate::domain::{Order, OrderItem, OrderStatus, RejectionReason, Shortage, display_number};
 use crate::downstream::{Downstream, Reservation, Reserved};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -200,9 +207,11 @@ impl Saga {
             }
             Err(e) => {
                 // The reserve may have happened, or may still land. Give the
-                // order up durably and return what we can now; recovery
-                // releases again after the horizon, when no call of ours can
-                // still be running, and settles the order.
+                // order up durably and return what we can now; the RELEASE
+                // follow-up releases again after the horizon, when no call of
+                // ours can still be running, and settles the order. (So this
+                // attempt's failure is not recorded: that would bring the
+                // retry forward.)
                 self.store.mark_release(id).await?;
                 if let Err(release) = self.release(id).await {
                     tracing::warn!(order_id = %id, error = %release, "stock not released yet; recovery will retry");
@@ -247,7 +256,7 @@ impl Saga {
             return self.settled_elsewhere(id).await;
         }
         self.after(Step::Confirmed).await?;
-        self.clear_cart(id, user_id, &committed.items).await;
+        self.clear_cart_now(id, user_id, &committed.items).await;
         self.store.get(id).await
     }
 
@@ -285,14 +294,10 @@ impl Saga {
     }
 
     /// Removes the purchased lines from the cart; on failure the follow-up
-    /// stays for the recovery loop.
-    async fn clear_cart(&self, id: Uuid, user_id: &str, items: &[OrderItem]) {
-        let done = match self.downstream.remove_purchased(user_id, id, items).await {
-            Ok(()) => self.store.followup_done(id, Followup::ClearCart).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = done {
-            tracing::warn!(order_id = %id, error = %e, "cart not cleared yet; recovery will retry");
+    /// stays for the worker.
+    async fn clear_cart_now(&self, id: Uuid, user_id: &str, items: &[OrderItem]) {
+        if let Err(e) = self.clear_cart(id, user_id, items).await {
+            self.attempt_failed(id, Kind::ClearCart, &e).await;
         }
     }
 
