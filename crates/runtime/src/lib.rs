@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod page_token;
 pub mod propagation;
 pub mod shutdown;
+pub mod stored;
 pub mod telemetry;
 pub mod tls;
 pub mod validate;

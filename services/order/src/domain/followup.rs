@@ -3,7 +3,7 @@
 //! (and its value in the table's CHECK): the worker's `match` in
 //! `saga/followups.rs` then asks for its action.
 
-use super::stored::stored_enum;
+use shop_runtime::stored_enum;
 
 /// What is left to do after a status change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,7 +3,6 @@
 
 mod cart;
 pub mod followup;
-pub(crate) mod stored;
 
 pub use cart::{Cart, CartLine};
 
@@ -13,7 +12,7 @@ use shop_proto::names::rejection;
 use shop_runtime::validate::FieldError;
 use uuid::Uuid;
 
-use stored::stored_enum;
+use shop_runtime::stored_enum;
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
-//! The one conversion between an enum and the text stored for it.
+//! The one conversion between an enum and the text a service stores for it.
 //!
-//! [`stored_enum!`] gives an enum `as_str`, `ALL`, a [`std::str::FromStr`]
+//! [`stored_enum!`](crate::stored_enum) gives an enum `as_str`, `ALL`, a [`std::str::FromStr`]
 //! that fails with [`UnknownValue`] on anything it does not know, and the
 //! `sqlx::Type`, `Decode` and `Encode` impls built on those two, so a column
 //! read as `status AS "status: OrderStatus"` decodes through the same
@@ -19,7 +19,8 @@ pub struct UnknownValue {
 
 /// Implements the stored text of an enum: `stored_enum!(Type, "what" {
 /// Variant => "TEXT", ... })`; the text may be any `&'static str`
-/// expression (a shared constant).
+/// expression (a shared constant). The crate using it depends on `sqlx`.
+#[macro_export]
 macro_rules! stored_enum {
     ($ty:ident, $what:literal { $($variant:ident => $text:expr),+ $(,)? }) => {
         impl $ty {
@@ -35,14 +36,14 @@ macro_rules! stored_enum {
         }
 
         impl ::std::str::FromStr for $ty {
-            type Err = $crate::domain::stored::UnknownValue;
+            type Err = $crate::stored::UnknownValue;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::ALL
                     .iter()
                     .copied()
                     .find(|v| v.as_str() == s)
-                    .ok_or_else(|| $crate::domain::stored::UnknownValue {
+                    .ok_or_else(|| $crate::stored::UnknownValue {
                         what: $what,
                         value: s.to_string(),
                     })
@@ -78,4 +79,23 @@ macro_rules! stored_enum {
     };
 }
 
-pub(crate) use stored_enum;
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Light {
+        Red,
+        Green,
+    }
+
+    crate::stored_enum!(Light, "light" { Red => "RED", Green => "GREEN" });
+
+    #[test]
+    fn values_round_trip_and_unknown_ones_are_errors() {
+        for l in Light::ALL {
+            assert_eq!(l.as_str().parse::<Light>(), Ok(*l));
+        }
+        let e = "BLUE".parse::<Light>().unwrap_err();
+        assert_eq!(e.to_string(), r#"unknown light "BLUE""#);
+        assert!("red".parse::<Light>().is_err());
+    }
+}
