@@ -5,13 +5,13 @@
 
 mod common;
 
-use order_service::test_util::{Hooks, Ran, Worker};
+use order_service::test_util::{Hooks, Ran, Step, Worker};
 use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::order::{self as pb, OrderStatus};
 use tonic::Code;
 use uuid::Uuid;
 
-use common::{Stack, start};
+use common::{Stack, reason, start};
 
 /// A recovery loop that never runs during a test: the test runs the worker.
 const QUIET_LOOP: &[(&str, &str)] = &[
@@ -347,4 +347,45 @@ async fn an_unknown_stored_status_or_reason_is_an_internal_error_not_a_default()
     // The replay of bob's key does not make up a reason.
     let err = s.place("bob", "k").await.unwrap_err();
     assert_eq!(err.code(), Code::Internal, "{err:?}");
+}
+
+#[tokio::test]
+async fn a_checkout_given_up_while_it_runs_is_never_confirmed() {
+    let hooks = Hooks::default();
+    let mut s = quiet_stack(&hooks).await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 3).await;
+    let mut gate = hooks.pause_after(Step::Reserved);
+    let mut orders = s.orders.clone();
+    let checkout = tokio::spawn(async move {
+        orders
+            .place_order(pb::PlaceOrderRequest {
+                user_id: "alice".into(),
+                idempotency_key: "k".into(),
+            })
+            .await
+    });
+    gate.reached().await;
+
+    // Its stock is held; now the order is given up (as recovery does): a
+    // RELEASE row on the PENDING order.
+    let pool = s.db.admin_pool().await;
+    sqlx::query("INSERT INTO orders.order_followups (order_id, kind) SELECT id, 'RELEASE' FROM orders.orders")
+        .execute(&pool)
+        .await
+        .unwrap();
+    gate.resume();
+    let err = checkout.await.unwrap().unwrap_err();
+
+    // The saga saw the row before committing: it released and settled.
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(s.available(&mug).await, 10);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM orders.order_followups")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let replay = s.place("alice", "k").await.unwrap_err();
+    assert_eq!(reason(&replay), "CHECKOUT_INTERRUPTED");
+    s.assert_invariants().await;
 }
