@@ -41,5 +41,6 @@ UNION ALL
 SELECT 'two orders for one (user, idempotency key)', user_id || ' ' || idempotency_key
 FROM orders.orders GROUP BY user_id, idempotency_key HAVING count(*) > 1
 UNION ALL
-SELECT 'order pending or with work left', number::text
-FROM orders.orders WHERE status = 'PENDING' OR followup IS NOT NULL;
+SELECT 'order pending or with work left', o.number::text
+FROM orders.orders o
+WHERE o.status = 'PENDING' OR EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id);

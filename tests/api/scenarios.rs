@@ -115,7 +115,7 @@ async fn settled(api: &Api) {
     let pool = api.stack.db.admin_pool().await;
     for _ in 0..100 {
         let left: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM orders.orders WHERE status = 'PENDING' OR followup IS NOT NULL",
+            "SELECT count(*) FROM orders.orders o WHERE o.status = 'PENDING' OR EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
         )
         .fetch_one(&pool)
         .await

@@ -202,7 +202,7 @@ async fn invariants_hold_and_no_500_through_kills_a_database_crash_and_a_frozen_
     let mut pending: i64;
     loop {
         pending = sqlx::query_scalar(
-            "SELECT count(*) FROM orders.orders WHERE status = 'PENDING' OR followup IS NOT NULL",
+            "SELECT count(*) FROM orders.orders o WHERE o.status = 'PENDING' OR EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
         )
         .fetch_one(&pool)
         .await

@@ -1,7 +1,8 @@
 //! order-service: orders and the checkout saga.
 //!
 //! Read top to bottom: `main.rs` starts [`serve_from_env`]; [`run`] here
-//! wires the pieces and the recovery loop; `grpc.rs` holds the handlers;
+//! wires the pieces and the recovery loop (which also drains the
+//! follow-ups); `grpc.rs` holds the handlers;
 //! `saga/` the checkout, its recovery and cancellation; `downstream.rs` the
 //! cart and product clients; `domain/` the types and the cart checkout
 //! reads; `store/` every SQL statement; `error.rs` the one error type.
@@ -33,7 +34,7 @@ use tonic::service::Routes;
 use crate::downstream::Downstream;
 use crate::grpc::OrderApi;
 use crate::saga::Saga;
-use crate::store::Store;
+use crate::store::{Schedule, Store};
 
 /// Fully qualified gRPC service name, as health reports it.
 pub const SERVICE_NAME: &str = shop_proto::order::order_service_server::SERVICE_NAME;
@@ -103,6 +104,17 @@ impl Config {
     }
 }
 
+impl Config {
+    /// When follow-ups are taken and retried: a horizon after they are
+    /// enqueued; backing off from one recovery interval to one horizon.
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            horizon: self.recovery_horizon,
+            first_retry: self.recovery_interval,
+        }
+    }
+}
+
 /// Runs this component as its binary does: telemetry and configuration
 /// from `env`, listeners on the configured addresses, until SIGTERM or
 /// Ctrl-C; then the drain and a telemetry flush.
@@ -118,32 +130,8 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let cart = shop_runtime::client::channel(
-        "CART_SERVICE_ADDR",
-        &config.cart_service_addr,
-        &config.common.tls,
-        &config.common.faults,
-    )?;
-    let product = shop_runtime::client::channel(
-        "PRODUCT_SERVICE_ADDR",
-        &config.product_service_addr,
-        &config.common.tls,
-        &config.common.faults,
-    )?;
-    let pool = SERVICE.connect(&config.common).await?;
-    let store = Store::new(pool.clone());
-    let saga = Saga::new(
-        store.clone(),
-        Downstream::new(cart, product, config.downstream),
-        config.common.faults.clone(),
-    );
-    #[cfg(feature = "test-util")]
-    let saga = saga.with_hooks(config.hooks.clone());
-    let recovery = tokio::spawn(recover_forever(
-        saga.clone(),
-        config.recovery_horizon,
-        config.recovery_interval,
-    ));
+    let (saga, store, pool) = saga(&config).await?;
+    let recovery = tokio::spawn(recover_forever(saga.clone(), config.recovery_interval));
     let api = OrderApi::new(
         saga,
         store,
@@ -164,11 +152,38 @@ pub async fn run(
     Ok(result?)
 }
 
-/// Settles unfinished orders, forever.
-async fn recover_forever(saga: Saga, horizon: Duration, interval: Duration) {
+/// The saga over the database and the downstream clients of `config`; also
+/// its store and pool.
+async fn saga(config: &Config) -> anyhow::Result<(Saga, Store, sqlx::PgPool)> {
+    let cart = shop_runtime::client::channel(
+        "CART_SERVICE_ADDR",
+        &config.cart_service_addr,
+        &config.common.tls,
+        &config.common.faults,
+    )?;
+    let product = shop_runtime::client::channel(
+        "PRODUCT_SERVICE_ADDR",
+        &config.product_service_addr,
+        &config.common.tls,
+        &config.common.faults,
+    )?;
+    let pool = SERVICE.connect(&config.common).await?;
+    let store = Store::new(pool.clone(), config.schedule());
+    let saga = Saga::new(
+        store.clone(),
+        Downstream::new(cart, product, config.downstream),
+        config.common.faults.clone(),
+    );
+    #[cfg(feature = "test-util")]
+    let saga = saga.with_hooks(config.hooks.clone());
+    Ok((saga, store, pool))
+}
+
+/// Settles unfinished orders and runs due follow-ups, forever.
+async fn recover_forever(saga: Saga, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
-        if let Err(e) = saga.recover(horizon).await {
+        if let Err(e) = saga.recover().await {
             tracing::warn!(error = %e, "recovery run failed; retrying");
         }
     }

@@ -8,7 +8,8 @@
 //! drives the saga through real gRPC calls. The saga's clients and order
 //! lines are here too, for tests that call cart- and product-service the
 //! way the saga does.
-//! [`spawn_order`] runs order-service in-process on port 0.
+//! [`spawn_order`] runs order-service in-process on port 0;
+//! [`Worker`] is its follow-up worker alone, run by hand.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,7 +19,7 @@ use tokio::sync::oneshot;
 
 pub use crate::domain::OrderItem;
 pub use crate::downstream::Downstream;
-pub use crate::saga::Step;
+pub use crate::saga::{Ran, Step};
 
 /// Shared levers; clones act on the same state.
 #[derive(Debug, Clone, Default)]
@@ -121,6 +122,20 @@ pub async fn spawn_order_with(
     extra: &[(&str, &str)],
     hooks: Hooks,
 ) -> Running {
+    let config = test_config(db, cart, product, extra, hooks);
+    Running::start(|listener, admin, shutdown| crate::run(config, listener, admin, shutdown)).await
+}
+
+/// The configuration of a test order-service: `extra` adds or overrides
+/// variables; the hooks' faults become the service's, with those of
+/// `FAULTS` in them.
+fn test_config(
+    db: &TestDb,
+    cart: &Running,
+    product: &Running,
+    extra: &[(&str, &str)],
+    hooks: Hooks,
+) -> crate::Config {
     let url = db.url("order_svc");
     let (cart_url, product_url) = (cart.url(), product.url());
     let mut vars = vec![
@@ -133,9 +148,39 @@ pub async fn spawn_order_with(
     ];
     vars.extend_from_slice(extra);
     let mut config = crate::Config::from_env(&env(&vars)).expect("valid test config");
-    // The hooks' faults become the service's, with those of `FAULTS` in them.
     hooks.faults().add(config.common.faults.list());
     config.common.faults = hooks.faults().clone();
     config.hooks = hooks;
-    Running::start(|listener, admin, shutdown| crate::run(config, listener, admin, shutdown)).await
+    config
+}
+
+/// order-service's follow-up worker without its server and loop, for tests
+/// that run it by hand (several at once, as several instances would).
+/// Configured like [`spawn_order_with`]: `RECOVERY_HORIZON_SECONDS` and
+/// `RECOVERY_INTERVAL_MILLIS` set its lease and backoff.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    saga: crate::saga::Saga,
+}
+
+impl Worker {
+    pub async fn new(
+        db: &TestDb,
+        cart: &Running,
+        product: &Running,
+        extra: &[(&str, &str)],
+        hooks: Hooks,
+    ) -> Self {
+        let config = test_config(db, cart, product, extra, hooks);
+        let (saga, _, _) = crate::saga(&config).await.expect("worker");
+        Self { saga }
+    }
+
+    /// Claims up to `limit` due follow-ups and runs them; what it did.
+    pub async fn run_followups(&self, limit: i64) -> Vec<Ran> {
+        self.saga
+            .run_followups(limit)
+            .await
+            .expect("claim follow-ups")
+    }
 }

@@ -430,7 +430,7 @@ async fn crash_then_recover(step: Step) -> (Stack, product_pb::Product) {
     let pool = s.db.admin_pool().await;
     for _ in 0..100 {
         let unfinished: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM orders.orders WHERE status = 'PENDING' OR followup IS NOT NULL",
+            "SELECT count(*) FROM orders.orders o WHERE o.status = 'PENDING' OR EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
         )
         .fetch_one(&pool)
         .await
@@ -591,7 +591,7 @@ async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leav
     // settles it (release: nothing there yet).
     wait_for(
         &s,
-        "SELECT count(*) FROM orders.orders WHERE status = 'REJECTED' AND followup IS NULL",
+        "SELECT count(*) FROM orders.orders o WHERE o.status = 'REJECTED' AND NOT EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
         1,
     )
     .await;
@@ -614,19 +614,14 @@ async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leav
     );
     wait_for(
         &s,
-        "SELECT count(*) FROM orders.orders WHERE status = 'REJECTED' AND followup = 'RELEASE'",
+        "SELECT count(*) FROM orders.orders o JOIN orders.order_followups f ON f.order_id = o.id WHERE o.status = 'REJECTED' AND f.kind = 'RELEASE'",
         1,
     )
     .await;
 
     // Once releases work again, recovery finishes the follow-up.
     hooks.faults().clear();
-    wait_for(
-        &s,
-        "SELECT count(*) FROM orders.orders WHERE followup IS NOT NULL",
-        0,
-    )
-    .await;
+    wait_for(&s, "SELECT count(*) FROM orders.order_followups", 0).await;
     assert_eq!(held_and_sold(&s).await, (0, 0));
     assert_eq!(s.available(&mug).await, 10);
     s.assert_invariants().await;
@@ -647,7 +642,7 @@ async fn a_saga_that_wakes_after_recovery_confirmed_its_order_returns_it_and_sel
     gate.reached().await;
     wait_for(
         &s,
-        "SELECT count(*) FROM orders.orders WHERE status = 'CONFIRMED' AND followup IS NULL",
+        "SELECT count(*) FROM orders.orders o WHERE o.status = 'CONFIRMED' AND NOT EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
         1,
     )
     .await;

@@ -6,8 +6,10 @@
 //! the service. Migrations are embedded in the binary and applied at start.
 
 mod error;
+mod stored;
 
 pub use error::{DbFailure, OnConstraint, Retry, classify, retry_of_sqlstate};
+pub use stored::UnknownValue;
 
 pub use shop_macros::sql;
 

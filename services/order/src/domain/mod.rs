@@ -2,6 +2,7 @@
 //! what callers send.
 
 mod cart;
+pub mod followup;
 
 pub use cart::{Cart, CartLine};
 
@@ -10,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use shop_proto::names::rejection;
 use shop_runtime::server::validate::FieldError;
 use uuid::Uuid;
+
+use shop_runtime::stored_enum;
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,28 +27,12 @@ pub enum OrderStatus {
     Cancelled,
 }
 
-impl OrderStatus {
-    /// The value stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Confirmed => "CONFIRMED",
-            Self::Rejected => "REJECTED",
-            Self::Cancelled => "CANCELLED",
-        }
-    }
-
-    /// Parses the `status` column.
-    pub fn parse(s: &str) -> anyhow::Result<Self> {
-        Ok(match s {
-            "PENDING" => Self::Pending,
-            "CONFIRMED" => Self::Confirmed,
-            "REJECTED" => Self::Rejected,
-            "CANCELLED" => Self::Cancelled,
-            other => anyhow::bail!("unknown order status {other:?}"),
-        })
-    }
-}
+stored_enum!(OrderStatus, "order status" {
+    Pending => "PENDING",
+    Confirmed => "CONFIRMED",
+    Rejected => "REJECTED",
+    Cancelled => "CANCELLED",
+});
 
 /// Why checkout refused an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,30 +50,15 @@ pub enum RejectionReason {
     Interrupted,
 }
 
+stored_enum!(RejectionReason, "rejection reason" {
+    EmptyCart => rejection::EMPTY_CART,
+    InsufficientStock => rejection::INSUFFICIENT_STOCK,
+    UnknownProduct => rejection::UNKNOWN_PRODUCT,
+    ReservationLost => rejection::RESERVATION_LOST,
+    Interrupted => rejection::CHECKOUT_INTERRUPTED,
+});
+
 impl RejectionReason {
-    /// The value stored in `rejection_reason` and sent as ErrorInfo reason.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EmptyCart => rejection::EMPTY_CART,
-            Self::InsufficientStock => rejection::INSUFFICIENT_STOCK,
-            Self::UnknownProduct => rejection::UNKNOWN_PRODUCT,
-            Self::ReservationLost => rejection::RESERVATION_LOST,
-            Self::Interrupted => rejection::CHECKOUT_INTERRUPTED,
-        }
-    }
-
-    /// Parses the stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            rejection::EMPTY_CART => Self::EmptyCart,
-            rejection::INSUFFICIENT_STOCK => Self::InsufficientStock,
-            rejection::UNKNOWN_PRODUCT => Self::UnknownProduct,
-            rejection::RESERVATION_LOST => Self::ReservationLost,
-            rejection::CHECKOUT_INTERRUPTED => Self::Interrupted,
-            _ => return None,
-        })
-    }
-
     /// What the shopper is told.
     pub fn message(self) -> &'static str {
         match self {
@@ -109,40 +81,6 @@ pub struct Shortage {
     pub description: String,
 }
 
-/// Work left after an order's status changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Followup {
-    /// Remove the purchased lines from the cart (after CONFIRMED).
-    ClearCart,
-    /// Give the stock back (after CANCELLED).
-    ReturnStock,
-    /// Checkout was given up after asking for stock: release whatever the
-    /// order's reservation holds, then settle the order as REJECTED. Set on
-    /// PENDING orders (and on REJECTED ones a late reservation reached).
-    Release,
-}
-
-impl Followup {
-    /// The value stored in the `followup` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClearCart => "CLEAR_CART",
-            Self::ReturnStock => "RETURN_STOCK",
-            Self::Release => "RELEASE",
-        }
-    }
-
-    /// Parses the stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "CLEAR_CART" => Some(Self::ClearCart),
-            "RETURN_STOCK" => Some(Self::ReturnStock),
-            "RELEASE" => Some(Self::Release),
-            _ => None,
-        }
-    }
-}
-
 /// An order with its lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
@@ -161,8 +99,6 @@ pub struct Order {
     pub rejection_reason: Option<RejectionReason>,
     /// Short lines of a stock rejection.
     pub shortages: Vec<Shortage>,
-    /// Work left to do.
-    pub followup: Option<Followup>,
     /// Checkout has asked product-service for stock: a reservation may
     /// exist, so the order is never deleted.
     pub stock_requested: bool,
@@ -244,7 +180,6 @@ mod tests {
             currency: String::new(),
             rejection_reason: None,
             shortages: vec![],
-            followup: None,
             stock_requested: false,
             created_at: Utc::now(),
         };
@@ -260,30 +195,23 @@ mod tests {
     }
 
     #[test]
-    fn statuses_and_reasons_round_trip() {
-        for s in [
-            OrderStatus::Pending,
-            OrderStatus::Confirmed,
-            OrderStatus::Rejected,
-            OrderStatus::Cancelled,
-        ] {
-            assert_eq!(OrderStatus::parse(s.as_str()).unwrap(), s);
+    fn stored_values_round_trip_and_unknown_ones_are_errors() {
+        for s in OrderStatus::ALL {
+            assert_eq!(s.as_str().parse::<OrderStatus>(), Ok(*s));
         }
-        for r in [
-            RejectionReason::EmptyCart,
-            RejectionReason::InsufficientStock,
-            RejectionReason::UnknownProduct,
-            RejectionReason::ReservationLost,
-            RejectionReason::Interrupted,
-        ] {
-            assert_eq!(RejectionReason::parse(r.as_str()), Some(r));
+        for r in RejectionReason::ALL {
+            assert_eq!(r.as_str().parse::<RejectionReason>(), Ok(*r));
         }
-        for f in [
-            Followup::ClearCart,
-            Followup::ReturnStock,
-            Followup::Release,
-        ] {
-            assert_eq!(Followup::parse(f.as_str()), Some(f));
+        for k in followup::Kind::ALL {
+            assert_eq!(k.as_str().parse::<followup::Kind>(), Ok(*k));
         }
+        assert_eq!(OrderStatus::ALL.len(), 4);
+        assert_eq!(RejectionReason::ALL.len(), 5);
+        assert_eq!(followup::Kind::ALL.len(), 3);
+        let unknown = "ON_HOLD".parse::<OrderStatus>().unwrap_err();
+        assert_eq!(unknown.to_string(), "unknown order status \"ON_HOLD\"");
+        assert!("pending".parse::<OrderStatus>().is_err());
+        assert!("".parse::<RejectionReason>().is_err());
+        assert!("SEND_EMAIL".parse::<followup::Kind>().is_err());
     }
 }

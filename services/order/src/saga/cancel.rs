@@ -1,10 +1,11 @@
 //! Cancelling a CONFIRMED order: CANCELLED first, then its stock goes back
-//! (the RETURN_STOCK follow-up, finished by recovery if this call cannot).
+//! (the RETURN_STOCK follow-up, finished by the worker if this call cannot).
 
 use uuid::Uuid;
 
 use super::Saga;
-use crate::domain::{Followup, Order};
+use crate::domain::Order;
+use crate::domain::followup::Kind;
 use crate::error::{Error, Result};
 
 impl Saga {
@@ -22,15 +23,10 @@ impl Saga {
             )));
         }
         if let Err(e) = self.return_stock(id).await {
-            tracing::warn!(order_id = %id, error = %e, "stock not returned yet; recovery will retry");
+            self.attempt_failed(id, Kind::ReturnStock, &e).await;
         }
         let order = self.store.get(id).await?;
         tracing::info!(order_id = %id, order_number = %order.display_number(), "order cancelled");
         Ok(order)
-    }
-
-    pub(super) async fn return_stock(&self, id: Uuid) -> Result<()> {
-        self.release(id).await?;
-        self.store.followup_done(id, Followup::ReturnStock).await
     }
 }

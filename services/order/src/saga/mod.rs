@@ -6,16 +6,23 @@
 //! to. [`Step`] names the points between steps, where a `crash after STEP`
 //! fault stops a checkout.
 //!
+//! Work left after a status change is a follow-up row (CLEAR_CART,
+//! RETURN_STOCK, RELEASE), enqueued with the change; the request tries it
+//! at once and the follow-up worker (`followups.rs`) retries it until done.
+//!
 //! Cancellation is in `cancel.rs`, the recovery loop's work in `recovery.rs`.
 
 mod cancel;
+mod followups;
 mod recovery;
+
+#[cfg(feature = "test-util")]
+pub use followups::Ran;
 
 use uuid::Uuid;
 
-use crate::domain::{
-    Followup, Order, OrderItem, OrderStatus, RejectionReason, Shortage, display_number,
-};
+use crate::domain::followup::Kind;
+use crate::domain::{Order, OrderItem, OrderStatus, RejectionReason, Shortage, display_number};
 use crate::downstream::{Downstream, Reservation, Reserved};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -187,9 +194,11 @@ impl Saga {
             }
             Err(e) => {
                 // The reserve may have happened, or may still land. Give the
-                // order up durably and return what we can now; recovery
-                // releases again after the horizon, when no call of ours can
-                // still be running, and settles the order.
+                // order up durably and return what we can now; the RELEASE
+                // follow-up releases again after the horizon, when no call of
+                // ours can still be running, and settles the order. (So this
+                // attempt's failure is not recorded: that would bring the
+                // retry forward.)
                 self.store.mark_release(id).await?;
                 if let Err(release) = self.release(id).await {
                     tracing::warn!(order_id = %id, error = %release, "stock not released yet; recovery will retry");
@@ -234,7 +243,7 @@ impl Saga {
             return self.settled_elsewhere(id).await;
         }
         self.after(Step::Confirmed).await?;
-        self.clear_cart(id, user_id, &committed.items).await;
+        self.clear_cart_now(id, user_id, &committed.items).await;
         self.store.get(id).await
     }
 
@@ -272,14 +281,10 @@ impl Saga {
     }
 
     /// Removes the purchased lines from the cart; on failure the follow-up
-    /// stays for the recovery loop.
-    async fn clear_cart(&self, id: Uuid, user_id: &str, items: &[OrderItem]) {
-        let done = match self.downstream.remove_purchased(user_id, id, items).await {
-            Ok(()) => self.store.followup_done(id, Followup::ClearCart).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = done {
-            tracing::warn!(order_id = %id, error = %e, "cart not cleared yet; recovery will retry");
+    /// stays for the worker.
+    async fn clear_cart_now(&self, id: Uuid, user_id: &str, items: &[OrderItem]) {
+        if let Err(e) = self.clear_cart(id, user_id, items).await {
+            self.attempt_failed(id, Kind::ClearCart, &e).await;
         }
     }
 

@@ -1,21 +1,24 @@
 //! The recovery loop's work: settling orders left unfinished by a crash or
 //! a failed call, once they are older than the horizon (what each state
-//! becomes: docs/contract.md, "Recovery").
-
-use std::time::Duration;
+//! becomes: docs/contract.md, "Recovery"), then the due follow-ups
+//! (`followups.rs`).
 
 use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::Saga;
-use crate::domain::{Followup, OrderStatus};
+use crate::domain::OrderStatus;
 use crate::error::{Error, Result};
 
+/// Orders, and follow-ups, taken by one recovery run.
+const BATCH: i64 = 100;
+
 impl Saga {
-    /// Settles every order left unfinished for longer than `horizon`.
-    /// Returns how many it looked at.
-    pub async fn recover(&self, horizon: Duration) -> Result<usize> {
-        let ids = self.store.claim_unfinished(horizon, 100).await?;
+    /// One run of the recovery loop: settles every PENDING order left
+    /// unfinished for longer than the horizon, then runs the due follow-ups.
+    /// Returns how many of each it looked at.
+    pub async fn recover(&self) -> Result<(usize, usize)> {
+        let ids = self.store.claim_pending(BATCH).await?;
         for &id in &ids {
             // Each recovery is a trace of its own, as order-service's work.
             let span = tracing::info_span!("order.recover", order_id = %id);
@@ -38,54 +41,39 @@ impl Saga {
             .instrument(span)
             .await;
         }
-        Ok(ids.len())
+        let followups = self.run_followups(BATCH).await?;
+        Ok((ids.len(), followups.len()))
     }
 
     async fn recover_one(&self, id: Uuid) -> Result<&'static str> {
         let order = self.store.get(id).await?;
-        match (order.status, order.followup) {
-            (OrderStatus::Pending, None) => match self.downstream.reservation(id).await? {
-                None if !order.stock_requested => {
-                    // It never asked for stock; if it just did, it is kept.
-                    Ok(if self.store.forget_pending(id).await? {
-                        "forgotten"
-                    } else {
-                        "nothing"
-                    })
-                }
-                None => {
-                    // It asked for stock and its reservation may still land:
-                    // give it up, never delete it. The next run, a horizon
-                    // later, releases and settles it.
-                    Ok(if self.store.mark_release(id).await? {
-                        "given_up"
-                    } else {
-                        "nothing"
-                    })
-                }
-                Some(reservation) => match self.finish(id, &order.user_id, reservation).await {
-                    Ok(_) => Ok("confirmed"),
-                    Err(Error::Rejected(..)) => Ok("rejected"),
-                    Err(e) => Err(e),
-                },
+        if order.status != OrderStatus::Pending {
+            return Ok("nothing");
+        }
+        match self.downstream.reservation(id).await? {
+            None if !order.stock_requested => {
+                // It never asked for stock; if it just did, it is kept.
+                Ok(if self.store.forget_pending(id).await? {
+                    "forgotten"
+                } else {
+                    "nothing"
+                })
+            }
+            None => {
+                // It asked for stock and its reservation may still land:
+                // give it up, never delete it. The RELEASE follow-up, due a
+                // horizon later, releases and settles it.
+                Ok(if self.store.mark_release(id).await? {
+                    "given_up"
+                } else {
+                    "nothing"
+                })
+            }
+            Some(reservation) => match self.finish(id, &order.user_id, reservation).await {
+                Ok(_) => Ok("confirmed"),
+                Err(Error::Rejected(..)) => Ok("rejected"),
+                Err(e) => Err(e),
             },
-            (OrderStatus::Pending | OrderStatus::Rejected, Some(Followup::Release)) => {
-                self.release(id).await?;
-                self.store.settle_release(id).await?;
-                Ok("released")
-            }
-            (OrderStatus::Confirmed, Some(Followup::ClearCart)) => {
-                self.downstream
-                    .remove_purchased(&order.user_id, id, &order.items)
-                    .await?;
-                self.store.followup_done(id, Followup::ClearCart).await?;
-                Ok("cart_cleared")
-            }
-            (OrderStatus::Cancelled, Some(Followup::ReturnStock)) => {
-                self.return_stock(id).await?;
-                Ok("stock_returned")
-            }
-            _ => Ok("nothing"),
         }
     }
 }

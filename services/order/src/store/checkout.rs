@@ -2,17 +2,20 @@
 //! REJECTED, each a conditional update so the saga and the recovery loop
 //! agree on who settles an order.
 
+use shop_runtime::db::sql;
 use uuid::Uuid;
 
 use shop_runtime::Failure;
 
 use super::Store;
+use super::followups::enqueue;
+use crate::domain::followup::Kind;
 use crate::domain::{OrderItem, RejectionReason, Shortage};
 use crate::error::Result;
 
 impl Store {
     /// Replaces the lines of a PENDING order (the cart as checkout saw it).
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.set_items", db.system = "postgresql"))]
+    #[sql("orders.set_items")]
     pub async fn set_items(&self, id: Uuid, items: &[OrderItem], currency: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         replace_items(&mut tx, id, items).await?;
@@ -29,35 +32,34 @@ impl Store {
         Ok(())
     }
 
-    /// PENDING → CONFIRMED with the reserved lines, leaving the cart to clear.
+    /// PENDING → CONFIRMED with the reserved lines, enqueueing CLEAR_CART.
     /// Returns false when the order was no longer PENDING or was given up.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.confirm", db.system = "postgresql"))]
+    #[sql("orders.confirm")]
     pub async fn confirm(&self, id: Uuid, items: &[OrderItem], currency: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        if !lock_open(&mut tx, id).await? {
+            return Ok(false);
+        }
         let total: i64 = items.iter().map(|i| i.line_total_minor).sum();
-        let updated = sqlx::query!(
+        sqlx::query!(
             r#"
-            UPDATE orders SET status = 'CONFIRMED', total_minor = $2, currency = $3, followup = 'CLEAR_CART',
-                              updated_at = now()
-            WHERE id = $1 AND status = 'PENDING' AND followup IS NULL
+            UPDATE orders SET status = 'CONFIRMED', total_minor = $2, currency = $3, updated_at = now()
+            WHERE id = $1
             "#,
             id,
             total,
             currency
         )
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Ok(false);
-        }
+        .await?;
+        enqueue(&mut tx, id, Kind::ClearCart, self.schedule).await?;
         replace_items(&mut tx, id, items).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// PENDING → REJECTED. Returns false when the order was no longer PENDING.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.reject", db.system = "postgresql"))]
+    #[sql("orders.reject")]
     pub async fn reject(
         &self,
         id: Uuid,
@@ -85,24 +87,26 @@ impl Store {
     /// Marks a PENDING order as asking product-service for stock, right
     /// before the saga sends ReserveStock. Returns false when the order was
     /// forgotten or given up meanwhile: then the saga must not reserve.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.request_stock", db.system = "postgresql"))]
+    #[sql("orders.request_stock")]
     pub async fn request_stock(&self, id: Uuid) -> Result<bool> {
-        let updated = sqlx::query!(
-            r#"
-            UPDATE orders SET stock_requested = true, updated_at = now()
-            WHERE id = $1 AND status = 'PENDING' AND followup IS NULL
-            "#,
+        let mut tx = self.pool.begin().await?;
+        if !lock_open(&mut tx, id).await? {
+            return Ok(false);
+        }
+        sqlx::query!(
+            "UPDATE orders SET stock_requested = true, updated_at = now() WHERE id = $1",
             id
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(updated.rows_affected() == 1)
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Forgets a PENDING order that never asked for stock, so the shopper's
     /// retry with the same key starts afresh. Returns false when the order
     /// asked for stock meanwhile (or is gone): then it is kept.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.forget_pending", db.system = "postgresql"))]
+    #[sql("orders.forget_pending")]
     pub async fn forget_pending(&self, id: Uuid) -> Result<bool> {
         let deleted = sqlx::query!(
             "DELETE FROM orders WHERE id = $1 AND status = 'PENDING' AND NOT stock_requested",
@@ -116,22 +120,53 @@ impl Store {
     /// Touches a PENDING order nobody gave up on, right before its stock is
     /// committed. Returns false when the order was given up, settled or
     /// forgotten: then the saga must not commit and gives its stock back.
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.still_pending", db.system = "postgresql"))]
+    #[sql("orders.still_pending")]
     pub async fn still_pending(&self, id: Uuid) -> Result<bool> {
-        let updated = sqlx::query!(
-            r#"
-            UPDATE orders SET updated_at = now()
-            WHERE id = $1 AND status = 'PENDING' AND followup IS NULL
-            "#,
-            id
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(updated.rows_affected() == 1)
+        let mut tx = self.pool.begin().await?;
+        if !lock_open(&mut tx, id).await? {
+            return Ok(false);
+        }
+        sqlx::query!("UPDATE orders SET updated_at = now() WHERE id = $1", id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
 
-#[tracing::instrument(name = "sql", skip_all, fields(otel.name = "orders.replace_items", db.system = "postgresql"))]
+/// Locks the row of a PENDING order and tells whether nobody gave it up
+/// (it has no RELEASE follow-up); false when it is not PENDING, or gone.
+///
+/// Two statements: a give-up writes its follow-up while it holds the
+/// order's row, so once this lock is ours the second statement's snapshot,
+/// taken after it, sees any give-up that committed while we waited. (One
+/// statement would re-check only the order's row after the wait, with a
+/// snapshot of the follow-ups from before it.)
+#[sql("orders.lock_open")]
+pub(super) async fn lock_open(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Uuid,
+) -> Result<bool> {
+    let pending = sqlx::query_scalar!(
+        "SELECT id FROM orders WHERE id = $1 AND status = 'PENDING' FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    if pending.is_none() {
+        return Ok(false);
+    }
+    let given_up = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM order_followups WHERE order_id = $1 AND kind = $2) AS "given_up!""#,
+        id,
+        Kind::Release.as_str()
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(!given_up)
+}
+
+#[sql("orders.replace_items")]
 async fn replace_items(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     id: Uuid,

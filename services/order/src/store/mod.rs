@@ -1,6 +1,6 @@
 //! The database of order-service: every SQL statement it runs, the reads
-//! here, the checkout's writes in [`checkout`] and the follow-ups' in
-//! [`followups`].
+//! here, the checkout's writes in [`checkout`] and the follow-ups' (table
+//! `order_followups`) in [`followups`].
 //!
 //! Status changes are conditional updates (`WHERE status = 'PENDING'`,
 //! `WHERE status = 'CONFIRMED'`), so two actors racing on one order (a
@@ -11,16 +11,27 @@
 //! conditional updates of the same row, so the saga and the recovery loop
 //! agree on whether a reservation may exist: an order whose checkout asked
 //! for stock (`stock_requested`) is never deleted.
+//!
+//! A follow-up row is written in the same statement as the status change
+//! that makes it, which also locks the order's row; every statement that
+//! asks whether an order has a follow-up first locks that row
+//! ([`checkout::lock_open`]), in a transaction, so it sees every follow-up
+//! committed before it: a check in the same statement would read the
+//! statement's snapshot, which a concurrent give-up may postdate.
 
 mod checkout;
 mod followups;
+
+pub use followups::Due;
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shop_runtime::Failure;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::{Cursor, Followup, Order, OrderItem, OrderStatus, RejectionReason, Shortage};
+use crate::domain::{Cursor, Order, OrderItem, OrderStatus, RejectionReason, Shortage};
 use crate::error::{Error, Result};
 
 /// order-service's tables.
@@ -28,6 +39,22 @@ use crate::error::{Error, Result};
 pub struct Store {
     /// Pool confined to the `orders` schema.
     pool: PgPool,
+    /// When follow-ups are taken and tried again.
+    schedule: Schedule,
+}
+
+/// When the follow-up worker takes a row: once it is a horizon old (the
+/// request that enqueued it tries first), again a horizon after a claim
+/// whose worker vanished, and after the n-th failed attempt
+/// `min(first_retry × 2^(n-1), horizon)` later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// `RECOVERY_HORIZON_SECONDS`: the age at which a row is taken, a
+    /// claim's lease and the longest backoff.
+    pub horizon: Duration,
+    /// The first backoff; `RECOVERY_INTERVAL_MILLIS`, as the worker runs
+    /// no more often.
+    pub first_retry: Duration,
 }
 
 /// An order row without its lines.
@@ -35,19 +62,18 @@ struct Head {
     id: Uuid,
     number: i64,
     user_id: String,
-    status: String,
+    status: OrderStatus,
     total_minor: i64,
     currency: String,
-    rejection_reason: Option<String>,
+    rejection_reason: Option<RejectionReason>,
     shortages: Option<serde_json::Value>,
-    followup: Option<String>,
     stock_requested: bool,
     created_at: DateTime<Utc>,
 }
 
 impl Store {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, schedule: Schedule) -> Self {
+        Self { pool, schedule }
     }
 
     /// Records a PENDING order unless the user already used the key;
@@ -90,8 +116,9 @@ impl Store {
         let head = sqlx::query_as!(
             Head,
             r#"
-            SELECT id, number, user_id, status, total_minor, currency, rejection_reason, shortages,
-                   followup, stock_requested, created_at
+            SELECT id, number, user_id, status AS "status: OrderStatus", total_minor, currency,
+                   rejection_reason AS "rejection_reason: RejectionReason", shortages,
+                   stock_requested, created_at
             FROM orders WHERE id = $1
             "#,
             id
@@ -116,8 +143,9 @@ impl Store {
         let heads = sqlx::query_as!(
             Head,
             r#"
-            SELECT id, number, user_id, status, total_minor, currency, rejection_reason, shortages,
-                   followup, stock_requested, created_at
+            SELECT id, number, user_id, status AS "status: OrderStatus", total_minor, currency,
+                   rejection_reason AS "rejection_reason: RejectionReason", shortages,
+                   stock_requested, created_at
             FROM orders
             WHERE user_id = $1
               AND rejection_reason IS DISTINCT FROM 'EMPTY_CART'
@@ -170,16 +198,12 @@ impl Store {
                     id: h.id,
                     number: h.number,
                     user_id: h.user_id,
-                    status: OrderStatus::parse(&h.status).map_err(Failure::internal)?,
+                    status: h.status,
                     items,
                     total_minor: h.total_minor,
                     currency: h.currency,
-                    rejection_reason: h
-                        .rejection_reason
-                        .as_deref()
-                        .and_then(RejectionReason::parse),
+                    rejection_reason: h.rejection_reason,
                     shortages,
-                    followup: h.followup.as_deref().and_then(Followup::parse),
                     stock_requested: h.stock_requested,
                     created_at: h.created_at,
                 })

@@ -27,28 +27,12 @@ pub enum ReservationStatus {
     Expired,
 }
 
-impl ReservationStatus {
-    /// The value stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Held => "HELD",
-            Self::Committed => "COMMITTED",
-            Self::Released => "RELEASED",
-            Self::Expired => "EXPIRED",
-        }
-    }
-
-    /// Parses the `status` column.
-    pub fn parse(s: &str) -> anyhow::Result<Self> {
-        Ok(match s {
-            "HELD" => Self::Held,
-            "COMMITTED" => Self::Committed,
-            "RELEASED" => Self::Released,
-            "EXPIRED" => Self::Expired,
-            other => anyhow::bail!("unknown reservation status {other:?}"),
-        })
-    }
-}
+shop_runtime::stored_enum!(ReservationStatus, "reservation status" {
+    Held => "HELD",
+    Committed => "COMMITTED",
+    Released => "RELEASED",
+    Expired => "EXPIRED",
+});
 
 /// A reservation with the lines it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,14 +171,10 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for s in [
-            ReservationStatus::Held,
-            ReservationStatus::Committed,
-            ReservationStatus::Released,
-            ReservationStatus::Expired,
-        ] {
-            assert_eq!(ReservationStatus::parse(s.as_str()).unwrap(), s);
+        for s in ReservationStatus::ALL {
+            assert_eq!(s.as_str().parse::<ReservationStatus>(), Ok(*s));
         }
-        assert!(ReservationStatus::parse("LOST").is_err());
+        assert_eq!(ReservationStatus::ALL.len(), 4);
+        assert!("LOST".parse::<ReservationStatus>().is_err());
     }
 }

@@ -132,7 +132,7 @@ impl Store {
         .await?;
         Ok(Reservation {
             id: head.id,
-            status: ReservationStatus::parse(&head.status).map_err(Failure::internal)?,
+            status: head.status.parse().map_err(Failure::internal)?,
             lines,
             expires_at: head.expires_at,
             created_at: head.created_at,
@@ -240,7 +240,9 @@ async fn lock_reservation(
     .await?
     .ok_or_else(|| reservation_not_found(id))?;
     Ok((
-        ReservationStatus::parse(&row.status).map_err(Failure::internal)?,
+        row.status
+            .parse::<ReservationStatus>()
+            .map_err(Failure::internal)?,
         row.expired,
     ))
 }
