@@ -223,7 +223,9 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let method = request.uri().path().trim_start_matches('/').to_owned();
         let span = crate::telemetry::client_span(&method, request.headers_mut());
-        let future = span.in_scope(|| self.inner.call(request));
-        future.instrument(span)
+        // Sent from the caller's span: the channel's buffer worker logs in
+        // the span current at the call (the request's, as before); the
+        // wait for the answer is the client span's.
+        self.inner.call(request).instrument(span)
     }
 }
