@@ -1,0 +1,300 @@
+//! The checkout saga when something crashes or stalls: a crash after each
+//! step settled by the recovery loop, and a saga that wakes up after
+//! recovery gave its order up or finished it. Real services and PostgreSQL;
+//! every test ends by checking the invariants of docs/contract.md.
+
+mod common;
+
+use std::time::Duration;
+
+use order_service::test_util::{Hooks, Step};
+use shop_proto::order::order_service_client::OrderServiceClient;
+use shop_proto::order::{self as pb, OrderStatus};
+use shop_proto::product::{self as product_pb};
+use shop_testkit::invariant_violations;
+use tonic::Code;
+
+use common::{Stack, reason, start};
+
+/// Crashes the saga after `step`, then lets a fresh order-service recover.
+async fn crash_then_recover(step: Step) -> (Stack, product_pb::Product) {
+    let mut s = start().await;
+    let hooks = Hooks::default();
+    // The crashing instance recovers nothing itself: its horizon is the default.
+    let crash = format!("crash after {}", step.name());
+    spawn_order_with_hooks(&mut s, &hooks, &[("FAULTS", &crash)]).await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 3).await;
+
+    let err = s.place("alice", "k").await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{step:?}: {err:?}");
+
+    // The crashed instance goes away; a fresh one with a short horizon recovers.
+    s.order.shut_down().await.unwrap();
+    s.order = order_service::test_util::spawn_order(
+        &s.db,
+        &s.cart,
+        &s.product,
+        &[
+            ("RECOVERY_HORIZON_SECONDS", "1"),
+            ("RECOVERY_INTERVAL_MILLIS", "200"),
+        ],
+    )
+    .await;
+    s.orders = OrderServiceClient::connect(s.order.url()).await.unwrap();
+
+    let pool = s.db.admin_pool().await;
+    for _ in 0..100 {
+        let unfinished: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM orders.orders o WHERE o.status = 'PENDING' OR EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if unfinished == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.assert_invariants().await;
+    (s, mug)
+}
+
+#[tokio::test]
+async fn a_crash_before_reserving_is_compensated_and_the_key_can_be_used_again() {
+    for step in [Step::OrderCreated, Step::CartRead] {
+        let (mut s, mug) = crash_then_recover(step).await;
+        assert_eq!(s.available(&mug).await, 10, "{step:?}");
+        // The retry with the same key checks out afresh.
+        let order = s.place("alice", "k").await.unwrap().into_inner();
+        assert_eq!(order.status(), OrderStatus::Confirmed, "{step:?}");
+        s.assert_invariants().await;
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_reserving_or_committing_is_resumed_to_a_confirmed_order() {
+    for step in [Step::Reserved, Step::Committed, Step::Confirmed] {
+        let (mut s, mug) = crash_then_recover(step).await;
+        let replay = s.place("alice", "k").await.unwrap();
+        assert_eq!(
+            replay.metadata().get("x-shop-replayed").unwrap(),
+            "true",
+            "{step:?}"
+        );
+        let order = replay.into_inner();
+        assert_eq!(order.status(), OrderStatus::Confirmed, "{step:?}");
+        assert_eq!(order.total_minor, 300, "{step:?}");
+        assert_eq!(s.available(&mug).await, 7, "{step:?}");
+        assert!(
+            s.cart("alice").await.items.is_empty(),
+            "{step:?}: cart cleared"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_invariant_check_catches_a_confirmed_order_whose_stock_went_back() {
+    let mut s = start().await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 2).await;
+    let order = s.place("alice", "k").await.unwrap().into_inner();
+    s.assert_invariants().await;
+
+    // Release the reservation behind order-service's back.
+    s.products
+        .release_reservation(product_pb::ReleaseReservationRequest {
+            reservation_id: order.id,
+        })
+        .await
+        .unwrap();
+
+    let violations = invariant_violations(&s.db).await;
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.starts_with("confirmed order without a matching committed reservation")),
+        "{violations:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_after_asking_for_stock_rejects_the_order_and_holds_nothing() {
+    let (mut s, mug) = crash_then_recover(Step::StockRequested).await;
+
+    assert_eq!(s.available(&mug).await, 10);
+    // The order asked for stock, so it was kept and rejected, not deleted:
+    // the replay answers with the rejection.
+    let err = s.place("alice", "k").await.unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (Code::FailedPrecondition, "CHECKOUT_INTERRUPTED".into())
+    );
+    assert_eq!(s.cart("alice").await.items.len(), 1, "the cart is kept");
+}
+
+/// A recovery loop that settles what is a second old, ten times a second.
+const QUICK_RECOVERY: &[(&str, &str)] = &[
+    ("RECOVERY_HORIZON_SECONDS", "1"),
+    ("RECOVERY_INTERVAL_MILLIS", "100"),
+];
+
+/// Replaces the stack's order-service with one whose saga has test levers;
+/// `extra` adds variables.
+async fn spawn_order_with_hooks(s: &mut Stack, hooks: &Hooks, extra: &[(&str, &str)]) {
+    s.order.shut_down().await.unwrap();
+    s.order = order_service::test_util::spawn_order_with(
+        &s.db,
+        &s.cart,
+        &s.product,
+        extra,
+        hooks.clone(),
+    )
+    .await;
+    s.orders = OrderServiceClient::connect(s.order.url()).await.unwrap();
+}
+
+/// Polls an SQL count over the order schema until it is `want` (10 s at most).
+async fn wait_for(s: &Stack, sql: &str, want: i64) {
+    let pool = s.db.admin_pool().await;
+    for _ in 0..200 {
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        if n == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{sql} never reached {want}");
+}
+
+/// Units held or sold by reservations, across all products.
+async fn held_and_sold(s: &Stack) -> (i64, i64) {
+    let pool = s.db.admin_pool().await;
+    sqlx::query_as("SELECT COALESCE(SUM(held), 0)::bigint, COALESCE(SUM(sold), 0)::bigint FROM product.products")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+}
+
+/// A checkout running on its own task, for tests that pause the saga.
+fn place_in_background(
+    s: &Stack,
+    user: &str,
+    key: &str,
+) -> tokio::task::JoinHandle<Result<tonic::Response<pb::Order>, tonic::Status>> {
+    let mut orders = s.orders.clone();
+    let request = pb::PlaceOrderRequest {
+        user_id: user.into(),
+        idempotency_key: key.into(),
+    };
+    tokio::spawn(async move { orders.place_order(request).await })
+}
+
+#[tokio::test]
+async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leaves_nothing_held_or_sold()
+ {
+    let mut s = start().await;
+    let hooks = Hooks::default();
+    spawn_order_with_hooks(&mut s, &hooks, QUICK_RECOVERY).await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 3).await;
+
+    // The checkout has asked for stock and its ReserveStock is about to go out.
+    let mut gate = hooks.pause_after(Step::StockRequested);
+    let checkout = place_in_background(&s, "alice", "k");
+    gate.reached().await;
+    // Recovery finds no reservation: it gives the order up, keeps it, and
+    // settles it (release: nothing there yet).
+    wait_for(
+        &s,
+        "SELECT count(*) FROM orders.orders o WHERE o.status = 'REJECTED' AND NOT EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
+        1,
+    )
+    .await;
+    // A replay now answers with the settled outcome.
+    let err = s.place("alice", "k").await.unwrap_err();
+    assert_eq!(reason(&err), "CHECKOUT_INTERRUPTED");
+
+    // The live saga wakes up: its reserve lands, then its release fails.
+    let releases_fail =
+        shop_runtime::chaos::parse_list("error unavailable on calls to ReleaseReservation")
+            .unwrap();
+    hooks.faults().set(releases_fail);
+    gate.resume();
+    let err = checkout.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(
+        held_and_sold(&s).await,
+        (3, 0),
+        "the late reservation holds stock"
+    );
+    wait_for(
+        &s,
+        "SELECT count(*) FROM orders.orders o JOIN orders.order_followups f ON f.order_id = o.id WHERE o.status = 'REJECTED' AND f.kind = 'RELEASE'",
+        1,
+    )
+    .await;
+
+    // Once releases work again, recovery finishes the follow-up.
+    hooks.faults().clear();
+    wait_for(&s, "SELECT count(*) FROM orders.order_followups", 0).await;
+    assert_eq!(held_and_sold(&s).await, (0, 0));
+    assert_eq!(s.available(&mug).await, 10);
+    s.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_saga_that_wakes_after_recovery_confirmed_its_order_returns_it_and_sells_once() {
+    let mut s = start().await;
+    let hooks = Hooks::default();
+    spawn_order_with_hooks(&mut s, &hooks, QUICK_RECOVERY).await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 3).await;
+
+    // Held right after its reserve landed, the order is resumed by recovery
+    // (it finds the held stock) while the live saga waits.
+    let mut gate = hooks.pause_after(Step::Reserved);
+    let checkout = place_in_background(&s, "alice", "k");
+    gate.reached().await;
+    wait_for(
+        &s,
+        "SELECT count(*) FROM orders.orders o WHERE o.status = 'CONFIRMED' AND NOT EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
+        1,
+    )
+    .await;
+
+    // The live saga wakes up and finds the order confirmed: one sale, not two.
+    gate.resume();
+    let order = checkout.await.unwrap().unwrap().into_inner();
+    assert_eq!(order.status(), OrderStatus::Confirmed);
+    assert_eq!(held_and_sold(&s).await, (0, 3));
+    assert_eq!(s.available(&mug).await, 7);
+    s.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_saga_paused_before_asking_for_stock_reserves_nothing_once_recovery_forgot_it() {
+    let mut s = start().await;
+    let hooks = Hooks::default();
+    spawn_order_with_hooks(&mut s, &hooks, QUICK_RECOVERY).await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 3).await;
+
+    let mut gate = hooks.pause_after(Step::CartRead);
+    let checkout = place_in_background(&s, "alice", "k");
+    gate.reached().await;
+    // While it is held, a replay says the checkout is in progress.
+    let err = s.place("alice", "k").await.unwrap_err();
+    assert_eq!(err.code(), Code::Aborted, "{err:?}");
+    // It never asked for stock: recovery forgets it.
+    wait_for(&s, "SELECT count(*) FROM orders.orders", 0).await;
+
+    gate.resume();
+    let err = checkout.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(held_and_sold(&s).await, (0, 0));
+    // The key starts afresh.
+    let order = s.place("alice", "k").await.unwrap().into_inner();
+    assert_eq!(order.status(), OrderStatus::Confirmed);
+    s.assert_invariants().await;
+}
