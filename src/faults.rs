@@ -23,6 +23,37 @@ pub struct FaultsArgs {
     /// (repeatable); the others keep their default.
     #[arg(long = "admin", value_name = "COMPONENT=URL", global = true)]
     admin: Vec<String>,
+    /// The stack's `FAULTS_TOKEN`, which every change carries; without it,
+    /// the one `shop up` wrote to its token file.
+    #[arg(long, env = "FAULTS_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+}
+
+/// Where `shop up` leaves its `FAULTS_TOKEN` for `shop faults` (readable by
+/// its user only), while it runs.
+pub fn token_file() -> std::path::PathBuf {
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    std::env::temp_dir().join(format!("shop-faults-token-{user}"))
+}
+
+/// A client whose every request carries the token, when there is one.
+fn client(args: &FaultsArgs) -> anyhow::Result<reqwest::Client> {
+    let token = match &args.token {
+        Some(token) => Some(token.clone()),
+        None => std::fs::read_to_string(token_file())
+            .ok()
+            .map(|t| t.trim().to_string()),
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("FAULTS_TOKEN is not a valid header value")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -182,7 +213,7 @@ fn elapsed(end: tokio::time::Instant, duration: u64) -> f64 {
 /// Runs `shop faults`.
 pub async fn run(args: FaultsArgs) -> anyhow::Result<()> {
     let urls = admin_urls(&args)?;
-    let client = reqwest::Client::new();
+    let client = client(&args)?;
     match &args.action {
         Action::List => {
             for (name, url) in &urls {

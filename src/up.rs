@@ -87,6 +87,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     shared
         .entry("AUTH_SECRET".into())
         .or_insert_with(random_key);
+    // Fault control is on under `shop up`, with a token only this user can
+    // read: `shop faults` finds it in the token file.
+    let faults_token = shared
+        .entry("FAULTS_TOKEN".into())
+        .or_insert_with(random_key)
+        .clone();
+    let token_file = crate::faults::token_file();
+    write_private(&token_file, &faults_token)
+        .with_context(|| format!("writing {}", token_file.display()))?;
     let admin_password = shared
         .entry("ADMIN_PASSWORD".into())
         .or_insert_with(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string())
@@ -116,6 +125,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         args.host, gateway.port
     );
     println!("  admin login      admin / {admin_password}");
+    println!(
+        "  fault control    on (token in {}; `shop faults` reads it)",
+        token_file.display()
+    );
     for (component, _) in &components {
         let spec = component.spec();
         if spec.grpc_service.is_some() {
@@ -157,6 +170,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     }
     telemetry.shutdown();
+    let _ = std::fs::remove_file(&token_file);
     if let Some(server) = server {
         server.stop();
         tracing::info!("ephemeral PostgreSQL stopped and removed");
@@ -211,4 +225,17 @@ fn redact(url: &Url) -> String {
         let _ = url.set_password(Some("***"));
     }
     url.to_string()
+}
+
+/// Writes `text` to a file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
 }

@@ -1,7 +1,7 @@
 //! Test support (cargo feature `test-util`, enabled only by test builds):
 //! the gateway running in-process on port 0.
 
-use shop_testkit::{Running, TEST_ADMIN_PASSWORD, TEST_AUTH_SECRET, env};
+use shop_testkit::{Running, TEST_ADMIN_PASSWORD, TEST_AUTH_SECRET, TEST_FAULTS_TOKEN, env};
 use shop_topology::Component;
 
 /// Runs the gateway in front of `backends` (every service it calls, as
@@ -17,6 +17,7 @@ pub async fn spawn_gateway(backends: &[(Component, &Running)], extra: &[(&str, &
         .collect();
     vars.extend([
         ("AUTH_SECRET", TEST_AUTH_SECRET),
+        ("FAULTS_TOKEN", TEST_FAULTS_TOKEN),
         ("ADMIN_PASSWORD", TEST_ADMIN_PASSWORD),
         ("SHUTDOWN_GRACE_SECONDS", "2"),
     ]);

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use shop_testkit::Running;
+use shop_testkit::{Running, TEST_FAULTS_TOKEN};
 
 use crate::support::{Api, problem};
 
@@ -13,6 +13,7 @@ use crate::support::{Api, problem};
 async fn set_faults(component: &Running, faults: &str) -> reqwest::Response {
     reqwest::Client::new()
         .put(format!("http://{}/faults", component.admin_addr))
+        .bearer_auth(TEST_FAULTS_TOKEN)
         .body(faults.to_string())
         .send()
         .await
@@ -29,6 +30,7 @@ async fn listed(component: &Running) -> String {
 async fn clear_faults(component: &Running) {
     let response = reqwest::Client::new()
         .delete(format!("http://{}/faults", component.admin_addr))
+        .bearer_auth(TEST_FAULTS_TOKEN)
         .send()
         .await
         .expect("admin port answers");
@@ -175,6 +177,7 @@ async fn shop_faults_sets_lists_and_clears_a_component_s_faults() {
     let shop = async |args: &[&str]| {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_shop"))
             .arg("faults")
+            .env("FAULTS_TOKEN", TEST_FAULTS_TOKEN)
             .args(args)
             .args(["--admin", &admin, "--host", "127.0.0.254"])
             .output()
@@ -215,6 +218,7 @@ async fn shop_faults_schedule_turns_a_scenario_on_then_everything_off_and_ends_c
     .map(|(name, running)| format!("{name}=http://{}", running.admin_addr))
     .collect();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shop"));
+    command.env("FAULTS_TOKEN", TEST_FAULTS_TOKEN);
     command.args([
         "faults",
         "schedule",
@@ -272,4 +276,73 @@ async fn an_abort_fault_on_a_grpc_server_resets_the_call_and_the_gateway_answers
         StatusCode::OK,
         "the connection serves other calls"
     );
+}
+
+#[tokio::test]
+async fn a_fault_change_without_the_token_is_refused_and_changes_nothing() {
+    let api = Api::start().await;
+    let id = api.product_in_stock("MUG", 100, 5).await;
+    let url = format!("http://{}/faults", api.stack.product.admin_addr);
+    let client = reqwest::Client::new();
+    for request in [
+        client.put(&url).body("error unavailable on GetProduct"),
+        client.post(&url).body("error unavailable on GetProduct"),
+        client
+            .put(&url)
+            .bearer_auth("not-the-faults-token")
+            .body("error unavailable on GetProduct"),
+    ] {
+        let response = request.send().await.expect("admin port answers");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(listed(&api.stack.product).await, "");
+    let read = api.get(&format!("/api/v1/products/{id}"), None).await;
+    assert_eq!(read.status(), StatusCode::OK, "no fault was applied");
+}
+
+#[tokio::test]
+async fn a_cross_site_form_post_to_faults_is_refused() {
+    let api = Api::start().await;
+    let url = format!("http://{}/faults", api.stack.gateway.admin_addr);
+    // What a page on another site can make a browser send: a simple form
+    // POST, with the browser's Origin; with or without the token, refused.
+    for token in [None, Some(TEST_FAULTS_TOKEN)] {
+        let mut request = reqwest::Client::new()
+            .post(&url)
+            .header("origin", "https://evil.example")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("abort");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("admin port answers");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "token: {token:?}");
+    }
+    assert_eq!(listed(&api.stack.gateway).await, "");
+    let answer = api.get("/api/v1/products", None).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_component_with_fault_control_off_never_applies_a_fault_whatever_it_is_sent() {
+    // The gateway without FAULTS_TOKEN: fault control off.
+    let api = Api::start_with(&[("FAULTS_TOKEN", "")]).await;
+    let url = format!("http://{}/faults", api.stack.gateway.admin_addr);
+    let client = reqwest::Client::new();
+    for request in [
+        client.get(&url),
+        client.put(&url).body("abort"),
+        client
+            .post(&url)
+            .bearer_auth(TEST_FAULTS_TOKEN)
+            .body("abort"),
+        client.delete(&url).bearer_auth(TEST_FAULTS_TOKEN),
+    ] {
+        let response = request.send().await.expect("admin port answers");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+    for _ in 0..5 {
+        let answer = api.get("/api/v1/products", None).await;
+        assert_eq!(answer.status(), StatusCode::OK, "no fault is applied");
+    }
 }

@@ -57,7 +57,11 @@ async fn put_faults(target: &Running, faults: Option<&str>) {
         Some(text) => client.put(url).body(text.to_string()),
         None => client.delete(url),
     };
-    let response = request.send().await.expect("admin port answers");
+    let response = request
+        .bearer_auth(crate::support::TEST_FAULTS_TOKEN)
+        .send()
+        .await
+        .expect("admin port answers");
     assert_eq!(response.status(), StatusCode::OK, "{faults:?}");
 }
 

@@ -153,6 +153,39 @@ fn the_prod_overlay_creates_no_secret_and_holds_no_placeholder() {
 }
 
 #[test]
+fn fault_control_is_on_in_the_dev_overlay_and_compose_and_nowhere_in_the_base_or_prod() {
+    let dev = std::fs::read_to_string(repo().join("k8s/overlays/dev/kustomization.yaml")).unwrap();
+    assert!(
+        dev.contains("name: FAULTS_TOKEN"),
+        "the dev overlay turns fault control on"
+    );
+    for path in ["k8s/overlays/prod/kustomization.yaml"]
+        .into_iter()
+        .map(|p| repo().join(p))
+        .chain(kubernetes_objects().into_iter().map(|(path, _)| path))
+        .filter(|p| !p.starts_with(repo().join("k8s/overlays/dev")))
+    {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("FAULTS_TOKEN"),
+            "{}: fault control stays off outside development",
+            path.display()
+        );
+    }
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    for component in Component::ALL {
+        let env = &compose["services"][component.name()]["environment"];
+        assert!(
+            env["FAULTS_TOKEN"].as_str().is_some(),
+            "compose {component}: fault control on"
+        );
+    }
+    if let Ok(rendered) = std::fs::read_to_string(repo().join("target/k8s-prod.yaml")) {
+        assert!(!rendered.contains("FAULTS_TOKEN"));
+    }
+}
+
+#[test]
 fn every_service_reads_the_page_token_secret_from_the_secret_in_kubernetes_and_compose() {
     let compose = &documents(&repo().join("docker-compose.yml"))[0];
     for name in shop_topology::services().map(Component::name) {

@@ -292,6 +292,9 @@ pub type BoxedShutdown = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 pub const TEST_AUTH_SECRET: &str = "test-auth-secret-that-is-long-enough";
 /// Signing key of test services' page tokens.
 pub const TEST_PAGE_TOKEN_SECRET: &str = "test-page-token-secret-long-enough";
+/// `FAULTS_TOKEN` of every component a test starts: fault control is on,
+/// and a change on `/faults` carries this as `Authorization: Bearer`.
+pub const TEST_FAULTS_TOKEN: &str = "test-faults-token-long-enough";
 
 /// Administrator password of test gateways.
 pub const TEST_ADMIN_PASSWORD: &str = "test-admin-password";

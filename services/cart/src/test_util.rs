@@ -1,7 +1,7 @@
 //! Test support (cargo feature `test-util`, enabled only by test builds):
 //! cart-service running in-process on port 0.
 
-use shop_testkit::{Running, TEST_PAGE_TOKEN_SECRET, TestDb, env};
+use shop_testkit::{Running, TEST_FAULTS_TOKEN, TEST_PAGE_TOKEN_SECRET, TestDb, env};
 
 /// Runs cart-service against `db`, calling product-service at `product`.
 /// `extra` adds or overrides variables.
@@ -11,6 +11,7 @@ pub async fn spawn_cart(db: &TestDb, product: &Running, extra: &[(&str, &str)]) 
     let mut vars = vec![
         ("DATABASE_URL", url.as_str()),
         ("PAGE_TOKEN_SECRET", TEST_PAGE_TOKEN_SECRET),
+        ("FAULTS_TOKEN", TEST_FAULTS_TOKEN),
         ("PRODUCT_SERVICE_ADDR", product_url.as_str()),
         ("DOWNSTREAM_TIMEOUT_MILLIS", "1000"),
         ("SHUTDOWN_GRACE_SECONDS", "2"),

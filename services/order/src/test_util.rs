@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 
 use shop_runtime::chaos::Faults;
-use shop_testkit::{Running, TEST_PAGE_TOKEN_SECRET, TestDb, env};
+use shop_testkit::{Running, TEST_FAULTS_TOKEN, TEST_PAGE_TOKEN_SECRET, TestDb, env};
 use tokio::sync::oneshot;
 
 pub use crate::domain::OrderItem;
@@ -141,6 +141,7 @@ fn test_config(
     let mut vars = vec![
         ("DATABASE_URL", url.as_str()),
         ("PAGE_TOKEN_SECRET", TEST_PAGE_TOKEN_SECRET),
+        ("FAULTS_TOKEN", TEST_FAULTS_TOKEN),
         ("CART_SERVICE_ADDR", cart_url.as_str()),
         ("PRODUCT_SERVICE_ADDR", product_url.as_str()),
         ("DOWNSTREAM_TIMEOUT_MILLIS", "2000"),
@@ -148,7 +149,11 @@ fn test_config(
     ];
     vars.extend_from_slice(extra);
     let mut config = crate::Config::from_env(&env(&vars)).expect("valid test config");
-    hooks.faults().add(config.common.faults.list());
+    hooks.faults().adopt_control(&config.common.faults);
+    hooks
+        .faults()
+        .add(config.common.faults.list())
+        .expect("FAULTS within the cap");
     config.common.faults = hooks.faults().clone();
     config.hooks = hooks;
     config

@@ -49,7 +49,8 @@ async fn worker(s: &Stack, hooks: &Hooks) -> Worker {
 fn set_faults(hooks: &Hooks, faults: &str) {
     hooks
         .faults()
-        .set(shop_runtime::chaos::parse_list(faults).unwrap());
+        .set(shop_runtime::chaos::parse_list(faults).unwrap())
+        .unwrap();
 }
 
 /// Makes every follow-up due now (and older than any horizon).

@@ -219,7 +219,7 @@ async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leav
     let releases_fail =
         shop_runtime::chaos::parse_list("error unavailable on calls to ReleaseReservation")
             .unwrap();
-    hooks.faults().set(releases_fail);
+    hooks.faults().set(releases_fail).unwrap();
     gate.resume();
     let err = checkout.await.unwrap().unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");

@@ -1,7 +1,7 @@
 //! Test support (cargo feature `test-util`, enabled only by test and bench
 //! builds): product-service running in-process on port 0.
 
-use shop_testkit::{Running, TEST_PAGE_TOKEN_SECRET, TestDb, env};
+use shop_testkit::{Running, TEST_FAULTS_TOKEN, TEST_PAGE_TOKEN_SECRET, TestDb, env};
 
 /// Runs product-service against `db`, with a quick sweeper and a short drain.
 /// `extra` adds or overrides variables.
@@ -10,6 +10,7 @@ pub async fn spawn_product(db: &TestDb, extra: &[(&str, &str)]) -> Running {
     let mut vars = vec![
         ("DATABASE_URL", url.as_str()),
         ("PAGE_TOKEN_SECRET", TEST_PAGE_TOKEN_SECRET),
+        ("FAULTS_TOKEN", TEST_FAULTS_TOKEN),
         ("SEED_DEMO_CATALOG", "false"),
         ("RESERVATION_SWEEP_MILLIS", "100"),
         ("SHUTDOWN_GRACE_SECONDS", "2"),

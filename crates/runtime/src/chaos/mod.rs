@@ -23,20 +23,33 @@
 //! serves. A percentage is the share of matching calls hit (default 100).
 //!
 //! With no fault set the cost is one relaxed atomic load per call.
+//!
+//! Fault control is off unless the deployment turns it on by setting
+//! `FAULTS_TOKEN` (`shop up`, compose and the dev overlay do; the prod
+//! overlay does not). Off, `/faults` answers 404 and `FAULTS` is a
+//! configuration error, so no fault is ever applied. On, every change on
+//! the admin port carries the token as `Authorization: Bearer`, a request
+//! with an `Origin` header (any browser's) is refused, and the faults in
+//! force are capped at [`MAX_FAULTS`] (bodies at 4 KiB).
 
 mod admin;
 mod fault;
 mod server;
 
-pub use admin::admin_router;
+pub(crate) use admin::admin_router;
 pub use fault::{CRASH_STEPS, Effect, Fault, ParseError, Target, parse_list};
-pub use server::{ServerFaults, ServerFaultsLayer};
+pub(crate) use server::ServerFaultsLayer;
+
+#[cfg(test)]
+mod control_tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tonic::Code;
+
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::{ConfigError, Env};
 
@@ -68,8 +81,14 @@ pub enum Outcome {
     Abort,
 }
 
+/// Most faults in force at once on one component.
+pub const MAX_FAULTS: usize = 32;
+
+/// The shortest `FAULTS_TOKEN` accepted.
+const MIN_TOKEN_BYTES: usize = 16;
+
 /// The faults of one component: cheap to clone, shared by its servers,
-/// clients and admin port. Empty by default.
+/// clients and admin port. Empty, and its control off, by default.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     inner: Arc<Inner>,
@@ -80,7 +99,14 @@ struct Inner {
     /// Any fault set: the one thing read on a call while there is none.
     any: AtomicBool,
     list: RwLock<Vec<Fault>>,
+    /// The credential of changes on the admin port; unset: control off.
+    token: std::sync::OnceLock<SecretString>,
 }
+
+/// Why a change of the faults was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at most {MAX_FAULTS} faults may be in force; {0} were asked for")]
+pub struct TooMany(pub usize);
 
 /// Whether `target` names the call at `path` (`/pkg.Service/Method` or an
 /// HTTP path or route template).
@@ -91,17 +117,74 @@ fn names(target: &str, path: &str) -> bool {
 }
 
 impl Faults {
-    /// The faults in `FAULTS`, none when unset.
+    /// Fault control as `FAULTS_TOKEN` sets it (off when unset), and the
+    /// faults in `FAULTS`, none when unset. `FAULTS` with control off is
+    /// an error, never a fault quietly applied.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let token = match env.get("FAULTS_TOKEN") {
+            None => None,
+            Some(_) => {
+                let token = env.secret("FAULTS_TOKEN")?;
+                if token.expose_secret().len() < MIN_TOKEN_BYTES {
+                    return Err(ConfigError {
+                        var: "FAULTS_TOKEN".into(),
+                        message: format!("must be at least {MIN_TOKEN_BYTES} bytes"),
+                    });
+                }
+                Some(token)
+            }
+        };
         let faults = Self::default();
+        if let Some(token) = token {
+            let _ = faults.inner.token.set(token);
+        }
         if let Some(text) = env.get("FAULTS") {
-            let list = parse_list(&text).map_err(|e| ConfigError {
+            let error = |message: String| ConfigError {
                 var: "FAULTS".into(),
-                message: e.to_string(),
-            })?;
-            faults.set(list);
+                message,
+            };
+            if !faults.controlled() {
+                return Err(error(
+                    "fault injection is off on this component; set FAULTS_TOKEN to turn it on"
+                        .into(),
+                ));
+            }
+            let list = parse_list(&text).map_err(|e| error(e.to_string()))?;
+            faults.set(list).map_err(|e| error(e.to_string()))?;
         }
         Ok(faults)
+    }
+
+    /// Whether fault control is on (`FAULTS_TOKEN` set).
+    pub fn controlled(&self) -> bool {
+        self.inner.token.get().is_some()
+    }
+
+    /// Turns this set's control on with `other`'s token, if it has one and
+    /// this set none: for a test that shares one set of faults with the
+    /// component it configures.
+    pub fn adopt_control(&self, other: &Faults) {
+        if let Some(token) = other.inner.token.get() {
+            let _ = self.inner.token.set(token.clone());
+        }
+    }
+
+    /// Whether `presented` is the token of fault control, compared in
+    /// constant time; false while control is off.
+    pub(crate) fn authorizes(&self, presented: &str) -> bool {
+        use sha2::Digest as _;
+        let Some(token) = self.inner.token.get() else {
+            return false;
+        };
+        // Equal-length digests compared without an early exit.
+        let (a, b) = (
+            sha2::Sha256::digest(presented.as_bytes()),
+            sha2::Sha256::digest(token.expose_secret().as_bytes()),
+        );
+        a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
     }
 
     /// The faults in force.
@@ -110,23 +193,30 @@ impl Faults {
     }
 
     /// Replaces every fault with `list`.
-    pub fn set(&self, list: Vec<Fault>) {
-        self.change(|all| *all = list);
+    pub fn set(&self, list: Vec<Fault>) -> Result<(), TooMany> {
+        self.change(|all| *all = list)
     }
 
     /// Adds `list` to the faults in force.
-    pub fn add(&self, list: Vec<Fault>) {
-        self.change(|all| all.extend(list));
+    pub fn add(&self, list: Vec<Fault>) -> Result<(), TooMany> {
+        self.change(|all| all.extend(list))
     }
 
-    /// Changes the list under its lock, so two changes at once both count.
-    fn change(&self, apply: impl FnOnce(&mut Vec<Fault>)) {
+    /// Changes the list under its lock, so two changes at once both count;
+    /// a change that would leave more than [`MAX_FAULTS`] is refused whole.
+    fn change(&self, apply: impl FnOnce(&mut Vec<Fault>)) -> Result<(), TooMany> {
         let mut all = self.inner.list.write().expect("faults lock");
-        apply(&mut all);
+        let mut changed = all.clone();
+        apply(&mut changed);
+        if changed.len() > MAX_FAULTS {
+            return Err(TooMany(changed.len()));
+        }
+        *all = changed;
         self.inner.any.store(!all.is_empty(), Ordering::Release);
         for fault in all.iter() {
             tracing::warn!(fault = %fault, "fault in force");
         }
+        Ok(())
     }
 
     /// Whether any fault in force satisfies `test`.
@@ -146,7 +236,7 @@ impl Faults {
         if self.inner.any.load(Ordering::Acquire) {
             tracing::warn!("faults cleared");
         }
-        self.set(Vec::new());
+        let _ = self.set(Vec::new());
     }
 
     fn hit(&self, matches: impl Fn(&Target) -> bool) -> Option<Hit> {
@@ -231,7 +321,9 @@ mod tests {
     #[test]
     fn a_served_fault_hits_its_method_and_not_the_others_or_health() {
         let faults = Faults::default();
-        faults.set(parse_list("error unavailable on GetProduct").unwrap());
+        faults
+            .set(parse_list("error unavailable on GetProduct").unwrap())
+            .unwrap();
         let hit = faults
             .on_served("/shop.product.v1.ProductService/GetProduct")
             .unwrap();
@@ -244,14 +336,16 @@ mod tests {
             faults.on_call("/shop.product.v1.ProductService/GetProduct"),
             None
         );
-        faults.set(parse_list("abort").unwrap());
+        faults.set(parse_list("abort").unwrap()).unwrap();
         assert_eq!(faults.on_served("/grpc.health.v1.Health/Check"), None);
     }
 
     #[test]
     fn a_route_prefix_hits_every_route_under_it() {
         let faults = Faults::default();
-        faults.set(parse_list("error internal on /api/v1/orders").unwrap());
+        faults
+            .set(parse_list("error internal on /api/v1/orders").unwrap())
+            .unwrap();
         assert!(faults.on_served("/api/v1/orders/{id}").is_some());
         assert!(faults.on_served("/api/v1/products").is_none());
     }
@@ -259,7 +353,9 @@ mod tests {
     #[test]
     fn latencies_add_up_and_stay_in_their_range() {
         let faults = Faults::default();
-        faults.set(parse_list("latency 10ms; latency 20ms..30ms").unwrap());
+        faults
+            .set(parse_list("latency 10ms; latency 20ms..30ms").unwrap())
+            .unwrap();
         for _ in 0..100 {
             let delay = faults.on_served("/x/Y").unwrap().delay;
             assert!(delay >= Duration::from_millis(30) && delay <= Duration::from_millis(40));
@@ -269,7 +365,9 @@ mod tests {
     #[test]
     fn a_share_hits_about_that_share_of_calls() {
         let faults = Faults::default();
-        faults.set(parse_list("abort on calls to GetCart 20%").unwrap());
+        faults
+            .set(parse_list("abort on calls to GetCart 20%").unwrap())
+            .unwrap();
         let hits = (0..10_000)
             .filter(|_| {
                 faults
@@ -283,7 +381,9 @@ mod tests {
     #[test]
     fn clearing_removes_every_fault() {
         let faults = Faults::default();
-        faults.set(parse_list("unready; crash after reserved").unwrap());
+        faults
+            .set(parse_list("unready; crash after reserved").unwrap())
+            .unwrap();
         assert!(faults.unready());
         assert!(faults.crash_after("reserved"));
         assert!(!faults.crash_after("commit"));

@@ -14,7 +14,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 mod tls;
 
-pub use tls::{Tls, TlsListener, install_crypto_provider};
+pub(crate) use tls::install_crypto_provider;
+pub use tls::{Tls, TlsListener};
 
 /// A configuration variable that is missing or cannot be parsed.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +123,6 @@ impl Env {
 }
 
 /// What the checked-in examples put where a secret goes.
-pub const PLACEHOLDER: &str = "CHANGE-ME";
+pub(crate) const PLACEHOLDER: &str = "CHANGE-ME";
 /// Shortest signing key accepted: 256 bits.
-pub const MIN_KEY_BYTES: usize = 32;
+pub(crate) const MIN_KEY_BYTES: usize = 32;

@@ -8,7 +8,7 @@
 mod error;
 mod stored;
 
-pub use error::{DbFailure, OnConstraint, Retry, classify, retry_of_sqlstate};
+pub use error::{DbFailure, OnConstraint, Retry, classify};
 pub use stored::UnknownValue;
 
 pub use shop_macros::sql;
@@ -157,7 +157,7 @@ pub async fn connect(
 }
 
 /// True while the database answers a trivial query within a second.
-pub async fn ping(pool: &PgPool) -> bool {
+pub(crate) async fn ping(pool: &PgPool) -> bool {
     let query = sqlx::query("SELECT 1").execute(pool);
     matches!(
         tokio::time::timeout(Duration::from_secs(1), query).await,

@@ -132,7 +132,7 @@ pub const LIVENESS: &str = "liveness";
 /// How long a detached handler may run before it is stopped: past the
 /// server's own request timeout (the caller has its answer by then) plus
 /// time for a last statement to end under `statement_timeout`.
-pub fn handler_deadline(request_timeout: Duration) -> Duration {
+pub(crate) fn handler_deadline(request_timeout: Duration) -> Duration {
     request_timeout + Duration::from_secs(10)
 }
 

@@ -39,7 +39,7 @@ pub async fn signal() {
 
 /// Time a last step (the admin server's stop, the pool's close) still gets
 /// when the grace period is already over.
-pub const LAST_STEP: Duration = Duration::from_millis(100);
+pub(crate) const LAST_STEP: Duration = Duration::from_millis(100);
 
 /// The drain of one component's servers.
 #[derive(Debug)]

@@ -51,7 +51,7 @@ pub use propagation::{
     GrpcServerSpan, HeaderExtractor, SpanLayer, SpanService, client_span, continue_trace,
     start_trace,
 };
-pub use red::{GrpcMetrics, GrpcMetricsLayer, answered_code, handle as metrics_handle};
+pub(crate) use red::{GrpcMetricsLayer, answered_code, handle as metrics_handle};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,14 +239,17 @@ struct InComponent(usize);
 
 /// True when this process runs several components ([`init_shared`]) and
 /// exports their spans.
-pub fn is_shared() -> bool {
+pub(crate) fn is_shared() -> bool {
     SHARED.get().is_some()
 }
 
 /// `parent` marked as the work of `component` when this process runs
 /// several components, so the spans under it carry that component's
 /// `service.name`; `parent` as it is otherwise.
-pub fn in_component(component: &str, parent: opentelemetry::Context) -> opentelemetry::Context {
+pub(crate) fn in_component(
+    component: &str,
+    parent: opentelemetry::Context,
+) -> opentelemetry::Context {
     match SHARED
         .get()
         .and_then(|names| names.iter().position(|c| *c == component))
