@@ -20,7 +20,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         descriptors.encode_to_vec(),
     )?;
     tonic_prost_build::configure().compile_fds(descriptors)?;
+    std::fs::write(out_dir.join("services.rs"), service_modules(&protos)?)?;
     Ok(())
+}
+
+/// One module per `shop/<name>/v1/*.proto` (`pub mod <name>`), documented
+/// with the first line of the file's leading comment: `src/lib.rs`
+/// includes them, so a new service's `.proto` needs no edit here or there.
+fn service_modules(protos: &[String]) -> std::io::Result<String> {
+    let mut modules = String::new();
+    for proto in protos {
+        let parts: Vec<&str> = proto.split('/').collect();
+        let [_, name, version, _] = parts[..] else {
+            continue;
+        };
+        let text = std::fs::read_to_string(proto)?;
+        let summary = text
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("//"))
+            .map(str::trim)
+            .unwrap_or_default();
+        let package = format!("shop.{name}.{version}");
+        modules.push_str(&format!(
+            "/// `{package}`: {summary}\n\
+             pub mod {name} {{\n\
+             #![allow(missing_docs, clippy::all, missing_debug_implementations)]\n\
+             tonic::include_proto!(\"{package}\");\n\
+             }}\n"
+        ));
+    }
+    Ok(modules)
 }
 
 /// The `.proto` files under `dir`, as paths relative to this crate.
