@@ -95,12 +95,9 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let product = shop_runtime::client::channel(
-        "PRODUCT_SERVICE_ADDR",
-        &config.product_service_addr,
-        &config.common.tls,
-        &config.common.faults,
-    )?;
+    let product = config
+        .common
+        .client(Component::Product, &config.product_service_addr)?;
     let pool = SERVICE.connect(&config.common).await?;
     let api = CartApi::new(
         Store::new(pool.clone()),

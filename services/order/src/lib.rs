@@ -155,18 +155,12 @@ pub async fn run(
 /// The saga over the database and the downstream clients of `config`; also
 /// its store and pool.
 async fn saga(config: &Config) -> anyhow::Result<(Saga, Store, sqlx::PgPool)> {
-    let cart = shop_runtime::client::channel(
-        "CART_SERVICE_ADDR",
-        &config.cart_service_addr,
-        &config.common.tls,
-        &config.common.faults,
-    )?;
-    let product = shop_runtime::client::channel(
-        "PRODUCT_SERVICE_ADDR",
-        &config.product_service_addr,
-        &config.common.tls,
-        &config.common.faults,
-    )?;
+    let cart = config
+        .common
+        .client(Component::Cart, &config.cart_service_addr)?;
+    let product = config
+        .common
+        .client(Component::Product, &config.product_service_addr)?;
     let pool = SERVICE.connect(&config.common).await?;
     let store = Store::new(pool.clone(), config.schedule());
     let saga = Saga::new(

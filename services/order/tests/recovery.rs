@@ -11,7 +11,6 @@ use order_service::test_util::{Hooks, Step};
 use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::order::{self as pb, OrderStatus};
 use shop_proto::product::{self as product_pb};
-use shop_testkit::invariant_violations;
 use tonic::Code;
 
 use common::{Stack, reason, start};
@@ -109,13 +108,11 @@ async fn the_invariant_check_catches_a_confirmed_order_whose_stock_went_back() {
         .await
         .unwrap();
 
-    let violations = invariant_violations(&s.db).await;
-    assert!(
-        violations
-            .iter()
-            .any(|v| v.starts_with("confirmed order without a matching committed reservation")),
-        "{violations:?}"
-    );
+    common::assert_violation(
+        &s.db,
+        "confirmed order without a matching committed reservation",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -63,6 +63,17 @@ impl CommonConfig {
         })
     }
 
+    /// A client of `service` at `addr`, with this component's TLS and
+    /// faults on every call (`crate::client::channel`).
+    pub fn client(
+        &self,
+        service: shop_topology::Component,
+        addr: &str,
+    ) -> Result<crate::client::Client, ConfigError> {
+        let var = service.spec().addr_var.unwrap_or("SERVICE_ADDR");
+        crate::client::channel(var, addr, &self.tls, &self.faults)
+    }
+
     /// The main and admin addresses, for [`crate::serve_from_env`].
     pub fn addrs(&self) -> (SocketAddr, SocketAddr) {
         (self.listen_addr, self.admin_addr)

@@ -128,3 +128,13 @@ pub fn reason(status: &tonic::Status) -> String {
         .map(|i| i.reason)
         .unwrap_or_default()
 }
+
+/// Asserts that the invariant check names a violation starting with
+/// `prefix`: the check catches the state the test made.
+pub async fn assert_violation(db: &TestDb, prefix: &str) {
+    let violations = invariant_violations(db).await;
+    assert!(
+        violations.iter().any(|v| v.starts_with(prefix)),
+        "no violation starting with {prefix:?} in {violations:#?}"
+    );
+}
