@@ -108,6 +108,8 @@ impl ApiError {
             Code::DeadlineExceeded => {
                 error.detail = "a backend service did not answer in time".into()
             }
+            // A backend out of capacity (its database full): back off.
+            Code::ResourceExhausted => error.retry_after = Some(1),
             _ => {}
         }
         // Checkout rejections name their reason; short lines come along.

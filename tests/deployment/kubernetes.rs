@@ -312,3 +312,79 @@ fn every_deployment_loads_the_shared_config_map_which_holds_every_service_addres
         );
     }
 }
+
+/// `max_connections=N` in a list of PostgreSQL arguments.
+fn max_connections(args: &Value) -> u64 {
+    args.as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find_map(|a| a.strip_prefix("max_connections="))
+        .and_then(|n| n.parse().ok())
+        .expect("max_connections is set explicitly")
+}
+
+/// A number set by a JSON patch of the prod overlay at `path`.
+fn prod_patch(path: &str) -> u64 {
+    let text =
+        std::fs::read_to_string(repo().join("k8s/overlays/prod/kustomization.yaml")).unwrap();
+    let at = text
+        .find(&format!("path: {path}"))
+        .unwrap_or_else(|| panic!("the prod overlay patches {path}"));
+    let value = text[at..].lines().nth(1).unwrap().trim();
+    value
+        .trim_start_matches("value:")
+        .trim()
+        .trim_matches('"')
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn every_replica_s_connection_budget_fits_postgres_max_connections_with_headroom() {
+    const HEADROOM: u64 = 20;
+    let base = repo().join("k8s/base");
+    let services: Vec<Component> = shop_topology::services().collect();
+    let budget: u64 = documents(&base.join("config.yaml"))[0]["data"]["DB_MAX_CONNECTIONS"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let max_replicas: u64 = services
+        .iter()
+        .map(|c| {
+            let docs = documents(&base.join(format!("{}.yaml", c.name())));
+            let hpa = docs
+                .iter()
+                .find(|d| d["kind"] == "HorizontalPodAutoscaler")
+                .unwrap();
+            hpa["spec"]["maxReplicas"].as_u64().unwrap()
+        })
+        .max()
+        .unwrap();
+    let postgres = documents(&base.join("postgres.yaml"));
+    let statefulset = postgres
+        .iter()
+        .find(|d| d["kind"] == "StatefulSet")
+        .unwrap();
+    let server = max_connections(&statefulset["spec"]["template"]["spec"]["containers"][0]["args"]);
+    let n = services.len() as u64;
+    assert!(
+        n * max_replicas * budget + HEADROOM <= server,
+        "base: {n} × {max_replicas} × {budget} + {HEADROOM} > {server}"
+    );
+    let (prod_replicas, prod_budget) = (
+        prod_patch("/spec/maxReplicas"),
+        prod_patch("/data/DB_MAX_CONNECTIONS"),
+    );
+    assert!(
+        n * prod_replicas * prod_budget + HEADROOM <= server,
+        "prod: {n} × {prod_replicas} × {prod_budget} + {HEADROOM} > {server}"
+    );
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    let compose_server = max_connections(&compose["services"]["postgres"]["command"]);
+    assert!(
+        n * budget + HEADROOM <= compose_server,
+        "compose: {n} × {budget} + {HEADROOM} > {compose_server}"
+    );
+}

@@ -187,9 +187,12 @@ fn place_in_background(
     tokio::spawn(async move { orders.place_order(request).await })
 }
 
+/// Issue 28: a release of a reservation product-service did not know used
+/// to count as done, so a reserve still in flight landed afterwards and held
+/// stock until its TTL. The release now leaves a tombstone that the late
+/// reserve respects.
 #[tokio::test]
-async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leaves_nothing_held_or_sold()
- {
+async fn a_reserve_that_lands_after_recovery_gave_its_order_up_holds_nothing() {
     let mut s = start().await;
     let hooks = Hooks::default();
     spawn_order_with_hooks(&mut s, &hooks, QUICK_RECOVERY).await;
@@ -201,7 +204,7 @@ async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leav
     let checkout = place_in_background(&s, "alice", "k");
     gate.reached().await;
     // Recovery finds no reservation: it gives the order up, keeps it, and
-    // settles it (release: nothing there yet).
+    // settles it (its release leaves the tombstone).
     wait_for(
         &s,
         "SELECT count(*) FROM orders.orders o WHERE o.status = 'REJECTED' AND NOT EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
@@ -212,28 +215,19 @@ async fn a_saga_given_up_while_its_reserve_is_in_flight_whose_release_fails_leav
     let err = s.place("alice", "k").await.unwrap_err();
     assert_eq!(reason(&err), "CHECKOUT_INTERRUPTED");
 
-    // The live saga wakes up: its reserve lands, then its release fails.
-    let releases_fail =
-        shop_runtime::chaos::parse_list("error unavailable on calls to ReleaseReservation")
-            .unwrap();
-    hooks.faults().set(releases_fail).unwrap();
+    // The live saga wakes up and its reserve goes out, late: it holds
+    // nothing, and the checkout fails.
     gate.resume();
-    let err = checkout.await.unwrap().unwrap_err();
-    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    let answer = checkout.await.unwrap();
+    assert!(
+        answer.is_err(),
+        "a given-up checkout is never confirmed: {answer:?}"
+    );
     assert_eq!(
         held_and_sold(&s).await,
-        (3, 0),
-        "the late reservation holds stock"
+        (0, 0),
+        "the late reserve holds nothing"
     );
-    wait_for(
-        &s,
-        "SELECT count(*) FROM orders.orders o JOIN orders.order_followups f ON f.order_id = o.id WHERE o.status = 'REJECTED' AND f.kind = 'RELEASE'",
-        1,
-    )
-    .await;
-
-    // Once releases work again, recovery finishes the follow-up.
-    hooks.faults().clear();
     wait_for(&s, "SELECT count(*) FROM orders.order_followups", 0).await;
     assert_eq!(held_and_sold(&s).await, (0, 0));
     assert_eq!(s.available(&mug).await, 10);

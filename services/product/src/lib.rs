@@ -99,8 +99,8 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let pool = SERVICE.connect(&config.common).await?;
-    let store = Store::new(pool.clone());
+    let (pool, reads) = SERVICE.connect_with_reads(&config.common).await?;
+    let store = Store::new(pool.clone(), reads);
     if config.seed_demo_catalog {
         let seeded = store.seed(&seed::demo_catalog()?).await?;
         if seeded > 0 {

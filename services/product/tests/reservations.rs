@@ -290,3 +290,39 @@ async fn committing_after_the_ttl_but_before_the_sweep_fails_and_returns_the_sto
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(buckets(&h.db, &mug.id).await, (2, 0, 0, 2));
 }
+
+#[tokio::test]
+async fn a_reserve_that_lands_after_its_release_holds_nothing() {
+    let mut h = start().await;
+    let mug = create(&mut h.client, "MUG", 10).await;
+    let id = Uuid::new_v4().to_string();
+    // The release comes first (recovery gave the order up while its
+    // reserve was still on the way) and leaves a tombstone.
+    let released = h
+        .client
+        .release_reservation(pb::ReleaseReservationRequest {
+            reservation_id: id.clone(),
+        })
+        .await
+        .expect("releasing an unknown reservation succeeds")
+        .into_inner();
+    assert_eq!(released.status(), pb::ReservationStatus::Released);
+    assert!(released.lines.is_empty());
+
+    // The late reserve finds the id taken: nothing is held.
+    let late = h
+        .client
+        .reserve_stock(reserve(&id, vec![line(&mug, 3)]))
+        .await
+        .expect("the reserve answers with the reservation under its id")
+        .into_inner();
+    assert_eq!(late.status(), pb::ReservationStatus::Released);
+    assert!(late.lines.is_empty());
+    assert_eq!(buckets(&h.db, &mug.id).await, (10, 0, 0, 10));
+    let err = h
+        .client
+        .commit_reservation(pb::CommitReservationRequest { reservation_id: id })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "nothing to commit");
+}

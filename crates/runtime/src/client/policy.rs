@@ -105,10 +105,11 @@ pub enum CallError {
     /// shopper can change (a cart in two currencies). The caller answers
     /// FAILED_PRECONDITION with the same message.
     Refused(String),
-    /// UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED or
-    /// ABORTED: it may pass, so [`Failure::Downstream`] (UNAVAILABLE, retried by
-    /// our own callers). Anything else means one of us is wrong:
-    /// [`Failure::Internal`].
+    /// UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED or ABORTED: it may pass,
+    /// so [`Failure::Downstream`] (UNAVAILABLE, retried by our own callers);
+    /// RESOURCE_EXHAUSTED: [`Failure::Overloaded`], passed on as
+    /// RESOURCE_EXHAUSTED, which nobody retries. Anything else means one of
+    /// us is wrong: [`Failure::Internal`].
     Failure(Failure),
 }
 
@@ -117,14 +118,13 @@ impl CallError {
     pub fn new(service: &'static str, status: Status) -> Self {
         match status.code() {
             Code::FailedPrecondition => Self::Refused(status.message().to_string()),
-            Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::Cancelled
-            | Code::ResourceExhausted
-            | Code::Aborted => Self::Failure(Failure::Downstream {
-                service,
-                message: status.message().to_string(),
-            }),
+            Code::ResourceExhausted => Self::Failure(Failure::Overloaded { service }),
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted => {
+                Self::Failure(Failure::Downstream {
+                    service,
+                    message: status.message().to_string(),
+                })
+            }
             _ => Self::Failure(Failure::internal(anyhow::anyhow!("{service}: {status}"))),
         }
     }
@@ -192,7 +192,6 @@ mod tests {
             Code::Unavailable,
             Code::DeadlineExceeded,
             Code::Cancelled,
-            Code::ResourceExhausted,
             Code::Aborted,
         ] {
             let error = CallError::new("cart-service", Status::new(code, "busy"));
@@ -219,6 +218,34 @@ mod tests {
                 "{code:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_overloaded_service_is_passed_on_as_resource_exhausted_and_not_retried() {
+        let error = CallError::new("product-service", Status::resource_exhausted("full"));
+        let CallError::Failure(failure) = error else {
+            panic!("a failure");
+        };
+        assert!(matches!(
+            failure,
+            Failure::Overloaded {
+                service: "product-service"
+            }
+        ));
+        assert_eq!(Status::from(failure).code(), Code::ResourceExhausted);
+    }
+
+    #[tokio::test]
+    async fn resource_exhausted_is_not_retried() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> = quick()
+            .retry(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(Status::resource_exhausted("database overloaded"))
+            })
+            .await;
+        assert_eq!(result.unwrap_err().code(), Code::ResourceExhausted);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one attempt, no retry");
     }
 
     #[tokio::test]

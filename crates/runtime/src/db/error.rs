@@ -18,9 +18,14 @@
 /// Why a database call may succeed if retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
-    /// The server is unreachable, shutting down, out of resources, or the
-    /// pool has no free connection in time.
+    /// The server is unreachable or shutting down, or the pool has no free
+    /// connection in time.
     Unreachable,
+    /// The server is out of resources: too many connections (53300), out
+    /// of memory or disk. Answered RESOURCE_EXHAUSTED, which no hop
+    /// retries: an immediate retry at every hop would multiply the load on
+    /// a server that has none to spare.
+    Overloaded,
     /// A concurrent transaction won: serialization failure, deadlock, or a
     /// lock that could not be taken.
     Contention,
@@ -33,6 +38,7 @@ impl Retry {
     pub fn message(self) -> &'static str {
         match self {
             Self::Unreachable => "database unavailable, retry later",
+            Self::Overloaded => "database overloaded, retry later",
             Self::Contention => "concurrent update, retry",
             Self::Timeout => "database too slow to answer, retry later",
         }
@@ -42,6 +48,7 @@ impl Retry {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unreachable => "unreachable",
+            Self::Overloaded => "overloaded",
             Self::Contention => "contention",
             Self::Timeout => "timeout",
         }
@@ -125,11 +132,11 @@ pub fn retry_of_sqlstate(code: &str) -> Option<Retry> {
         "57014" => Some(Retry::Timeout),
         // idle_in_transaction_session_timeout closed the session.
         "25P03" => Some(Retry::Unreachable),
-        // 08: connection exception; 53: insufficient resources;
-        // 57P01..57P05: the server is shutting down, starting, or closed an idle session.
-        c if c.starts_with("08") || c.starts_with("53") || c.starts_with("57P0") => {
-            Some(Retry::Unreachable)
-        }
+        // 53: insufficient resources (53300 too_many_connections).
+        c if c.starts_with("53") => Some(Retry::Overloaded),
+        // 08: connection exception; 57P01..57P05: the server is shutting
+        // down, starting, or closed an idle session.
+        c if c.starts_with("08") || c.starts_with("57P0") => Some(Retry::Unreachable),
         _ => None,
     }
 }
@@ -148,8 +155,11 @@ mod tests {
 
     #[test]
     fn connection_and_shutdown_codes_are_unreachable() {
-        for code in ["08006", "08001", "53300", "57P01", "57P03", "25P03"] {
+        for code in ["08006", "08001", "57P01", "57P03", "25P03"] {
             assert_eq!(retry_of_sqlstate(code), Some(Retry::Unreachable), "{code}");
+        }
+        for code in ["53300", "53200", "53100"] {
+            assert_eq!(retry_of_sqlstate(code), Some(Retry::Overloaded), "{code}");
         }
     }
 

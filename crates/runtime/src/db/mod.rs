@@ -43,10 +43,12 @@ pub enum DbError {
     Query(#[from] sqlx::Error),
 }
 
-/// Pool size and timeouts.
+/// The connection budget and the timeouts.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
-    /// Upper bound on open connections.
+    /// The most connections this process opens, all pools together
+    /// (`DB_MAX_CONNECTIONS`, default 10): replicas × this, plus headroom,
+    /// must fit the server's `max_connections` (docs/running.md).
     pub max_connections: u32,
     /// How long a request waits for a free connection before failing UNAVAILABLE.
     pub acquire_timeout: Duration,
@@ -64,7 +66,7 @@ pub struct PoolSettings {
 impl Default for PoolSettings {
     fn default() -> Self {
         Self {
-            max_connections: 20,
+            max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
             connect_window: Duration::from_secs(30),
             statement_timeout: Duration::from_secs(5),
@@ -74,7 +76,8 @@ impl Default for PoolSettings {
 }
 
 impl PoolSettings {
-    /// The defaults, with the statement and lock timeouts from the environment.
+    /// The defaults, with the budget and the statement and lock timeouts
+    /// from the environment.
     pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError> {
         let defaults = Self::default();
         let millis =
@@ -88,7 +91,15 @@ impl PoolSettings {
                 }
                 Ok(Duration::from_millis(value))
             };
+        let max_connections: u32 = env.parse_or("DB_MAX_CONNECTIONS", defaults.max_connections)?;
+        if max_connections < 2 {
+            return Err(crate::config::ConfigError {
+                var: "DB_MAX_CONNECTIONS".into(),
+                message: "must be at least 2 (writes and one-statement reads each need one)".into(),
+            });
+        }
         Ok(Self {
+            max_connections,
             statement_timeout: millis("DB_STATEMENT_TIMEOUT_MILLIS", defaults.statement_timeout)?,
             lock_timeout: millis("DB_LOCK_TIMEOUT_MILLIS", defaults.lock_timeout)?,
             ..defaults
@@ -128,10 +139,15 @@ pub async fn connect(
         .acquire_timeout(settings.acquire_timeout)
         .test_before_acquire(false);
 
+    // First the schema check and the migrations, on a connection of their
+    // own without the statement and lock timeouts (a migration may take
+    // long, or wait for another instance's advisory lock), closed before
+    // the pool opens: the process never holds more than its budget.
+    let migration_options = base.options([("search_path", schema)]);
     let deadline = tokio::time::Instant::now() + settings.connect_window;
-    let pool = loop {
-        match pool_options.clone().connect_with(options.clone()).await {
-            Ok(pool) => break pool,
+    let mut conn = loop {
+        match migration_options.connect().await {
+            Ok(conn) => break conn,
             Err(e) if is_unavailable(&e) && tokio::time::Instant::now() < deadline => {
                 tracing::warn!(error = %e, "database not reachable yet, retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -140,20 +156,15 @@ pub async fn connect(
             Err(e) => return Err(DbError::Query(e)),
         }
     };
-
     let current: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
-        .fetch_one(&pool)
+        .fetch_one(&mut conn)
         .await?;
     if current.as_deref() != Some(schema) {
         return Err(DbError::NoSchema(schema));
     }
-    // Migrations may legitimately take long or wait for another instance's
-    // (an advisory lock): they run on a connection of their own without the
-    // statement and lock timeouts.
-    let mut conn = base.options([("search_path", schema)]).connect().await?;
     migrator.run_direct(&mut conn).await?;
     conn.close().await?;
-    Ok(pool)
+    Ok(pool_options.connect_with(options).await?)
 }
 
 /// True while the database answers a trivial query within a second.
@@ -228,15 +239,16 @@ impl deadpool::managed::Manager for ReadConnections {
 }
 
 impl Reads {
-    /// As many read connections as `pool` may open, with its options and
-    /// its acquire timeout.
-    pub fn new(pool: &PgPool) -> Self {
+    /// At most `max` read connections, with `pool`'s options and acquire
+    /// timeout; `max` comes out of the process's budget
+    /// ([`crate::server::ServiceSpec::connect_with_reads`]).
+    pub fn new(pool: &PgPool, max: u32) -> Self {
         let manager = ReadConnections {
             options: (*pool.connect_options()).clone(),
         };
         let timeout = pool.options().get_acquire_timeout();
         let pool = deadpool::managed::Pool::builder(manager)
-            .max_size(pool.options().get_max_connections() as usize)
+            .max_size(max.max(1) as usize)
             .wait_timeout(Some(timeout))
             .create_timeout(Some(timeout))
             .recycle_timeout(Some(timeout))

@@ -36,6 +36,13 @@ pub enum Failure {
         /// What its status said.
         message: String,
     },
+    /// A service this one calls is out of capacity (RESOURCE_EXHAUSTED):
+    /// passed on as such, so no hop above retries it.
+    #[error("{service} is overloaded; retry later")]
+    Overloaded {
+        /// Component name of the service called.
+        service: &'static str,
+    },
     /// A bug or an unexpected failure.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -62,10 +69,15 @@ impl From<sqlx::Error> for Failure {
 impl From<Failure> for Status {
     fn from(fault: Failure) -> Self {
         match fault {
+            Failure::Database(Retry::Overloaded, source) => {
+                tracing::warn!(error = %source, "database: overloaded");
+                Status::resource_exhausted(Retry::Overloaded.message())
+            }
             Failure::Database(retry, source) => {
                 tracing::warn!(error = %source, kind = retry.as_str(), "database: retryable failure");
                 Status::unavailable(retry.message())
             }
+            Failure::Overloaded { .. } => Status::resource_exhausted(fault.to_string()),
             Failure::Downstream { .. } => Status::unavailable(fault.to_string()),
             Failure::Internal(source) => {
                 tracing::error!(error = ?source, "internal error");

@@ -67,6 +67,32 @@ impl ServiceSpec {
         .await
     }
 
+    /// [`ServiceSpec::connect`] for a service that also reads through
+    /// [`crate::db::Reads`]: the process's budget (`DB_MAX_CONNECTIONS`) is
+    /// split, half (rounded down) to the reads and the rest to the pool,
+    /// so both together never open more than the budget.
+    pub async fn connect_with_reads(
+        &self,
+        common: &CommonConfig,
+    ) -> Result<(PgPool, crate::db::Reads), DbError> {
+        let budget = common.pool.max_connections;
+        let reads = budget / 2;
+        let settings = crate::db::PoolSettings {
+            max_connections: budget - reads,
+            ..common.pool.clone()
+        };
+        let pool = crate::db::connect(
+            &common.database_url,
+            self.schema,
+            self.component,
+            self.migrator,
+            &settings,
+        )
+        .await?;
+        let reads = crate::db::Reads::new(&pool, reads);
+        Ok((pool, reads))
+    }
+
     /// [`serve`]s `routes` with the shared settings of `common`.
     pub async fn serve(
         &self,

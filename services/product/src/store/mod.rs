@@ -40,8 +40,8 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(pool: PgPool) -> Self {
-        let reads = Reads::new(&pool);
+    /// The store over `pool` for writes and `reads` for one-statement reads.
+    pub fn new(pool: PgPool, reads: Reads) -> Self {
         Self { pool, reads }
     }
 

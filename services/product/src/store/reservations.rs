@@ -175,6 +175,25 @@ impl Store {
     #[sql("product.release")]
     pub async fn release(&self, id: Uuid) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
+        // A release of a reservation that does not exist (yet) leaves a
+        // tombstone: a RELEASED reservation with no lines. A reserve still
+        // in flight then finds its id taken and holds nothing (`reserve`
+        // returns the reservation standing under the id).
+        let tombstone = sqlx::query_scalar!(
+            r#"
+            INSERT INTO reservations (id, status, expires_at)
+            VALUES ($1, 'RELEASED', now())
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id
+            "#,
+            id,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if tombstone.is_some() {
+            tx.commit().await?;
+            return self.reservation(id).await;
+        }
         let (status, _) = lock_reservation(&mut tx, id).await?;
         let movement = match status {
             ReservationStatus::Held => Some(Move::HeldToAvailable),
