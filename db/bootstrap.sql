@@ -27,5 +27,11 @@ BEGIN
 END
 $$;
 
+-- Catalog search (`name ILIKE '%q%'`) uses trigram indexes: the extension
+-- lives in product-service's own schema, as only an administrator can
+-- create it. Run this file again (it is idempotent) on a database
+-- bootstrapped before the search index existed.
+CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA product;
+
 -- No service keeps anything in `public`.
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -55,31 +55,60 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Product>> {
         let after_name = after.map(|c| c.name.clone());
-        let rows = self
-            .reads
-            .run(async |conn| {
-                sqlx::query_as!(
-                    Product,
-                    r#"
+        // Two statements rather than `$2 IS NULL OR ...`: a prepared
+        // statement's generic plan could not use the trigram indexes then.
+        let rows = match filter.like_pattern() {
+            Some(pattern) => {
+                self.reads
+                    .run(async |conn| {
+                        sqlx::query_as!(
+                            Product,
+                            r#"
             SELECT id, sku, name, description, category, image_url, unit_price_minor, currency,
                    available, created_at, updated_at
             FROM products
-            WHERE ($1::text IS NULL OR category = $1)
-              AND ($2::text IS NULL OR name ILIKE $2 OR description ILIKE $2)
+            WHERE (name ILIKE $2 OR description ILIKE $2)
+              AND ($1::text IS NULL OR category = $1)
               AND ($3::text IS NULL OR (name, id) > ($3, $4::uuid))
             ORDER BY name, id
             LIMIT $5
             "#,
-                    filter.category,
-                    filter.like_pattern(),
-                    after_name,
-                    after.map(|c| c.id),
-                    limit,
-                )
-                .fetch_all(conn)
-                .await
-            })
-            .await?;
+                            filter.category,
+                            pattern,
+                            after_name,
+                            after.map(|c| c.id),
+                            limit,
+                        )
+                        .fetch_all(conn)
+                        .await
+                    })
+                    .await?
+            }
+            None => {
+                self.reads
+                    .run(async |conn| {
+                        sqlx::query_as!(
+                            Product,
+                            r#"
+            SELECT id, sku, name, description, category, image_url, unit_price_minor, currency,
+                   available, created_at, updated_at
+            FROM products
+            WHERE ($1::text IS NULL OR category = $1)
+              AND ($2::text IS NULL OR (name, id) > ($2, $3::uuid))
+            ORDER BY name, id
+            LIMIT $4
+            "#,
+                            filter.category,
+                            after_name,
+                            after.map(|c| c.id),
+                            limit,
+                        )
+                        .fetch_all(conn)
+                        .await
+                    })
+                    .await?
+            }
+        };
         Ok(rows)
     }
 
