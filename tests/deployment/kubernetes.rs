@@ -186,6 +186,54 @@ fn fault_control_is_on_in_the_dev_overlay_and_compose_and_nowhere_in_the_base_or
 }
 
 #[test]
+fn only_compose_and_the_dev_overlay_declare_a_development_deployment() {
+    use shop_runtime::config::{DEVELOPMENT, DEVELOPMENT_VAR};
+    let dev = std::fs::read_to_string(repo().join("k8s/overlays/dev/kustomization.yaml")).unwrap();
+    assert!(
+        dev.contains(&format!(
+            "value: {{ name: {DEVELOPMENT_VAR}, value: {DEVELOPMENT} }}"
+        )),
+        "the dev overlay declares itself a development deployment"
+    );
+    for path in ["k8s/overlays/prod/kustomization.yaml"]
+        .into_iter()
+        .map(|p| repo().join(p))
+        .chain(kubernetes_objects().into_iter().map(|(path, _)| path))
+        .filter(|p| !p.starts_with(repo().join("k8s/overlays/dev")))
+    {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains(DEVELOPMENT_VAR),
+            "{}: only development deployments set {DEVELOPMENT_VAR}",
+            path.display()
+        );
+    }
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    for component in Component::ALL {
+        let env = &compose["services"][component.name()]["environment"];
+        assert_eq!(
+            env[DEVELOPMENT_VAR].as_str(),
+            Some(DEVELOPMENT),
+            "compose {component}: a development deployment"
+        );
+    }
+    // What kubectl renders (scripts/validate-deploy): every Deployment of
+    // the dev overlay, none of prod.
+    if let Ok(rendered) = std::fs::read_to_string(repo().join("target/k8s-dev.yaml")) {
+        assert_eq!(
+            rendered
+                .matches(&format!("name: {DEVELOPMENT_VAR}"))
+                .count(),
+            Component::ALL.len(),
+            "target/k8s-dev.yaml"
+        );
+    }
+    if let Ok(rendered) = std::fs::read_to_string(repo().join("target/k8s-prod.yaml")) {
+        assert!(!rendered.contains(DEVELOPMENT_VAR), "target/k8s-prod.yaml");
+    }
+}
+
+#[test]
 fn the_gateway_believes_forwarded_for_from_the_ingress_controllers_pods_only() {
     // Behind an ingress every request comes from the controller's pods; with
     // no trusted proxies the per-IP and sign-in limits would be site-wide.
