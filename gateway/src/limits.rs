@@ -7,6 +7,10 @@
 //! unless the peer is a configured trusted proxy (`TRUSTED_PROXIES`); then it
 //! is the right-most `X-Forwarded-For` entry that is not itself a trusted
 //! proxy. A header sent by anyone else is ignored, so it cannot be forged.
+//!
+//! The per-IP limits and the login backoff count a client by its
+//! [`client_key`]: an IPv4 address as it is, an IPv6 one by its /64, the
+//! block one subscriber gets (every address in it is one client's to pick).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -147,8 +151,10 @@ impl Limits {
         }
     }
 
-    /// The client's address: the peer, or what trusted proxies say it is.
+    /// The client's address: the peer, or what trusted proxies say it is
+    /// (IPv4-mapped IPv6 addresses as the IPv4 ones they are).
     pub(crate) fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
         let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
         if !trusted(&peer) {
             return peer;
@@ -166,8 +172,8 @@ impl Limits {
         for hop in hops.into_iter().rev() {
             match IpAddr::from_str(hop) {
                 Ok(ip) => {
-                    client = ip;
-                    if !trusted(&ip) {
+                    client = ip.to_canonical();
+                    if !trusted(&client) {
                         break;
                     }
                 }
@@ -175,6 +181,31 @@ impl Limits {
             }
         }
         client
+    }
+
+    /// Charges one request from `ip` against the per-IP limits (and, on
+    /// an auth route, the sign-in budget): the 429 when one is spent.
+    fn charge_ip(&self, ip: IpAddr, auth_route: bool) -> Result<(), ApiError> {
+        let key = client_key(ip);
+        // The clock is read only for a request that is refused.
+        let spent = |not_until: governor::NotUntil<_>, detail: &str| {
+            too_many(detail, not_until.wait_time_from(self.clock.now()))
+        };
+        if let Some(auth) = &self.auth
+            && auth_route
+            && let Err(not_until) = auth.check_key(&key)
+        {
+            return Err(spent(
+                not_until,
+                "too many sign-in requests from this address; slow down",
+            ));
+        }
+        if let Some(per_ip) = &self.per_ip
+            && let Err(not_until) = per_ip.check_key(&key)
+        {
+            return Err(spent(not_until, "rate limit exceeded; slow down"));
+        }
+        Ok(())
     }
 
     /// The failed-login backoff, when on.
@@ -196,7 +227,19 @@ impl Limits {
     }
 }
 
-/// Failed logins per client IP. After [`FREE_FAILED_LOGINS`] failures each
+/// The key the per-IP limits and the login backoff count `ip` under: an
+/// IPv4 address (or an IPv4-mapped IPv6 one) as that IPv4 address, any
+/// other IPv6 address as its /64. A subscriber is routinely given a whole
+/// /64 and picks addresses in it at will, so keyed by address each IPv6
+/// client would have 2^64 budgets.
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
+
+/// Failed logins per client (its [`client_key`]). After [`FREE_FAILED_LOGINS`] failures each
 /// further one doubles the wait before the next attempt is even checked
 /// (1 s, 2 s, 4 s, … up to [`MAX_LOGIN_BACKOFF`]); a successful login clears it.
 #[derive(Debug, Default)]
@@ -209,7 +252,7 @@ impl LoginBackoff {
     /// A 429 while `ip` must wait.
     pub(crate) fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
         let failures = self.failures.lock().expect("not poisoned");
-        match failures.get(&ip) {
+        match failures.get(&client_key(ip)) {
             Some(&(_, until)) if until > Instant::now() => Err(too_many(
                 "too many failed logins; wait before trying again",
                 until - Instant::now(),
@@ -221,7 +264,9 @@ impl LoginBackoff {
     /// Counts a failed login from `ip`.
     pub(crate) fn failed(&self, ip: IpAddr) {
         let mut failures = self.failures.lock().expect("not poisoned");
-        let entry = failures.entry(ip).or_insert((0, Instant::now()));
+        let entry = failures
+            .entry(client_key(ip))
+            .or_insert((0, Instant::now()));
         entry.0 = entry.0.saturating_add(1);
         if entry.0 > FREE_FAILED_LOGINS {
             let doublings = (entry.0 - FREE_FAILED_LOGINS - 1).min(20);
@@ -232,7 +277,10 @@ impl LoginBackoff {
 
     /// A successful login from `ip` clears its failures.
     pub(crate) fn succeeded(&self, ip: IpAddr) {
-        self.failures.lock().expect("not poisoned").remove(&ip);
+        self.failures
+            .lock()
+            .expect("not poisoned")
+            .remove(&client_key(ip));
     }
 
     /// Forgets IPs whose last backoff ended long enough ago.
@@ -272,23 +320,9 @@ pub(crate) async fn rate_limit<S: AsRef<Limits> + AsRef<Auth>>(
         .map(|ConnectInfo(addr)| addr.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let ip = limits.client_ip(peer, request.headers());
-    // The clock is read only for a request that is refused.
-    let spent = |not_until: governor::NotUntil<_>, detail: &str| {
-        too_many(detail, not_until.wait_time_from(limits.clock.now())).into_response()
-    };
-    if let Some(auth) = &limits.auth
-        && request.uri().path().starts_with(AUTH_ROUTES)
-        && let Err(not_until) = auth.check_key(&ip)
-    {
-        return spent(
-            not_until,
-            "too many sign-in requests from this address; slow down",
-        );
-    }
-    if let Some(per_ip) = &limits.per_ip
-        && let Err(not_until) = per_ip.check_key(&ip)
-    {
-        return spent(not_until, "rate limit exceeded; slow down");
+    let auth_route = request.uri().path().starts_with(AUTH_ROUTES);
+    if let Err(refused) = limits.charge_ip(ip, auth_route) {
+        return refused.into_response();
     }
     if let Some(per_token) = &limits.per_token {
         let auth: &Auth = state.as_ref();
@@ -296,9 +330,13 @@ pub(crate) async fn rate_limit<S: AsRef<Limits> + AsRef<Auth>>(
             .and_then(|t| auth.verify(&t).ok())
             .map(|claims| claims.sub);
         // Anonymous requests are limited by their IP alone, as before.
-        let key = sub.map_or_else(|| format!("ip:{ip}"), |sub| format!("user:{sub}"));
+        let key = sub.map_or_else(
+            || format!("ip:{}", client_key(ip)),
+            |sub| format!("user:{sub}"),
+        );
         if let Err(not_until) = per_token.check_key(&key) {
-            return spent(not_until, "rate limit exceeded; slow down");
+            let wait = not_until.wait_time_from(limits.clock.now());
+            return too_many("rate limit exceeded; slow down", wait).into_response();
         }
     }
     request.extensions_mut().insert(ClientIp(ip));
@@ -306,71 +344,5 @@ pub(crate) async fn rate_limit<S: AsRef<Limits> + AsRef<Auth>>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits(trusted: &str) -> Limits {
-        let env = Env::from_map([("TRUSTED_PROXIES".to_string(), trusted.to_string())].into());
-        Limits::new(&LimitsConfig::from_env(&env).unwrap())
-    }
-
-    fn forwarded(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", value.parse().unwrap());
-        headers
-    }
-
-    #[test]
-    fn forwarded_for_is_ignored_from_an_untrusted_peer() {
-        let peer: IpAddr = "203.0.113.9".parse().unwrap();
-        let ip = limits("10.0.0.0/8").client_ip(peer, &forwarded("198.51.100.1"));
-        assert_eq!(ip, peer);
-    }
-
-    #[test]
-    fn the_client_is_the_nearest_untrusted_hop_behind_trusted_proxies() {
-        let limits = limits("10.0.0.0/8, 192.0.2.7");
-        let peer: IpAddr = "10.1.2.3".parse().unwrap();
-        // A client-forged left-most entry is not believed.
-        let headers = forwarded("1.1.1.1, 198.51.100.1, 192.0.2.7");
-        assert_eq!(
-            limits.client_ip(peer, &headers),
-            "198.51.100.1".parse::<IpAddr>().unwrap()
-        );
-        // Garbage stops the walk at the last trusted hop.
-        assert_eq!(limits.client_ip(peer, &forwarded("not-an-ip")), peer);
-    }
-
-    #[test]
-    fn a_bad_trusted_proxy_entry_names_the_variable() {
-        let env = Env::from_map(
-            [(
-                "TRUSTED_PROXIES".to_string(),
-                "10.0.0.0/8, proxy".to_string(),
-            )]
-            .into(),
-        );
-        let err = LimitsConfig::from_env(&env).unwrap_err();
-        assert_eq!(err.var, "TRUSTED_PROXIES");
-    }
-
-    #[test]
-    fn failed_logins_back_off_after_the_free_ones_and_success_clears_them() {
-        let backoff = LoginBackoff::default();
-        let ip: IpAddr = "198.51.100.1".parse().unwrap();
-        for _ in 0..FREE_FAILED_LOGINS {
-            backoff.failed(ip);
-            assert!(backoff.check(ip).is_ok());
-        }
-        backoff.failed(ip);
-        let refused = backoff.check(ip).unwrap_err();
-        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(refused.retry_after, Some(1));
-        backoff.failed(ip);
-        assert_eq!(backoff.check(ip).unwrap_err().retry_after, Some(2));
-        let other: IpAddr = "198.51.100.2".parse().unwrap();
-        assert!(backoff.check(other).is_ok(), "per IP");
-        backoff.succeeded(ip);
-        assert!(backoff.check(ip).is_ok());
-    }
-}
+#[path = "limits_tests.rs"]
+mod tests;

@@ -186,6 +186,91 @@ fn fault_control_is_on_in_the_dev_overlay_and_compose_and_nowhere_in_the_base_or
 }
 
 #[test]
+fn only_compose_and_the_dev_overlay_declare_a_development_deployment() {
+    use shop_runtime::config::{DEVELOPMENT, DEVELOPMENT_VAR};
+    let dev = std::fs::read_to_string(repo().join("k8s/overlays/dev/kustomization.yaml")).unwrap();
+    assert!(
+        dev.contains(&format!(
+            "value: {{ name: {DEVELOPMENT_VAR}, value: {DEVELOPMENT} }}"
+        )),
+        "the dev overlay declares itself a development deployment"
+    );
+    for path in ["k8s/overlays/prod/kustomization.yaml"]
+        .into_iter()
+        .map(|p| repo().join(p))
+        .chain(kubernetes_objects().into_iter().map(|(path, _)| path))
+        .filter(|p| !p.starts_with(repo().join("k8s/overlays/dev")))
+    {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains(DEVELOPMENT_VAR),
+            "{}: only development deployments set {DEVELOPMENT_VAR}",
+            path.display()
+        );
+    }
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    for component in Component::ALL {
+        let env = &compose["services"][component.name()]["environment"];
+        assert_eq!(
+            env[DEVELOPMENT_VAR].as_str(),
+            Some(DEVELOPMENT),
+            "compose {component}: a development deployment"
+        );
+    }
+    // What kubectl renders (scripts/validate-deploy): every Deployment of
+    // the dev overlay, none of prod.
+    if let Ok(rendered) = std::fs::read_to_string(repo().join("target/k8s-dev.yaml")) {
+        assert_eq!(
+            rendered
+                .matches(&format!("name: {DEVELOPMENT_VAR}"))
+                .count(),
+            Component::ALL.len(),
+            "target/k8s-dev.yaml"
+        );
+    }
+    if let Ok(rendered) = std::fs::read_to_string(repo().join("target/k8s-prod.yaml")) {
+        assert!(!rendered.contains(DEVELOPMENT_VAR), "target/k8s-prod.yaml");
+    }
+}
+
+#[test]
+fn the_gateway_believes_forwarded_for_from_the_ingress_controllers_pods_only() {
+    // Behind an ingress every request comes from the controller's pods; with
+    // no trusted proxies the per-IP and sign-in limits would be site-wide.
+    let docs = documents(&repo().join("k8s/base/gateway.yaml"));
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_sequence()
+        .unwrap();
+    let value = env
+        .iter()
+        .find(|v| v["name"] == "TRUSTED_PROXIES")
+        .and_then(|v| v["value"].as_str())
+        .expect("the gateway Deployment sets TRUSTED_PROXIES");
+    let config = gateway::LimitsConfig::from_env(&shop_runtime::Env::from_map(
+        [("TRUSTED_PROXIES".to_string(), value.to_string())].into(),
+    ))
+    .expect("TRUSTED_PROXIES parses");
+    assert!(!config.trusted_proxies.is_empty(), "{value:?}");
+    for net in &config.trusted_proxies {
+        assert!(
+            net.prefix_len() >= 8,
+            "{net}: a pod range, never the whole internet"
+        );
+    }
+    // The common pod range of an in-cluster ingress controller.
+    let pod: std::net::IpAddr = "10.244.1.17".parse().unwrap();
+    assert!(config.trusted_proxies.iter().any(|net| net.contains(&pod)));
+    // Both overlays keep it (scripts/validate-deploy renders them).
+    for overlay in ["dev", "prod"] {
+        let path = repo().join(format!("target/k8s-{overlay}.yaml"));
+        if let Ok(rendered) = std::fs::read_to_string(path) {
+            assert!(rendered.contains("name: TRUSTED_PROXIES"), "{overlay}");
+        }
+    }
+}
+
+#[test]
 fn every_service_reads_the_page_token_secret_from_the_secret_in_kubernetes_and_compose() {
     let compose = &documents(&repo().join("docker-compose.yml"))[0];
     for name in shop_topology::services().map(Component::name) {

@@ -1,5 +1,7 @@
 //! Credentials appear only as marked development values, placeholders or Secret references.
 
+use std::collections::BTreeSet;
+
 use serde_norway::Value;
 
 use crate::*;
@@ -112,6 +114,73 @@ fn credentials_appear_only_as_marked_development_values_placeholders_or_secret_r
                 !is_secret_name(line),
                 "Dockerfile bakes in a credential: {line}"
             );
+        }
+    }
+}
+
+/// The value of a line marked as a development value, or `None`: YAML
+/// (`key: value # development value`) or SQL (`... PASSWORD 'value'; --
+/// development value`). A URL's value is its password.
+fn marked_development_value(line: &str) -> Option<String> {
+    let value = if line.trim_end().ends_with("-- development value") {
+        line.split('\'').nth(1)?
+    } else if line.contains("# development value") {
+        let (_, rest) = line.split_once(": ")?;
+        rest.split(" #").next()?.trim()
+    } else {
+        return None;
+    };
+    let value = match value.split_once("://") {
+        Some((_, rest)) => {
+            let userinfo = &rest[..rest.rfind('@')?];
+            userinfo.split_once(':')?.1
+        }
+        None => value,
+    };
+    Some(value.to_string())
+}
+
+#[test]
+fn every_committed_development_value_is_refused_outside_a_development_deployment() {
+    use shop_runtime::Env;
+    use shop_runtime::config::{DEVELOPMENT, DEVELOPMENT_VALUES, DEVELOPMENT_VAR};
+    let files = [
+        "docker-compose.yml",
+        "k8s/overlays/dev/secret.dev.yaml",
+        "db/dev-passwords.sql",
+    ];
+    let mut marked = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        for line in text.lines() {
+            if let Some(value) = marked_development_value(line) {
+                marked.insert(value.clone());
+                assert!(
+                    DEVELOPMENT_VALUES.contains(&value.as_str()),
+                    "{file}: the development value {value:?} is missing from \
+                     shop_runtime::config::DEVELOPMENT_VALUES"
+                );
+            }
+        }
+    }
+    assert!(marked.len() >= 10, "found {marked:?}");
+    let listed: BTreeSet<String> = DEVELOPMENT_VALUES.iter().map(|v| v.to_string()).collect();
+    assert_eq!(listed, marked, "the list holds exactly the marked values");
+    // Every one is refused as a secret, and as a URL's password, unless the
+    // deployment is a development one.
+    for value in &marked {
+        let url = format!("postgres://cart_svc:{value}@postgres:5432/shop");
+        for (var, value) in [("ADMIN_PASSWORD", value.as_str()), ("DATABASE_URL", &url)] {
+            let production = Env::from_map([(var.to_string(), value.to_string())].into());
+            assert_eq!(production.secret(var).unwrap_err().var, var);
+            let development = Env::from_map(
+                [
+                    (var.to_string(), value.to_string()),
+                    (DEVELOPMENT_VAR.to_string(), DEVELOPMENT.to_string()),
+                ]
+                .into(),
+            );
+            assert!(development.secret(var).is_ok(), "{var} in development");
         }
     }
 }

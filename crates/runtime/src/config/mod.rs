@@ -93,7 +93,10 @@ impl Env {
 
     /// A secret that must be set, and must not be a placeholder: a value
     /// containing [`PLACEHOLDER`] (as the docs' examples do) is refused, so a
-    /// copied example never runs with a key everyone knows.
+    /// copied example never runs with a key everyone knows. Nor may it be
+    /// one of the [`DEVELOPMENT_VALUES`] committed to the repository (for a
+    /// URL, its password), unless the deployment declares itself a
+    /// development one ([`DEVELOPMENT_VAR`]).
     pub fn secret(&self, var: &str) -> Result<SecretString, ConfigError> {
         let error = |message: &str| ConfigError {
             var: var.to_string(),
@@ -105,7 +108,28 @@ impl Env {
                 "is a placeholder (contains {PLACEHOLDER}); set a real secret"
             )));
         }
+        if is_development_value(&value) && !self.is_development()? {
+            return Err(error(&format!(
+                "is a development value committed to the repository, public to anyone; \
+                 set a real secret (only a deployment with {DEVELOPMENT_VAR}={DEVELOPMENT} \
+                 accepts it)"
+            )));
+        }
         Ok(SecretString::from(value))
+    }
+
+    /// Whether the deployment declares itself a development one
+    /// ([`DEVELOPMENT_VAR`] set to [`DEVELOPMENT`]); any other value is an
+    /// error, so a misspelling never passes for either.
+    pub fn is_development(&self) -> Result<bool, ConfigError> {
+        match self.get(DEVELOPMENT_VAR) {
+            None => Ok(false),
+            Some(value) if value.trim() == DEVELOPMENT => Ok(true),
+            Some(value) => Err(ConfigError {
+                var: DEVELOPMENT_VAR.to_string(),
+                message: format!("must be {DEVELOPMENT:?} or unset, not {value:?}"),
+            }),
+        }
     }
 
     /// A signing key: a [`secret`](Self::secret) of at least
@@ -126,3 +150,44 @@ impl Env {
 pub(crate) const PLACEHOLDER: &str = "CHANGE-ME";
 /// Shortest signing key accepted: 256 bits.
 pub(crate) const MIN_KEY_BYTES: usize = 32;
+
+/// The variable by which a deployment declares itself a development one:
+/// set to [`DEVELOPMENT`] by docker-compose.yml and the dev overlay only.
+pub const DEVELOPMENT_VAR: &str = "SHOP_ENV";
+/// The value of [`DEVELOPMENT_VAR`] that accepts [`DEVELOPMENT_VALUES`].
+pub const DEVELOPMENT: &str = "development";
+
+/// Every secret committed to the repository as a `# development value`
+/// (docker-compose.yml, k8s/overlays/dev/secret.dev.yaml,
+/// db/dev-passwords.sql): public, so refused as a secret, or as the
+/// password of a URL, outside a development deployment. A test in
+/// `tests/deployment` holds this list and the marked values in step.
+pub const DEVELOPMENT_VALUES: &[&str] = &[
+    // docker-compose.yml
+    "compose-development-secret-not-for-production",
+    "compose-development-page-token-secret-not-for-production",
+    "compose-development-faults-token-not-for-production",
+    "grafana-dev-password",
+    // k8s/overlays/dev/secret.dev.yaml
+    "k8s-development-auth-secret-not-for-production",
+    "k8s-development-page-token-secret-not-for-production",
+    "k8s-development-faults-token-not-for-production",
+    // both, and db/dev-passwords.sql
+    "admin-dev-password",
+    "postgres-dev-password",
+    "product-dev-password",
+    "cart-dev-password",
+    "order-dev-password",
+];
+
+/// Whether `value` is one of the [`DEVELOPMENT_VALUES`], or a URL whose
+/// password is.
+fn is_development_value(value: &str) -> bool {
+    let value = value.trim();
+    DEVELOPMENT_VALUES
+        .iter()
+        .any(|known| value == *known || value.contains(&format!(":{known}@")))
+}
+
+#[cfg(test)]
+mod tests;
