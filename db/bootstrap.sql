@@ -27,11 +27,14 @@ BEGIN
 END
 $$;
 
--- Catalog search (`name ILIKE '%q%'`) uses trigram indexes: the extension
--- lives in product-service's own schema, as only an administrator can
--- create it. Run this file again (it is idempotent) on a database
--- bootstrapped before the search index existed.
-CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA product;
+-- Extensions, in a schema of their own that no service owns, so a
+-- service's schema dumps and restores alone (docs/reliability.md). Only an
+-- administrator can create them. Catalog search (`name ILIKE '%q%'`) uses
+-- pg_trgm's trigram indexes. Run this file again (it is idempotent) on a
+-- database bootstrapped before the search index existed.
+CREATE SCHEMA IF NOT EXISTS extensions;
+CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA extensions;
+GRANT USAGE ON SCHEMA extensions TO product_svc;
 
 -- No service keeps anything in `public`.
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -114,6 +114,16 @@ async fn one_schema_dumped_with_pg_dump_restores_intact_into_a_fresh_database() 
     let _ = admin.close().await;
     let mut restored_url = url::Url::parse(&db.admin_url()).unwrap();
     restored_url.set_path(&fresh);
+    // The extensions the schema's indexes use, as the bootstrap makes them.
+    let mut fresh_admin = PgConnection::connect(restored_url.as_str()).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE SCHEMA extensions; CREATE EXTENSION pg_trgm SCHEMA extensions;
+         GRANT USAGE ON SCHEMA extensions TO product_svc",
+    )
+    .execute(&mut fresh_admin)
+    .await
+    .unwrap();
+    let _ = fresh_admin.close().await;
     let status = Command::new(tool("pg_restore"))
         .args(["--exit-on-error", "--dbname"])
         .arg(restored_url.as_str())

@@ -134,3 +134,30 @@ fn every_service_role_has_a_development_password_and_a_kubernetes_password() {
         );
     }
 }
+
+#[test]
+fn compose_publishes_every_port_on_the_host_s_loopback_unless_told_otherwise() {
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        for port in service["ports"].as_sequence().into_iter().flatten() {
+            let port = port.as_str().unwrap();
+            assert!(
+                port.starts_with("127.0.0.1:")
+                    || port.starts_with("${SHOP_PUBLISH_ADDR:-127.0.0.1}:"),
+                "compose {name:?}: {port} is published on every interface"
+            );
+        }
+    }
+}
+
+#[test]
+fn compose_pins_grafana_to_a_release_fixed_for_cve_2025_4123() {
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    let image = compose["services"]["grafana"]["image"].as_str().unwrap();
+    let version = image
+        .strip_prefix("grafana/grafana:")
+        .expect("the upstream image, pinned");
+    let parts: Vec<u32> = version.split('.').map(|p| p.parse().unwrap()).collect();
+    // Fixed in 12.0.1 (and the 11.x security releases): 11.4.0 was not.
+    assert!(parts.len() == 3 && parts >= vec![12, 0, 1], "{image}");
+}
