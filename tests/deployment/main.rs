@@ -11,6 +11,7 @@ use shop_topology::Component;
 
 mod compose;
 mod contract;
+mod hardening;
 mod kubernetes;
 mod observability;
 mod secrets;
