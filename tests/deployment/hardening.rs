@@ -194,3 +194,24 @@ fn every_replica_s_connection_budget_fits_postgres_max_connections_with_headroom
         "compose: {n} × {budget} + {HEADROOM} > {compose_server}"
     );
 }
+
+#[test]
+fn no_pod_mounts_a_service_account_token() {
+    let workloads = kubernetes_objects()
+        .into_iter()
+        .filter(|(_, doc)| matches!(doc["kind"].as_str(), Some("Deployment" | "StatefulSet")))
+        .collect::<Vec<_>>();
+    assert!(
+        workloads.len() >= Component::ALL.len() + 1,
+        "every component and postgres"
+    );
+    for (path, doc) in workloads {
+        assert_eq!(
+            doc["spec"]["template"]["spec"]["automountServiceAccountToken"].as_bool(),
+            Some(false),
+            "{}: {}",
+            path.display(),
+            doc["metadata"]["name"].as_str().unwrap_or_default()
+        );
+    }
+}
