@@ -263,6 +263,22 @@ async fn a_latency_fault_on_the_calls_a_component_makes_delays_them_before_they_
 }
 
 #[tokio::test]
+async fn a_client_latency_past_the_call_s_deadline_ends_it_as_deadline_exceeded_at_the_deadline() {
+    let api = Api::start_with(&[("DOWNSTREAM_TIMEOUT_MILLIS", "300")]).await;
+    let id = api.product_in_stock("MUG", 100, 5).await;
+    set_faults(&api.stack.gateway, "latency 5s on calls to GetProduct").await;
+
+    let started = Instant::now();
+    let read = api.get(&format!("/api/v1/products/{id}"), None).await;
+    problem(read, StatusCode::GATEWAY_TIMEOUT).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "ended at the 300 ms deadline, not after the 5 s hold: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn an_abort_fault_on_a_grpc_server_resets_the_call_and_the_gateway_answers_503() {
     let api = Api::start().await;
     let id = api.product_in_stock("MUG", 100, 5).await;

@@ -106,8 +106,35 @@ where
         // takes the next one.
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
+        // The call's deadline runs while a fault holds it, as it would while
+        // a slow network did: a hold past it is DEADLINE_EXCEEDED, and a call
+        // sent after a hold carries what is left of its deadline.
+        let deadline = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(grpc_timeout);
+        let held = Instant::now();
         Either::Right(Box::pin(async move {
-            match hit.wait().await {
+            let outcome = match deadline {
+                None => hit.wait().await,
+                Some(deadline) => match tokio::time::timeout(deadline, hit.wait()).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        return Err(tonic::Status::deadline_exceeded(
+                            "deadline exceeded while an injected latency held the call",
+                        ));
+                    }
+                },
+            };
+            let mut request = request;
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_sub(held.elapsed()).as_millis().max(1);
+                if let Ok(value) = http::HeaderValue::from_str(&format!("{left}m")) {
+                    request.headers_mut().insert("grpc-timeout", value);
+                }
+            }
+            match outcome {
                 None => ready.call(request).await,
                 Some(Outcome::Fail(code)) => Err(crate::chaos::injected(code)),
                 // A cut call is what a transport failure looks like.
@@ -117,6 +144,23 @@ where
             }
         }))
     }
+}
+
+/// The duration of a `grpc-timeout` header (`100m`, `2S`): up to eight
+/// digits and a unit.
+fn grpc_timeout(value: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// Counts each call and its duration by method and gRPC code.
@@ -227,5 +271,25 @@ where
         // the span current at the call (the request's, as before); the
         // wait for the answer is the client span's.
         self.inner.call(request).instrument(span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::grpc_timeout;
+
+    #[test]
+    fn a_grpc_timeout_header_reads_in_every_unit_and_nothing_else() {
+        assert_eq!(grpc_timeout("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(grpc_timeout("5M"), Some(Duration::from_secs(300)));
+        assert_eq!(grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(grpc_timeout("9n"), Some(Duration::from_nanos(9)));
+        for bad in ["", "m", "10", "10x", "-1m"] {
+            assert_eq!(grpc_timeout(bad), None, "{bad:?}");
+        }
     }
 }
