@@ -93,9 +93,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .entry("FAULTS_TOKEN".into())
         .or_insert_with(random_key)
         .clone();
-    let token_file = crate::faults::token_file();
-    write_private(&token_file, &faults_token)
-        .with_context(|| format!("writing {}", token_file.display()))?;
+    let token_file = TokenFile::write(crate::faults::token_file(), &faults_token)?;
     let admin_password = shared
         .entry("ADMIN_PASSWORD".into())
         .or_insert_with(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string())
@@ -127,7 +125,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  admin login      admin / {admin_password}");
     println!(
         "  fault control    on (token in {}; `shop faults` reads it)",
-        token_file.display()
+        token_file.0.display()
     );
     for (component, _) in &components {
         let spec = component.spec();
@@ -170,7 +168,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     }
     telemetry.shutdown();
-    let _ = std::fs::remove_file(&token_file);
     if let Some(server) = server {
         server.stop();
         tracing::info!("ephemeral PostgreSQL stopped and removed");
@@ -225,6 +222,23 @@ fn redact(url: &Url) -> String {
         let _ = url.set_password(Some("***"));
     }
     url.to_string()
+}
+
+/// `shop up`'s fault token on disk, removed however `shop up` ends
+/// (a start-up failure included).
+struct TokenFile(std::path::PathBuf);
+
+impl TokenFile {
+    fn write(path: std::path::PathBuf, token: &str) -> anyhow::Result<Self> {
+        write_private(&path, token).with_context(|| format!("writing {}", path.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for TokenFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Writes `text` to a file only its owner can read.

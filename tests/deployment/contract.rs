@@ -1,5 +1,7 @@
 //! docs/contract.md against the code: every variable read is documented, the ports table.
 
+use shop_topology::Component;
+
 use crate::*;
 
 #[test]
@@ -35,5 +37,43 @@ fn the_contract_ports_table_matches_the_code() {
             admin,
             "docs/contract.md admin port of {name}"
         );
+    }
+}
+
+#[test]
+fn shop_components_prints_the_component_list_that_scripts_follow() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_shop"))
+        .arg("components")
+        .output()
+        .expect("shop runs");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let expected: Vec<String> = Component::ALL
+        .iter()
+        .map(|c| {
+            let s = c.spec();
+            let role = s.database.map_or("-", |db| db.role);
+            format!(
+                "{} {} {} {role} {}",
+                s.name,
+                s.port,
+                s.admin_port,
+                s.addr_var.unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn shop_serve_refuses_a_component_the_list_does_not_have_naming_those_it_has() {
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_shop"))
+        .args(["serve", "payment-service"])
+        .output()
+        .expect("shop runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    for component in Component::ALL {
+        assert!(stderr.contains(component.name()), "{stderr}");
     }
 }
