@@ -1,7 +1,10 @@
 //! The admin HTTP server: `/healthz`, `/readyz`, `/metrics` and `/faults`.
 //!
 //! It listens on its own port so probes and scrapes never compete with, or
-//! show up in, the service's own traffic.
+//! show up in, the service's own traffic, and it is served like the public
+//! port ([`crate::http::serve`]) with smaller limits ([`ADMIN_LIMITS`]): a
+//! client that trickles its headers or hoards connections cannot keep
+//! probes and scrapes out.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -95,7 +98,16 @@ pub fn router(state: AdminState) -> Router {
         .merge(faults)
 }
 
-/// Serves the admin routes until `shutdown` completes.
+/// The admin port's limits: probes, scrapes and `shop faults` send small
+/// requests at once and need few connections.
+pub const ADMIN_LIMITS: crate::http::HttpLimits = crate::http::HttpLimits {
+    header_read_timeout: std::time::Duration::from_secs(5),
+    idle_timeout: std::time::Duration::from_secs(30),
+    max_connections: 32,
+};
+
+/// Serves the admin routes under [`ADMIN_LIMITS`] until `shutdown`
+/// completes.
 pub async fn serve(
     listener: TcpListener,
     state: AdminState,
@@ -104,9 +116,7 @@ pub async fn serve(
     // Every component starts its admin server before serving: from here on
     // every request is counted, scraped or not.
     crate::telemetry::metrics_handle();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::http::serve(listener, router(state), ADMIN_LIMITS, shutdown).await
 }
 
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
@@ -148,4 +158,92 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         )],
         crate::telemetry::metrics_handle().render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    async fn admin_port() -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = AdminState {
+            readiness: Readiness::new(crate::chaos::Faults::default()),
+            pool: None,
+            service: "test",
+        };
+        tokio::spawn(serve(listener, state, std::future::pending()));
+        addr
+    }
+
+    /// Sends `/healthz` on `stream`; true when an answer arrives within `within`.
+    async fn answered(stream: &mut TcpStream, within: Duration) -> bool {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0_u8; 256];
+        matches!(
+            tokio::time::timeout(within, stream.read(&mut buf)).await,
+            Ok(Ok(n)) if n > 0
+        )
+    }
+
+    #[tokio::test]
+    async fn the_admin_port_cuts_a_client_that_never_finishes_its_headers() {
+        let addr = admin_port().await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = [0_u8; 256];
+        let closed = tokio::time::timeout(
+            ADMIN_LIMITS.header_read_timeout + Duration::from_secs(3),
+            async {
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            },
+        )
+        .await;
+        assert!(closed.is_ok(), "a half-sent head keeps the connection open");
+        assert!(
+            started.elapsed() >= ADMIN_LIMITS.header_read_timeout - Duration::from_millis(500),
+            "closed after {:?}, before the header-read timeout",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_admin_port_serves_no_more_connections_than_its_cap_at_once() {
+        let addr = admin_port().await;
+        let mut held = Vec::new();
+        for _ in 0..ADMIN_LIMITS.max_connections {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            assert!(answered(&mut stream, Duration::from_secs(5)).await);
+            held.push(stream);
+        }
+        let mut one_more = TcpStream::connect(addr).await.unwrap();
+        assert!(
+            !answered(&mut one_more, Duration::from_millis(500)).await,
+            "a connection past the cap is served"
+        );
+        drop(held.pop());
+        let mut buf = [0_u8; 256];
+        let late = tokio::time::timeout(Duration::from_secs(5), one_more.read(&mut buf)).await;
+        assert!(
+            matches!(late, Ok(Ok(n)) if n > 0),
+            "the waiting connection is served once another closes"
+        );
+    }
 }
