@@ -81,6 +81,23 @@ async fn adding_past_99_of_one_product_is_a_422_problem() {
 }
 
 #[tokio::test]
+async fn a_malformed_product_id_in_the_body_is_a_422_whose_detail_echoes_only_its_start() {
+    let (api, shopper, _) = shopper_and_mug().await;
+    let huge = "z".repeat(10_000);
+    let response = api
+        .post("/api/v1/cart/items", Some(&shopper), line(&huge, 1))
+        .await;
+    let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.starts_with("product_id: must be a UUID"), "{detail}");
+    assert!(
+        detail.len() < 120,
+        "the detail echoes {} bytes",
+        detail.len()
+    );
+}
+
+#[tokio::test]
 async fn adding_an_unknown_product_is_a_404_problem() {
     let (api, shopper, _) = shopper_and_mug().await;
     let unknown = uuid::Uuid::new_v4().to_string();

@@ -56,9 +56,12 @@ pub(crate) async fn add_item(
     User(user): User,
     Body(item): Body<AddItem>,
 ) -> ApiResult<Json<Cart>> {
+    // Checked here, at the edge, so a malformed id never travels further.
+    let product_id = shop_runtime::server::validate::uuid("product_id", &item.product_id)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let request = pb::AddItemRequest {
         user_id: user.sub,
-        product_id: item.product_id,
+        product_id: product_id.to_string(),
         quantity: item.quantity,
     };
     let cart = state

@@ -40,8 +40,12 @@ pub(crate) struct Params<T>(pub(crate) T);
 
 /// A UUID path segment; a malformed one is a 400.
 fn path_id(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::bad_request(format!("malformed UUID in path: {raw:?}")))
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::bad_request(format!(
+            "malformed UUID in path: {}",
+            shop_runtime::server::validate::echo(raw)
+        ))
+    })
 }
 
 /// A listing's `page_size`, when given, is 1..=100.

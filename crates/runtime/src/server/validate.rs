@@ -39,10 +39,26 @@ pub const DEFAULT_PAGE_SIZE: i64 = 20;
 /// Largest page a caller may ask for.
 pub const MAX_PAGE_SIZE: i64 = 100;
 
+/// Most characters of a rejected value an error shows.
+pub const ECHO_CHARS: usize = 32;
+
+/// A rejected value as an error shows it: quoted, and cut after
+/// [`ECHO_CHARS`] characters (marked `…`), so an error never hands a
+/// client's megabyte back to it, or into every log line that records it.
+pub fn echo(raw: &str) -> String {
+    let mut chars = raw.chars();
+    let head: String = chars.by_ref().take(ECHO_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head:?}…")
+    } else {
+        format!("{head:?}")
+    }
+}
+
 /// A UUID, surrounding whitespace ignored.
 pub fn uuid(field: &'static str, raw: &str) -> Result<Uuid, FieldError> {
     Uuid::parse_str(raw.trim())
-        .map_err(|_| FieldError::new(field, format!("must be a UUID, got {raw:?}")))
+        .map_err(|_| FieldError::new(field, format!("must be a UUID, got {}", echo(raw))))
 }
 
 /// Applies the default (0 → 20) and checks the range 1..=100 of a page size.
@@ -96,6 +112,20 @@ pub fn user_id(raw: &str) -> Result<String, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rejected_value_is_echoed_cut_to_a_few_characters() {
+        let long = "x".repeat(1_000_000);
+        let message = uuid("product_id", &long).unwrap_err().message;
+        assert!(message.len() < 100, "echoed {} bytes", message.len());
+        assert!(message.ends_with('…'), "{message}");
+        assert_eq!(echo("abc"), "\"abc\"");
+        // Cut on a character boundary, never inside one.
+        assert_eq!(
+            echo(&"é".repeat(40)),
+            format!("{:?}…", "é".repeat(ECHO_CHARS))
+        );
+    }
 
     #[test]
     fn page_size_defaults_and_bounds() {

@@ -165,7 +165,10 @@ impl Currency {
         } else {
             Err(FieldError::new(
                 "currency",
-                format!("must be an ISO 4217 code like \"USD\", got {raw:?}"),
+                format!(
+                    "must be an ISO 4217 code like \"USD\", got {}",
+                    shop_runtime::server::validate::echo(raw)
+                ),
             ))
         }
     }
