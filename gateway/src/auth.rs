@@ -59,6 +59,8 @@ pub(crate) struct Auth {
     /// SHA-256 of the administrator's password: compared digest to digest,
     /// so neither the time taken nor anything else reveals its length.
     admin_password_digest: [u8; 32],
+    /// The storefront's cookies.
+    pub(crate) cookies: CookieNames,
 }
 
 impl std::fmt::Debug for Auth {
@@ -69,7 +71,11 @@ impl std::fmt::Debug for Auth {
 
 impl Auth {
     /// Keys from the secret.
-    pub(crate) fn new(secret: &SecretString, admin_password: SecretString) -> Self {
+    pub(crate) fn new(
+        secret: &SecretString,
+        admin_password: SecretString,
+        cookies: CookieNames,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
@@ -78,6 +84,7 @@ impl Auth {
             decoding: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
             validation,
             admin_password_digest: Sha256::digest(admin_password.expose_secret().as_bytes()).into(),
+            cookies,
         }
     }
 
@@ -114,8 +121,59 @@ impl Auth {
     }
 }
 
-/// The storefront's cookie holding the session's token.
-pub(crate) const SESSION_COOKIE: &str = "shop_session";
+/// When the storefront's cookies carry `Secure` (`COOKIE_SECURE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSecure {
+    /// When the gateway serves HTTPS itself (`auto`, the default).
+    Auto,
+    /// Always (`always`): behind a proxy or ingress that terminates TLS,
+    /// where the gateway itself sees plain HTTP.
+    Always,
+}
+
+impl std::str::FromStr for CookieSecure {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "auto" => Ok(Self::Auto),
+            "always" => Ok(Self::Always),
+            _ => Err("must be auto or always".into()),
+        }
+    }
+}
+
+/// The names of the storefront's cookies. Secure ones carry the `__Host-`
+/// prefix, with which a browser takes a cookie only when it is `Secure`,
+/// for `Path=/` and set by this very host (no `Domain`): no sibling
+/// subdomain and no plain-HTTP page can plant a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CookieNames {
+    /// Holds the session's token.
+    pub(crate) session: &'static str,
+    /// Holds the pending checkout's idempotency key.
+    pub(crate) checkout: &'static str,
+    /// The cookies carry `Secure` (and the site sends HSTS).
+    pub(crate) secure: bool,
+}
+
+impl CookieNames {
+    pub(crate) const fn new(secure: bool) -> Self {
+        if secure {
+            Self {
+                session: "__Host-shop_session",
+                checkout: "__Host-shop_checkout",
+                secure,
+            }
+        } else {
+            Self {
+                session: "shop_session",
+                checkout: "shop_checkout",
+                secure,
+            }
+        }
+    }
+}
 
 /// The value of cookie `name` in a request, if any.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -129,13 +187,9 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|cookie| cookie.value().to_string())
 }
 
-/// The session token in the request's cookie, if any.
-pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, SESSION_COOKIE)
-}
-
-/// The token of a request: `Authorization: Bearer`, or the storefront cookie.
-pub(crate) fn request_token(headers: &HeaderMap) -> Option<String> {
+/// The token of a request: `Authorization: Bearer`, or the storefront
+/// cookie named `session_cookie`.
+pub(crate) fn request_token(headers: &HeaderMap, session_cookie: &str) -> Option<String> {
     if let Some(bearer) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -143,7 +197,7 @@ pub(crate) fn request_token(headers: &HeaderMap) -> Option<String> {
     {
         return Some(bearer.trim().to_string());
     }
-    session_cookie(headers)
+    cookie(headers, session_cookie)
 }
 
 /// The bearer token of a request, if any.
@@ -193,7 +247,11 @@ mod tests {
     use base64::Engine as _;
 
     fn auth() -> Auth {
-        Auth::new(&"secret".to_string().into(), "pw".to_string().into())
+        Auth::new(
+            &"secret".to_string().into(),
+            "pw".to_string().into(),
+            CookieNames::new(false),
+        )
     }
 
     #[test]
@@ -206,7 +264,11 @@ mod tests {
 
     #[test]
     fn a_token_signed_with_another_secret_is_refused() {
-        let other = Auth::new(&"other".to_string().into(), "pw".to_string().into());
+        let other = Auth::new(
+            &"other".to_string().into(),
+            "pw".to_string().into(),
+            CookieNames::new(false),
+        );
         let (token, _) = other.issue("u1", Role::Admin);
         assert_eq!(auth().verify(&token).unwrap_err().status, 401);
     }
@@ -266,7 +328,31 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; shop_session=tok; b=2"),
         );
-        assert_eq!(session_cookie(&headers).as_deref(), Some("tok"));
+        assert_eq!(cookie(&headers, "shop_session").as_deref(), Some("tok"));
+    }
+
+    #[test]
+    fn a_secure_site_reads_only_its_host_prefixed_session_cookie() {
+        let secure = CookieNames::new(true);
+        assert_eq!(secure.session, "__Host-shop_session");
+        assert_eq!(secure.checkout, "__Host-shop_checkout");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("shop_session=planted"),
+        );
+        assert_eq!(request_token(&headers, secure.session), None);
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("shop_session=planted; __Host-shop_session=tok"),
+        );
+        assert_eq!(
+            request_token(&headers, secure.session).as_deref(),
+            Some("tok")
+        );
+        assert_eq!("always".parse(), Ok(CookieSecure::Always));
+        assert_eq!("auto".parse(), Ok(CookieSecure::Auto));
+        assert!("yes".parse::<CookieSecure>().is_err());
     }
 
     #[test]
@@ -277,7 +363,7 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("shop_checkout=k1; shop_session=tok"),
         );
-        assert_eq!(session_cookie(&headers).as_deref(), Some("tok"));
+        assert_eq!(cookie(&headers, "shop_session").as_deref(), Some("tok"));
         assert_eq!(cookie(&headers, "shop_checkout").as_deref(), Some("k1"));
         assert_eq!(cookie(&headers, "absent"), None);
     }

@@ -45,6 +45,7 @@ mod storefront;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
+pub use auth::CookieSecure;
 pub use limits::LimitsConfig;
 pub use middleware::COMPONENT;
 
@@ -77,7 +78,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, CookieNames};
 use crate::backends::Backends;
 use crate::error::ApiError;
 use crate::state::{AppState, Shared};
@@ -120,6 +121,11 @@ pub struct Config {
     /// listener (`HTTP_HEADER_READ_TIMEOUT_SECONDS`, `HTTP_IDLE_TIMEOUT_SECONDS`,
     /// `MAX_CONNECTIONS`).
     pub http: shop_runtime::http::HttpLimits,
+    /// When the storefront's cookies are `Secure` (`COOKIE_SECURE`: `auto`,
+    /// the default, when the gateway serves HTTPS; `always` behind a
+    /// TLS-terminating ingress). Secure cookies take the `__Host-` prefix
+    /// and the site sends HSTS.
+    pub cookie_secure: CookieSecure,
     /// HTTPS on the listener and TLS to `https://` backends (`TLS_CERT_FILE`,
     /// `TLS_KEY_FILE`, `TLS_CA_FILE`); plain when unset.
     pub tls: shop_runtime::config::Tls,
@@ -157,6 +163,7 @@ impl Config {
             request_timeout: env.seconds_or("REQUEST_TIMEOUT_SECONDS", 15)?,
             shutdown_grace: env.seconds_or("SHUTDOWN_GRACE_SECONDS", 10)?,
             http: shop_runtime::http::HttpLimits::from_env(env)?,
+            cookie_secure: env.parse_or("COOKIE_SECURE", CookieSecure::Auto)?,
             tls: shop_runtime::config::Tls::from_env(env)?,
             faults: shop_runtime::chaos::Faults::from_env(env)?,
         })
@@ -165,6 +172,7 @@ impl Config {
 
 /// The whole HTTP application: API, docs, storefront and their middleware.
 fn router(state: AppState, config: &Config) -> Router {
+    let secure = state.auth.cookies.secure;
     let api = api::router().layer(DefaultBodyLimit::max(BODY_LIMIT));
     let app = Router::new()
         .nest("/api/v1", api)
@@ -197,6 +205,12 @@ fn router(state: AppState, config: &Config) -> Router {
             .layer(SetResponseHeaderLayer::overriding(
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
+            ))
+            // A secure site tells browsers to come back over HTTPS only
+            // (a year; its subdomains are not ours to decide).
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::STRICT_TRANSPORT_SECURITY,
+                secure.then(|| HeaderValue::from_static("max-age=31536000")),
             ))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(shop_runtime::telemetry::SpanLayer::new(
@@ -256,10 +270,12 @@ pub async fn run(
         auth: Arc::new(Auth::new(
             &config.auth_secret,
             config.admin_password.clone(),
+            CookieNames::new(
+                config.cookie_secure == CookieSecure::Always || config.tls.acceptor()?.is_some(),
+            ),
         )),
         limits: limits.clone(),
         csrf_key: Arc::new(format!("csrf:{}", config.auth_secret.expose_secret())),
-        secure_cookies: config.tls.acceptor()?.is_some(),
     });
     let app = router(state, &config);
 

@@ -326,7 +326,7 @@ pub(crate) async fn rate_limit<S: AsRef<Limits> + AsRef<Auth>>(
     }
     if let Some(per_token) = &limits.per_token {
         let auth: &Auth = state.as_ref();
-        let sub = auth::request_token(request.headers())
+        let sub = auth::request_token(request.headers(), auth.cookies.session)
             .and_then(|t| auth.verify(&t).ok())
             .map(|claims| claims.sub);
         // Anonymous requests are limited by their IP alone, as before.

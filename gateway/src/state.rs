@@ -38,8 +38,6 @@ pub(crate) struct Shared {
     pub(crate) limits: Arc<Limits>,
     /// Key of the storefront's CSRF tokens.
     pub(crate) csrf_key: Arc<String>,
-    /// Cookies carry `Secure`: the gateway serves HTTPS.
-    pub(crate) secure_cookies: bool,
 }
 
 impl AsRef<Auth> for AppState {

@@ -17,7 +17,11 @@ struct Shop {
 
 impl Shop {
     async fn start() -> Self {
-        let stack = Stack::start(&[]).await;
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(vars: &[(&str, &str)]) -> Self {
+        let stack = Stack::start(vars).await;
         let base = stack.base_url();
         let http = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -298,6 +302,50 @@ async fn the_storefront_starts_a_guest_session_in_an_http_only_same_site_cookie(
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_tls_ingress_cookies_are_secure_and_host_prefixed_and_hsts_is_sent() {
+    let shop = Shop::start_with(&[("COOKIE_SECURE", "always")]).await;
+    let home = shop
+        .http
+        .get(format!("{}/", shop.base))
+        .send()
+        .await
+        .unwrap();
+    let cookie = home.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-shop_session="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    assert_eq!(
+        home.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    // The prefixed cookie is the session: sent back, no new one is started.
+    assert!(shop.session.starts_with("__Host-shop_session="));
+    let again = shop.page("/", None).await;
+    assert!(again.headers().get("set-cookie").is_none());
+    let cart = shop.page("/cart", None).await;
+    let checkout = cart.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        checkout.starts_with("__Host-shop_checkout=") && checkout.contains("Secure"),
+        "{checkout}"
+    );
+}
+
+#[tokio::test]
+async fn over_plain_http_cookies_are_not_secure_and_no_hsts_is_sent() {
+    let shop = Shop::start().await;
+    let home = shop.page("/", None).await;
+    assert!(home.headers().get("strict-transport-security").is_none());
+    assert!(
+        shop.session.starts_with("shop_session="),
+        "{}",
+        shop.session
     );
 }
 

@@ -2,7 +2,9 @@
 //!
 //! The session is a guest token in the `shop_session` cookie; the pending
 //! checkout's idempotency key rides in `shop_checkout`. Both are HttpOnly,
-//! SameSite=Lax, Path=/, and Secure whenever the gateway serves HTTPS.
+//! SameSite=Lax, Path=/; when they are Secure (`COOKIE_SECURE`: the gateway
+//! serves HTTPS, or `always` behind a TLS-terminating ingress) their names
+//! carry the `__Host-` prefix ([`crate::auth::CookieNames`]).
 
 use std::time::Duration;
 
@@ -16,12 +18,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::auth::{Claims, Role, SESSION_COOKIE, TOKEN_TTL, session_cookie};
+use crate::auth::{Claims, Role, TOKEN_TTL, cookie};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// Holds the pending checkout's idempotency key.
-pub(super) const CHECKOUT_COOKIE: &str = "shop_checkout";
 
 /// How long a pending checkout keeps its key.
 pub(super) const CHECKOUT_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -33,7 +32,9 @@ pub(super) async fn session(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let existing = session_cookie(request.headers()).and_then(|t| state.auth.verify(&t).ok());
+    let names = state.auth.cookies;
+    let existing =
+        cookie(request.headers(), names.session).and_then(|t| state.auth.verify(&t).ok());
     let (claims, new_token) = match existing {
         Some(claims) => (claims, None),
         None => {
@@ -46,13 +47,13 @@ pub(super) async fn session(
     request.extensions_mut().insert(claims);
     let mut response = next.run(request).await;
     if let Some(token) = new_token {
-        set_cookie(&mut response, &state, SESSION_COOKIE, token, TOKEN_TTL);
+        set_cookie(&mut response, &state, names.session, token, TOKEN_TTL);
     }
     response
 }
 
 /// Appends an HttpOnly, SameSite=Lax cookie for the whole site, `Secure`
-/// whenever the gateway serves HTTPS; a `max_age` of zero deletes it.
+/// when the site's cookies are; a `max_age` of zero deletes it.
 pub(super) fn set_cookie(
     response: &mut Response,
     state: &AppState,
@@ -60,7 +61,7 @@ pub(super) fn set_cookie(
     value: String,
     max_age: Duration,
 ) {
-    let cookie = site_cookie(name, value, max_age, state.secure_cookies);
+    let cookie = site_cookie(name, value, max_age, state.auth.cookies.secure);
     if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -125,7 +126,7 @@ mod tests {
             parts.sort();
             parts
         };
-        let plain = site_cookie(SESSION_COOKIE, "tok".into(), TOKEN_TTL, false);
+        let plain = site_cookie("shop_session", "tok".into(), TOKEN_TTL, false);
         assert_eq!(
             attributes(plain),
             [
@@ -136,7 +137,7 @@ mod tests {
                 "shop_session=tok"
             ]
         );
-        let tls = site_cookie(CHECKOUT_COOKIE, String::new(), Duration::ZERO, true);
+        let tls = site_cookie("__Host-shop_checkout", String::new(), Duration::ZERO, true);
         assert_eq!(
             attributes(tls),
             [
@@ -145,7 +146,7 @@ mod tests {
                 "Path=/",
                 "SameSite=Lax",
                 "Secure",
-                "shop_checkout="
+                "__Host-shop_checkout="
             ]
         );
     }

@@ -19,9 +19,7 @@ use crate::backends::CallContext;
 use crate::error::ApiError;
 use crate::resources::Cart;
 use crate::state::AppState;
-use crate::storefront::session::{
-    CHECKOUT_COOKIE, CHECKOUT_KEY_TTL, check_csrf, csrf_token, set_cookie,
-};
+use crate::storefront::session::{CHECKOUT_KEY_TTL, check_csrf, csrf_token, set_cookie};
 
 /// Why the cart page was shown again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -101,7 +99,7 @@ pub(crate) async fn cart_page(
     // One key per checkout attempt, kept until that checkout settles: a
     // retried submit (after a 503, a reload) replays the same order instead
     // of placing another.
-    let kept = cookie(&headers, CHECKOUT_COOKIE).and_then(|k| Uuid::parse_str(&k).ok());
+    let kept = cookie(&headers, state.auth.cookies.checkout).and_then(|k| Uuid::parse_str(&k).ok());
     let key = kept.unwrap_or_else(Uuid::new_v4);
     let mut page = layout(
         "Cart",
@@ -153,7 +151,7 @@ pub(crate) async fn cart_page(
         set_cookie(
             &mut page,
             &state,
-            CHECKOUT_COOKIE,
+            state.auth.cookies.checkout,
             key.to_string(),
             CHECKOUT_KEY_TTL,
         );
@@ -259,7 +257,7 @@ pub(crate) async fn checkout(
     set_cookie(
         &mut response,
         &state,
-        CHECKOUT_COOKIE,
+        state.auth.cookies.checkout,
         String::new(),
         std::time::Duration::ZERO,
     );
