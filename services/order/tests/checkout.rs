@@ -97,7 +97,7 @@ async fn insufficient_stock_rejects_the_order_lists_the_short_lines_and_holds_no
 }
 
 #[tokio::test]
-async fn an_empty_cart_is_refused_and_the_refusal_replays() {
+async fn an_empty_cart_is_refused_every_time_and_leaves_no_row() {
     let mut s = start().await;
     let err = s.place("alice", "k").await.unwrap_err();
     assert_eq!(
@@ -106,6 +106,15 @@ async fn an_empty_cart_is_refused_and_the_refusal_replays() {
     );
     let again = s.place("alice", "k").await.unwrap_err();
     assert_eq!(reason(&again), "EMPTY_CART");
+    for key in 0..20 {
+        s.place("alice", &format!("spam-{key}")).await.unwrap_err();
+    }
+    let pool = s.db.admin_pool().await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM orders.orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "an empty checkout is stored");
     // It is not an order in the history.
     let list = s
         .orders
@@ -117,6 +126,17 @@ async fn an_empty_cart_is_refused_and_the_refusal_replays() {
         .unwrap()
         .into_inner();
     assert!(list.orders.is_empty());
+}
+
+#[tokio::test]
+async fn a_key_refused_for_an_empty_cart_checks_out_once_the_cart_is_filled() {
+    let mut s = start().await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.place("alice", "k").await.unwrap_err();
+    s.add("alice", &mug, 2).await;
+    let order = s.place("alice", "k").await.unwrap().into_inner();
+    assert_eq!(order.status(), OrderStatus::Confirmed);
+    s.assert_invariants().await;
 }
 
 #[tokio::test]

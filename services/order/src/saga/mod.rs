@@ -156,7 +156,11 @@ impl Saga {
             }
         };
         if cart.items.is_empty() {
-            return self.reject(id, RejectionReason::EmptyCart, vec![]).await;
+            // Not an order: nothing is kept, so a client repeating empty
+            // checkouts fills no table. The key is free again: retried
+            // after the cart was filled, it checks out.
+            self.store.forget_pending(id).await?;
+            return Err(Error::Rejected(RejectionReason::EmptyCart, vec![]));
         }
         self.store
             .set_items(id, &cart.items, &cart.currency)
