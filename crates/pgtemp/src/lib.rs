@@ -53,11 +53,14 @@ pub enum PgError {
     Sql(#[from] sqlx::Error),
 }
 
-/// A running throw-away PostgreSQL server, trusted on loopback only.
-#[derive(Debug)]
+/// A running throw-away PostgreSQL server on loopback: trusted there
+/// ([`PgServer::start`], for tests), or with a random superuser password
+/// ([`PgServer::start_locked`], for `shop up`).
 pub struct PgServer {
     /// TCP port on 127.0.0.1.
     port: u16,
+    /// The superuser's password, when TCP connections need one.
+    password: Option<String>,
     /// The supervising shell; kept to wait for it in [`PgServer::stop`].
     supervisor: Child,
     /// Our end of the supervisor's stdin: commands go down it, and closing
@@ -67,12 +70,44 @@ pub struct PgServer {
     dir: PathBuf,
 }
 
+impl std::fmt::Debug for PgServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgServer")
+            .field("port", &self.port)
+            .field("locked", &self.password.is_some())
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a server is started.
+#[derive(Debug, Clone, Copy, Default)]
+struct Options {
+    /// Commits wait for their WAL.
+    durable: bool,
+    /// TCP connections need a password (SCRAM); the superuser's is random.
+    locked: bool,
+}
+
 impl PgServer {
     /// Starts a fresh server and waits until it accepts connections. Built
     /// for speed: a commit returns before its WAL is written, so a crash of
     /// the server (not of this machine) may lose the last ones.
     pub async fn start() -> Result<Self, PgError> {
-        Self::start_with(false).await
+        Self::start_with(Options::default()).await
+    }
+
+    /// [`PgServer::start`], but every TCP connection needs a password
+    /// (SCRAM-SHA-256) and the superuser's is random: another local user or
+    /// a web page's cross-protocol request gets nowhere. Its only socket
+    /// besides loopback TCP is in a directory of its own, readable by its
+    /// account alone. `shop up` runs this one.
+    pub async fn start_locked() -> Result<Self, PgError> {
+        Self::start_with(Options {
+            locked: true,
+            ..Options::default()
+        })
+        .await
     }
 
     /// [`PgServer::start`], but a commit returns only once its WAL is
@@ -80,10 +115,14 @@ impl PgServer {
     /// nothing that was acknowledged, as on a production server. Fault
     /// tests use this one.
     pub async fn start_durable() -> Result<Self, PgError> {
-        Self::start_with(true).await
+        Self::start_with(Options {
+            durable: true,
+            ..Options::default()
+        })
+        .await
     }
 
-    async fn start_with(durable: bool) -> Result<Self, PgError> {
+    async fn start_with(options: Options) -> Result<Self, PgError> {
         let bin = find_bin_dir().ok_or(PgError::NotInstalled)?;
         let run_as = if effective_uid_is_root() {
             Some(unprivileged_account().ok_or(PgError::NoUnprivilegedUser)?)
@@ -91,11 +130,16 @@ impl PgServer {
             None
         };
         let dir = make_temp_dir(run_as.as_ref())?;
+        let password = options.locked.then(random_password);
+        if let Some(password) = &password {
+            write_private(&dir.join("pwfile"), password, run_as.as_ref())?;
+        }
         let port = free_port()?;
-        let mut supervisor = spawn_supervisor(&bin, &dir, port, durable, run_as.as_ref())?;
+        let mut supervisor = spawn_supervisor(&bin, &dir, port, options, run_as.as_ref())?;
         let lifeline = supervisor.stdin.take();
         let mut server = Self {
             port,
+            password,
             supervisor,
             lifeline,
             dir,
@@ -109,14 +153,22 @@ impl PgServer {
         self.port
     }
 
-    /// A URL connecting as `role` (no password: loopback is trusted) to `database`.
+    /// A URL connecting as `role` without a password to `database`: it
+    /// works on a trusting server ([`PgServer::start`]).
     pub fn url(&self, role: &str, database: &str) -> String {
         format!("postgres://{role}@127.0.0.1:{}/{database}", self.port)
     }
 
-    /// The superuser URL for `database`.
+    /// The superuser URL for `database`, with its password when the server
+    /// is locked.
     pub fn admin_url(&self, database: &str) -> String {
-        self.url("postgres", database)
+        match &self.password {
+            Some(password) => format!(
+                "postgres://postgres:{password}@127.0.0.1:{}/{database}",
+                self.port
+            ),
+            None => self.url("postgres", database),
+        }
     }
 
     /// Creates the database `name` and returns its superuser URL.
@@ -220,7 +272,14 @@ struct Account {
 /// the server and deletes its files.
 const SUPERVISOR: &str = r#"
 set -e
-initdb -D "$PGDATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync >"$PGDIR/server.log" 2>&1
+chmod 700 "$PGDIR"
+if [ -f "$PGDIR/pwfile" ]; then
+    auth="--auth-host=scram-sha-256 --auth-local=trust --pwfile=$PGDIR/pwfile"
+else
+    auth="--auth=trust"
+fi
+initdb -D "$PGDATA" -U postgres $auth --encoding=UTF8 --locale=C --no-sync >"$PGDIR/server.log" 2>&1
+rm -f "$PGDIR/pwfile"
 start() {
     postgres -D "$PGDATA" -p "$PGPORT" -k "$PGDIR" -c listen_addresses=127.0.0.1 \
         -c fsync=off -c synchronous_commit="$PGSYNC" -c full_page_writes=off -c max_connections=300 \
@@ -243,7 +302,7 @@ fn spawn_supervisor(
     bin: &Path,
     dir: &Path,
     port: u16,
-    durable: bool,
+    options: Options,
     run_as: Option<&Account>,
 ) -> Result<Child, PgError> {
     let path = match std::env::var_os("PATH") {
@@ -270,7 +329,7 @@ fn spawn_supervisor(
         .env("PGDIR", dir)
         .env("PGDATA", dir.join("data"))
         .env("PGPORT", port.to_string())
-        .env("PGSYNC", if durable { "on" } else { "off" })
+        .env("PGSYNC", if options.durable { "on" } else { "off" })
         .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -348,6 +407,30 @@ fn make_temp_dir(owner: Option<&Account>) -> Result<PathBuf, PgError> {
     Ok(dir)
 }
 
+/// 32 random hex digits, from the operating system's generator.
+fn random_password() -> String {
+    let mut bytes = [0_u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .expect("/dev/urandom is readable");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `content` to `path`, readable by `owner` (or us) alone.
+fn write_private(path: &Path, content: &str, owner: Option<&Account>) -> Result<(), PgError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    std::io::Write::write_all(&mut file, content.as_bytes())?;
+    if let Some(account) = owner {
+        std::os::unix::fs::chown(path, Some(account.uid), Some(account.gid))?;
+    }
+    Ok(())
+}
+
 /// A loopback port that is free right now.
 fn free_port() -> Result<u16, PgError> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
@@ -358,6 +441,36 @@ fn free_port() -> Result<u16, PgError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_locked_server_refuses_a_connection_without_its_random_password() {
+        let server = PgServer::start_locked().await.unwrap();
+        let admin = server.admin_url("postgres");
+        assert!(admin.starts_with("postgres://postgres:"), "{admin}");
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("the password opens it");
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        let refused = PgConnection::connect(&server.url("postgres", "postgres")).await;
+        assert!(
+            refused.is_err(),
+            "a passwordless superuser connection got in"
+        );
+        let wrong = admin.replacen("postgres:", "postgres:x", 1);
+        assert!(
+            PgConnection::connect(&wrong).await.is_err(),
+            "a wrong password got in"
+        );
+        assert!(
+            !server.dir.join("pwfile").exists(),
+            "the password file outlives initdb"
+        );
+        server.stop();
+    }
 
     #[test]
     fn the_bootstrap_creates_exactly_the_roles_and_schemas_of_the_component_list() {
