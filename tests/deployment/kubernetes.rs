@@ -258,6 +258,43 @@ fn the_network_policies_allow_exactly_the_call_graph() {
 }
 
 #[test]
+fn every_component_may_export_traces_to_a_collector_and_nowhere_else_beyond_its_calls() {
+    let policies = documents(&repo().join("k8s/base/network-policies.yaml"));
+    let otlp = policies
+        .iter()
+        .find(|p| p["metadata"]["name"] == "allow-otlp-export")
+        .expect("a NetworkPolicy allow-otlp-export");
+    assert_eq!(
+        otlp["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/part-of"],
+        "shop"
+    );
+    let rules = otlp["spec"]["egress"].as_sequence().unwrap();
+    assert_eq!(rules.len(), 1, "one rule");
+    assert_eq!(
+        selected_pods(&otlp["spec"]["egress"]),
+        BTreeSet::from(["opentelemetry-collector".to_string()]),
+        "to the collector only"
+    );
+    let to = &rules[0]["to"][0];
+    assert!(
+        to["namespaceSelector"]["matchLabels"]["shop.dev/monitoring"] == "true",
+        "in the monitoring namespace only: {to:?}"
+    );
+    let ports: BTreeSet<u64> = rules[0]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["port"].as_u64())
+        .collect();
+    assert_eq!(ports, BTreeSet::from([4317, 4318]), "OTLP ports only");
+    // Kustomize puts the label it selects on every pod template.
+    let kustomization = &documents(&repo().join("k8s/base/kustomization.yaml"))[0];
+    let labels = &kustomization["labels"][0];
+    assert_eq!(labels["pairs"]["app.kubernetes.io/part-of"], "shop");
+    assert_eq!(labels["includeTemplates"], true);
+}
+
+#[test]
 fn every_deployment_loads_the_shared_config_map_which_holds_every_service_address() {
     let base = repo().join("k8s/base");
     let config = &documents(&base.join("config.yaml"))[0]["data"];
