@@ -115,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
     let policy = shop_runtime::client::CallPolicy::default();
     let hop = time(calls, || {
         let mut client = client.clone();
+        let policy = policy.clone();
         async move {
             client
                 .get_product(policy.request(GetProductRequest { id: id.to_string() }))

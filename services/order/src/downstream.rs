@@ -29,7 +29,10 @@ const PRODUCT_SERVICE: &str = "product-service";
 pub struct Downstream {
     cart: CartServiceClient<Client>,
     product: ProductServiceClient<Client>,
-    policy: CallPolicy,
+    /// Calls to cart-service, with a retry budget of their own.
+    cart_policy: CallPolicy,
+    /// Calls to product-service, with a retry budget of their own.
+    product_policy: CallPolicy,
 }
 
 /// What reserving stock for an order came to.
@@ -56,11 +59,12 @@ pub struct Reservation {
 
 impl Downstream {
     /// Clients over two shared channels.
-    pub fn new(cart: Client, product: Client, policy: CallPolicy) -> Self {
+    pub fn new(cart: Client, product: Client, policy: &CallPolicy) -> Self {
         Self {
             cart: CartServiceClient::new(cart),
             product: ProductServiceClient::new(product),
-            policy,
+            cart_policy: policy.with_own_budget(),
+            product_policy: policy.with_own_budget(),
         }
     }
 
@@ -71,7 +75,7 @@ impl Downstream {
             user_id: user_id.into(),
         };
         let cart = self
-            .policy
+            .cart_policy
             .unary(&self.cart, request, |mut c, r| async move {
                 c.get_cart(r).await
             })
@@ -107,7 +111,7 @@ impl Downstream {
             ttl_seconds: 0,
         };
         let result = self
-            .policy
+            .product_policy
             .unary(&self.product, request, |mut c, r| async move {
                 c.reserve_stock(r).await
             })
@@ -146,7 +150,7 @@ impl Downstream {
             reservation_id: order_id.to_string(),
         };
         let result = self
-            .policy
+            .product_policy
             .unary(&self.product, request, |mut c, r| async move {
                 c.get_reservation(r).await
             })
@@ -165,7 +169,7 @@ impl Downstream {
             reservation_id: order_id.to_string(),
         };
         let result = self
-            .policy
+            .product_policy
             .unary(&self.product, request, |mut c, r| async move {
                 c.commit_reservation(r).await
             })
@@ -185,7 +189,7 @@ impl Downstream {
             reservation_id: order_id.to_string(),
         };
         let result = self
-            .policy
+            .product_policy
             .unary(&self.product, request, |mut c, r| async move {
                 c.release_reservation(r).await
             })
@@ -216,7 +220,7 @@ impl Downstream {
                 .collect(),
         };
         let result = self
-            .policy
+            .cart_policy
             .unary(&self.cart, request, |mut c, r| async move {
                 c.remove_purchased_items(r).await
             })

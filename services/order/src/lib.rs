@@ -165,7 +165,7 @@ async fn saga(config: &Config) -> anyhow::Result<(Saga, Store, sqlx::PgPool)> {
     let store = Store::new(pool.clone(), config.schedule());
     let saga = Saga::new(
         store.clone(),
-        Downstream::new(cart, product, config.downstream),
+        Downstream::new(cart, product, &config.downstream),
         config.common.faults.clone(),
     );
     #[cfg(feature = "test-util")]

@@ -44,7 +44,7 @@ impl Stack {
             &Default::default(),
         )
         .unwrap();
-        Downstream::new(cart, product, CallPolicy::default())
+        Downstream::new(cart, product, &CallPolicy::default())
     }
 }
 

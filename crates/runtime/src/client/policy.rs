@@ -1,7 +1,9 @@
 //! The one downstream call policy: a deadline on every call, bounded
-//! retries of UNAVAILABLE with backoff, and what a failed call means.
+//! retries of UNAVAILABLE with jittered backoff under a retry budget, and
+//! what a failed call means.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tonic::{Code, Request, Status};
@@ -9,15 +11,21 @@ use tonic::{Code, Request, Status};
 use crate::config::{ConfigError, Env};
 use crate::server::Failure;
 
-/// How calls to one downstream service behave.
-#[derive(Debug, Clone, Copy)]
+/// How calls to one downstream service behave. Clones share the retry
+/// budget: take one policy per downstream service
+/// ([`CallPolicy::with_own_budget`]).
+#[derive(Debug, Clone)]
 pub struct CallPolicy {
     /// Deadline of each attempt, sent as `grpc-timeout`.
     pub deadline: Duration,
     /// Extra attempts of an idempotent call that failed UNAVAILABLE.
     pub retries: u32,
-    /// Pause before the first retry; doubles each time.
+    /// Pause before the first retry; doubles each time, and each pause is
+    /// drawn at random from its upper half, so callers that failed together
+    /// do not come back together.
     pub backoff: Duration,
+    /// Retries may add this share of the calls made (and a small reserve).
+    pub budget: RetryBudget,
 }
 
 impl Default for CallPolicy {
@@ -26,8 +34,64 @@ impl Default for CallPolicy {
             deadline: Duration::from_secs(2),
             retries: 2,
             backoff: Duration::from_millis(50),
+            budget: RetryBudget::new(0.2, 10),
         }
     }
+}
+
+/// Retries as a share of the calls made: every call deposits `ratio` of a
+/// token, every retry takes a whole one, and the balance starts at and is
+/// capped by `reserve` tokens. When a slow database makes every call fail,
+/// retries add at most `ratio` to the load (and `reserve` at once) instead
+/// of multiplying it by the attempts at every hop; a few failures in a
+/// quiet period are still retried from the reserve.
+#[derive(Debug, Clone)]
+pub struct RetryBudget {
+    /// The balance, in tokens.
+    tokens: Arc<Mutex<f64>>,
+    /// Deposit per call.
+    ratio: f64,
+    /// Starting balance and cap.
+    reserve: f64,
+}
+
+impl RetryBudget {
+    /// A full budget of `reserve` tokens, refilled by `ratio` per call.
+    pub fn new(ratio: f64, reserve: u32) -> Self {
+        Self {
+            tokens: Arc::new(Mutex::new(f64::from(reserve))),
+            ratio,
+            reserve: f64::from(reserve),
+        }
+    }
+
+    /// A budget of the same size, full and shared with nobody.
+    pub fn fresh(&self) -> Self {
+        Self {
+            tokens: Arc::new(Mutex::new(self.reserve)),
+            ..*self
+        }
+    }
+
+    fn deposit(&self) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        *tokens = (*tokens + self.ratio).min(self.reserve);
+    }
+
+    fn withdraw(&self) -> bool {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A pause drawn at random from `[pause / 2, pause]`.
+fn jittered(pause: Duration) -> Duration {
+    pause.mul_f64(0.5 + rand::random::<f64>() / 2.0)
 }
 
 impl CallPolicy {
@@ -42,6 +106,15 @@ impl CallPolicy {
             deadline: Duration::from_millis(millis),
             ..defaults
         })
+    }
+
+    /// The same policy with a retry budget of its own: one per downstream
+    /// service, so one failing service cannot spend another's retries.
+    pub fn with_own_budget(&self) -> Self {
+        Self {
+            budget: self.budget.fresh(),
+            ..self.clone()
+        }
     }
 
     /// Sends `message` through `call` on a clone of `client`, with this
@@ -74,20 +147,28 @@ impl CallPolicy {
         request
     }
 
-    /// Runs an idempotent call, retrying it on UNAVAILABLE with exponential
-    /// backoff. Other errors, and the last UNAVAILABLE, are returned as is.
+    /// Runs an idempotent call, retrying it on UNAVAILABLE with jittered
+    /// exponential backoff while the budget allows. Other errors, and the
+    /// last UNAVAILABLE, are returned as is.
     pub async fn retry<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
+        self.budget.deposit();
         let mut pause = self.backoff;
         let mut attempt = 0;
         loop {
             match call().await {
                 Err(status) if status.code() == Code::Unavailable && attempt < self.retries => {
+                    if !self.budget.withdraw() {
+                        metrics::counter!("client_retries_total", "outcome" => "over_budget")
+                            .increment(1);
+                        return Err(status);
+                    }
+                    metrics::counter!("client_retries_total", "outcome" => "retried").increment(1);
                     attempt += 1;
-                    tokio::time::sleep(pause).await;
+                    tokio::time::sleep(jittered(pause)).await;
                     pause *= 2;
                 }
                 result => return result,
@@ -140,7 +221,81 @@ mod tests {
             deadline: Duration::from_secs(1),
             retries: 2,
             backoff: Duration::from_millis(1),
+            ..CallPolicy::default()
         }
+    }
+
+    #[tokio::test]
+    async fn when_every_call_fails_retries_add_at_most_the_budgets_share() {
+        let policy = CallPolicy {
+            budget: RetryBudget::new(0.2, 10),
+            ..quick()
+        };
+        let attempts = AtomicU32::new(0);
+        for _ in 0..200 {
+            let _: Result<(), _> = policy
+                .retry(|| async {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    Err(Status::unavailable("database slow"))
+                })
+                .await;
+        }
+        let attempts = attempts.load(Ordering::SeqCst);
+        // Without a budget: 600. With it: 200 calls, the reserve of 10 and
+        // a fifth of the calls.
+        assert!(
+            attempts <= 200 + 10 + 40,
+            "{attempts} attempts for 200 calls"
+        );
+        assert!(attempts > 200, "no retry at all: {attempts}");
+    }
+
+    #[tokio::test]
+    async fn each_downstream_service_has_a_budget_of_its_own() {
+        let spent = CallPolicy {
+            budget: RetryBudget::new(0.0, 1),
+            ..quick()
+        };
+        let other = spent.with_own_budget();
+        let failing = || async { Err::<(), _>(Status::unavailable("down")) };
+        let _ = spent.retry(failing).await;
+        let calls = AtomicU32::new(0);
+        let _: Result<(), _> = spent
+            .retry(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(Status::unavailable("down"))
+            })
+            .await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the spent budget retries no more"
+        );
+        let calls = AtomicU32::new(0);
+        let _: Result<(), _> = other
+            .retry(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(Status::unavailable("down"))
+            })
+            .await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the other service's budget is whole"
+        );
+    }
+
+    #[test]
+    fn backoff_pauses_are_spread_over_the_upper_half_of_the_pause() {
+        let pause = Duration::from_millis(100);
+        let drawn: Vec<Duration> = (0..200).map(|_| jittered(pause)).collect();
+        assert!(drawn.iter().all(|d| *d >= pause / 2 && *d <= pause));
+        let distinct: std::collections::BTreeSet<_> = drawn.iter().collect();
+        assert!(
+            distinct.len() > 50,
+            "only {} distinct pauses",
+            distinct.len()
+        );
     }
 
     #[tokio::test]
