@@ -52,6 +52,15 @@ enum Command {
     /// Inject faults into a running stack, live: list, set, add, clear
     /// (latency, error statuses, aborted calls, failed readiness).
     Faults(faults::FaultsArgs),
+    /// Make a throw-away CA and a certificate per component for mutual TLS
+    /// (compose, Kubernetes): DIR/ca.pem, DIR/<component>.pem and .key.
+    Certs {
+        /// Where to write them (created if missing).
+        dir: std::path::PathBuf,
+        /// Another name or address every certificate should be valid for.
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
 }
 
 /// A component named on the command line, by its full or short name.
@@ -69,6 +78,22 @@ async fn main() -> ExitCode {
             let env = shop_runtime::Env::process();
             let serving = components::serve_from_env(component, env);
             shop_runtime::main_entry(component.name(), serving).await
+        }
+        Command::Certs { dir, names } => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            match shop_pki::Ca::new("shop").and_then(|ca| ca.write_set(&dir, &names)) {
+                Ok(()) => {
+                    println!(
+                        "wrote {}/ca.pem and a certificate and key per component",
+                        dir.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("shop certs: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Components => {
             for component in Component::ALL {

@@ -1,6 +1,7 @@
 //! `shop up`: the whole stack in one process.
 //!
-//! 1. A database: an ephemeral PostgreSQL (removed again on exit), or the
+//! 1. A database: an ephemeral PostgreSQL (removed again on exit; TCP
+//!    connections need a password, the superuser's random), or the
 //!    server named by `--database-url` / `DATABASE_URL` (an administrator URL).
 //! 2. `db/bootstrap.sql`, idempotently, and a fresh password for each
 //!    service role, so each component connects as its own role.
@@ -31,6 +32,11 @@ pub struct UpArgs {
     /// Address the components listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: std::net::IpAddr,
+    /// Mutual TLS between the components, and HTTPS at the gateway: a
+    /// throw-away CA and a certificate per component, made at start and
+    /// deleted on exit (the CA's path is printed, for curl --cacert).
+    #[arg(long)]
+    tls: bool,
 }
 
 /// Runs the stack until a shutdown signal.
@@ -51,7 +57,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         ),
         None => {
             tracing::info!("starting an ephemeral PostgreSQL");
-            let server = PgServer::start().await?;
+            let server = PgServer::start_locked().await?;
             let url = server.create_database("shop").await?;
             (Url::parse(&url)?, Some(server))
         }
@@ -66,11 +72,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     };
 
+    let certs = if args.tls {
+        Some(CertDir::make(&args.host.to_string())?)
+    } else {
+        None
+    };
+    let scheme = if certs.is_some() { "https" } else { "http" };
     let mut shared = process_env.clone();
     for service in shop_topology::services() {
         let spec = service.spec();
         if let Some(var) = spec.addr_var {
-            shared.insert(var.into(), format!("http://{}:{}", args.host, spec.port));
+            shared.insert(
+                var.into(),
+                format!("{scheme}://{}:{}", args.host, spec.port),
+            );
         }
     }
     // Keys nobody else knows, unless the caller set them.
@@ -109,6 +124,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         if let Some(db) = spec.database {
             vars.insert("DATABASE_URL".into(), role_urls[db.role].to_string());
         }
+        if let Some(certs) = &certs {
+            vars.extend(certs.vars(component));
+        }
         let env = Env::from_map(vars);
         let task = components::spawn(component, &env, listener, admin, stopped())?;
         components.push((component, task));
@@ -117,11 +135,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!();
     println!("  Shop is running.");
     let gateway = Component::Gateway.spec();
-    println!("  storefront       http://{}:{}/", args.host, gateway.port);
     println!(
-        "  API docs         http://{}:{}/docs",
+        "  storefront       {scheme}://{}:{}/",
         args.host, gateway.port
     );
+    println!(
+        "  API docs         {scheme}://{}:{}/docs",
+        args.host, gateway.port
+    );
+    if let Some(certs) = &certs {
+        println!(
+            "  mutual TLS       on (CA {}; curl --cacert it)",
+            certs.0.join("ca.pem").display()
+        );
+    }
     println!("  admin login      admin / {admin_password}");
     println!(
         "  fault control    on (token in {}; `shop faults` reads it)",
@@ -131,12 +158,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let spec = component.spec();
         if spec.grpc_service.is_some() {
             println!(
-                "  {:<16} grpc://{}:{}  (admin http://{}:{}/readyz)",
-                spec.name, args.host, spec.port, args.host, spec.admin_port
+                "  {:<16} {}://{}:{}  (admin http://{}:{}/readyz)",
+                spec.name,
+                if certs.is_some() { "grpcs" } else { "grpc" },
+                args.host,
+                spec.port,
+                args.host,
+                spec.admin_port
             );
         }
     }
-    println!("  {:<16} {}", "database", redact(&admin_url));
+    // The ephemeral server's random superuser password is shown, as the
+    // admin password is: it is this terminal's own throw-away database.
+    // A server the user passed in is theirs: its password stays hidden.
+    let database = if server.is_some() {
+        admin_url.to_string()
+    } else {
+        redact(&admin_url)
+    };
+    println!("  {:<16} {database}", "database");
     println!("  Press Ctrl-C to stop.");
     println!();
 
@@ -222,6 +262,48 @@ fn redact(url: &Url) -> String {
         let _ = url.set_password(Some("***"));
     }
     url.to_string()
+}
+
+/// `shop up --tls`'s certificates: a directory only this user can read,
+/// removed however `shop up` ends.
+struct CertDir(std::path::PathBuf);
+
+impl CertDir {
+    /// A fresh CA and a certificate per component, also valid for `host`.
+    fn make(host: &str) -> anyhow::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let dir =
+            std::env::temp_dir().join(format!("shop-up-tls-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let certs = Self(dir);
+        shop_pki::Ca::new("shop up")?.write_set(&certs.0, &[host])?;
+        Ok(certs)
+    }
+
+    /// The TLS variables of `component`.
+    fn vars(&self, component: Component) -> [(String, String); 3] {
+        let file = |name: String| self.0.join(name).display().to_string();
+        [
+            (
+                "TLS_CERT_FILE".into(),
+                file(format!("{}.pem", component.name())),
+            ),
+            (
+                "TLS_KEY_FILE".into(),
+                file(format!("{}.key", component.name())),
+            ),
+            ("TLS_CA_FILE".into(), file("ca.pem".into())),
+        ]
+    }
+}
+
+impl Drop for CertDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// `shop up`'s fault token on disk, removed however `shop up` ends

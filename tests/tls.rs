@@ -1,6 +1,8 @@
-//! Encryption in transit: with a certificate configured, every component's
-//! main listener speaks TLS only and every hop between them is TLS verified
-//! against the configured CA. The CA is generated inside the test.
+//! Encryption in transit: with certificates configured, every component's
+//! main listener speaks TLS only, every hop between them is mutual TLS
+//! verified against the shop's CA, and a service answers only the
+//! components the call graph lets call it. The CA is made inside the test
+//! (`shop-pki`, as `shop up --tls` and `shop certs` make theirs).
 
 mod support;
 
@@ -8,63 +10,61 @@ use shop_topology::Component;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use serde_json::{Value, json};
+use shop_pki::{Ca, Issued};
 use shop_proto::product::GetProductRequest;
 use shop_proto::product::product_service_client::ProductServiceClient;
 use support::{TEST_ADMIN_PASSWORD, TestDb};
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
-/// A throw-away CA and a server certificate it signed for `localhost` and
-/// 127.0.0.1, written as PEM files into a fresh directory.
+/// A throw-away CA and a certificate per component, written as PEM files
+/// into a fresh directory.
 struct Pki {
     dir: PathBuf,
-    /// The CA certificate, PEM.
-    ca: String,
+    /// The CA, to issue more certificates.
+    ca: Ca,
 }
 
 impl Pki {
     fn generate(name: &str) -> Self {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, format!("{name} test CA"));
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let cert = params.signed_by(&key, &issuer).unwrap();
-
+        let ca = Ca::new(&format!("{name} test CA")).unwrap();
         let dir =
             std::env::temp_dir().join(format!("shop-tls-{name}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-        Self { dir, ca: ca.pem() }
+        ca.write_set(&dir, &[]).unwrap();
+        Self { dir, ca }
     }
 
     fn file(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
 
-    /// The variables that turn TLS on for a component.
-    fn vars(&self) -> [(&'static str, String); 3] {
-        [
-            ("TLS_CERT_FILE", self.file("cert.pem")),
-            ("TLS_KEY_FILE", self.file("key.pem")),
+    /// The CA's certificate, PEM.
+    fn ca_pem(&self) -> &str {
+        self.ca.pem()
+    }
+
+    /// The certificate and key `component` was given.
+    fn issued(&self, component: Component) -> Issued {
+        let read = |ext: &str| {
+            std::fs::read_to_string(self.file(&format!("{}.{ext}", component.name()))).unwrap()
+        };
+        Issued {
+            cert: read("pem"),
+            key: read("key"),
+        }
+    }
+
+    /// The variables that turn (mutual) TLS on for `component`.
+    fn vars(&self, component: Component) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "TLS_CERT_FILE",
+                self.file(&format!("{}.pem", component.name())),
+            ),
+            (
+                "TLS_KEY_FILE",
+                self.file(&format!("{}.key", component.name())),
+            ),
             ("TLS_CA_FILE", self.file("ca.pem")),
         ]
     }
@@ -84,21 +84,37 @@ fn borrowed<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a st
     vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-async fn grpc_health(addr: &str, tls: Option<&str>) -> Result<(), String> {
+/// How a test client speaks to a gRPC port.
+enum Client<'a> {
+    /// Plain text.
+    Plain,
+    /// TLS trusting `ca`, presenting `identity` when given.
+    Tls {
+        ca: &'a str,
+        identity: Option<&'a Issued>,
+    },
+}
+
+/// A GetProduct of an unknown id at `addr`: Ok when the call reached the
+/// handler (NOT_FOUND), else the error.
+async fn get_product(addr: &str, client: Client<'_>) -> Result<(), tonic::Status> {
     let mut endpoint = Endpoint::from_shared(addr.to_string())
         .unwrap()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(2));
-    if let Some(ca) = tls {
-        endpoint = endpoint
-            .tls_config(
-                ClientTlsConfig::new()
-                    .ca_certificate(Certificate::from_pem(ca))
-                    .domain_name("localhost"),
-            )
-            .unwrap();
+    if let Client::Tls { ca, identity } = client {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .domain_name("localhost");
+        if let Some(issued) = identity {
+            tls = tls.identity(Identity::from_pem(&issued.cert, &issued.key));
+        }
+        endpoint = endpoint.tls_config(tls).unwrap();
     }
-    let channel = endpoint.connect().await.map_err(|e| format!("{e:?}"))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("{e:?}")))?;
     ProductServiceClient::new(channel)
         .get_product(GetProductRequest {
             id: uuid::Uuid::new_v4().to_string(),
@@ -108,8 +124,14 @@ async fn grpc_health(addr: &str, tls: Option<&str>) -> Result<(), String> {
         .or_else(|status| match status.code() {
             // The call went through; the product just does not exist.
             tonic::Code::NotFound => Ok(()),
-            _ => Err(format!("{status:?}")),
+            _ => Err(status),
         })
+}
+
+/// product-service alone, with mutual TLS.
+async fn mutual_tls_product(pki: &Pki, db: &TestDb) -> shop_testkit::Running {
+    let vars = pki.vars(Component::Product);
+    product_service::test_util::spawn_product(db, &borrowed(&vars)).await
 }
 
 /// The JSON body of a request's answer.
@@ -121,15 +143,21 @@ async fn answer(request: reqwest::RequestBuilder) -> Value {
 #[tokio::test]
 async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works() {
     let pki = Pki::generate("shop");
-    let tls = pki.vars();
     let db = TestDb::new().await;
-    let product = product_service::test_util::spawn_product(&db, &borrowed(&tls)).await;
-    let mut vars = tls.to_vec();
-    vars.push(("PRODUCT_SERVICE_ADDR", https(product.addr)));
+    let product = mutual_tls_product(&pki, &db).await;
+    let mut addrs = vec![("PRODUCT_SERVICE_ADDR", https(product.addr))];
+    let with = |component: Component, addrs: &[(&'static str, String)]| {
+        let mut vars = pki.vars(component);
+        vars.extend_from_slice(addrs);
+        vars
+    };
+    let vars = with(Component::Cart, &addrs);
     let cart = cart_service::test_util::spawn_cart(&db, &product, &borrowed(&vars)).await;
-    vars.push(("CART_SERVICE_ADDR", https(cart.addr)));
+    addrs.push(("CART_SERVICE_ADDR", https(cart.addr)));
+    let vars = with(Component::Order, &addrs);
     let order = order_service::test_util::spawn_order(&db, &cart, &product, &borrowed(&vars)).await;
-    vars.push(("ORDER_SERVICE_ADDR", https(order.addr)));
+    addrs.push(("ORDER_SERVICE_ADDR", https(order.addr)));
+    let vars = with(Component::Gateway, &addrs);
     let gateway = gateway::test_util::spawn_gateway(
         &[
             (Component::Product, &product),
@@ -143,7 +171,7 @@ async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works()
 
     // A client trusting only the test CA: the whole checkout, through every hop.
     let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(pki.ca.as_bytes()).unwrap()])
+        .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem().as_bytes()).unwrap()])
         .resolve("localhost", gateway.addr)
         .timeout(Duration::from_secs(10))
         .build()
@@ -194,7 +222,7 @@ async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works()
     let home = client.get(format!("{base}/")).send().await.unwrap();
     let cookie = home.headers()["set-cookie"].to_str().unwrap();
     assert!(
-        cookie.starts_with("shop_session=") && cookie.contains("; Secure"),
+        cookie.starts_with("__Host-shop_session=") && cookie.contains("; Secure"),
         "{cookie}"
     );
 
@@ -209,7 +237,7 @@ async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works()
     // A client trusting another CA is refused.
     let stranger = Pki::generate("stranger");
     let untrusting = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(stranger.ca.as_bytes()).unwrap()])
+        .tls_certs_only([reqwest::Certificate::from_pem(stranger.ca_pem().as_bytes()).unwrap()])
         .resolve("localhost", gateway.addr)
         .build()
         .unwrap();
@@ -222,21 +250,137 @@ async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works()
         "a certificate from an unknown CA was accepted"
     );
 
-    // gRPC: TLS with the CA works; plain text and a foreign CA do not.
-    grpc_health(&https(product.addr), Some(&pki.ca))
+    // gRPC: mutual TLS with a caller's certificate works; plain text and
+    // a server from a foreign CA do not.
+    let gateway_cert = pki.issued(Component::Gateway);
+    let as_gateway = Client::Tls {
+        ca: pki.ca_pem(),
+        identity: Some(&gateway_cert),
+    };
+    get_product(&https(product.addr), as_gateway)
         .await
-        .expect("gRPC over TLS");
-    let plain = grpc_health(&format!("http://{}", product.addr), None).await;
+        .expect("gRPC over mutual TLS");
+    let plain = get_product(&format!("http://{}", product.addr), Client::Plain).await;
     assert!(plain.is_err(), "plain gRPC answered");
-    let foreign = grpc_health(&https(product.addr), Some(&stranger.ca)).await;
-    assert!(foreign.is_err(), "a foreign CA was accepted");
+    let foreign = Client::Tls {
+        ca: stranger.ca_pem(),
+        identity: Some(&gateway_cert),
+    };
+    assert!(
+        get_product(&https(product.addr), foreign).await.is_err(),
+        "a server certificate of a foreign CA was accepted"
+    );
+}
+
+#[tokio::test]
+async fn under_mutual_tls_a_client_without_a_certificate_is_refused() {
+    let pki = Pki::generate("bare");
+    let db = TestDb::new().await;
+    let product = mutual_tls_product(&pki, &db).await;
+    let bare = Client::Tls {
+        ca: pki.ca_pem(),
+        identity: None,
+    };
+    let refused = get_product(&https(product.addr), bare).await;
+    assert!(
+        refused.is_err(),
+        "a client without a certificate was answered"
+    );
+}
+
+#[tokio::test]
+async fn under_mutual_tls_a_client_certificate_from_another_ca_is_refused() {
+    let pki = Pki::generate("home");
+    let stranger = Pki::generate("stranger");
+    let db = TestDb::new().await;
+    let product = mutual_tls_product(&pki, &db).await;
+    // It even names a component that may call product-service.
+    let forged = stranger.issued(Component::Order);
+    let client = Client::Tls {
+        ca: pki.ca_pem(),
+        identity: Some(&forged),
+    };
+    let refused = get_product(&https(product.addr), client).await;
+    assert!(refused.is_err(), "a certificate of another CA was accepted");
+}
+
+#[tokio::test]
+async fn under_mutual_tls_a_component_calling_outside_the_call_graph_is_refused() {
+    let pki = Pki::generate("graph");
+    let db = TestDb::new().await;
+    let product = mutual_tls_product(&pki, &db).await;
+    // product-service calls nobody, itself included; a certificate of the
+    // shop's CA that names no component is no caller either.
+    let own = pki.issued(Component::Product);
+    let person = pki.ca.issue(&["alice.example", "localhost"]).unwrap();
+    for (who, issued) in [("product-service", &own), ("a person", &person)] {
+        let client = Client::Tls {
+            ca: pki.ca_pem(),
+            identity: Some(issued),
+        };
+        let refused = get_product(&https(product.addr), client).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            tonic::Code::PermissionDenied,
+            "{who}: {refused:?}"
+        );
+    }
+    // Its callers are answered.
+    for caller in [Component::Cart, Component::Order, Component::Gateway] {
+        let issued = pki.issued(caller);
+        let client = Client::Tls {
+            ca: pki.ca_pem(),
+            identity: Some(&issued),
+        };
+        get_product(&https(product.addr), client)
+            .await
+            .unwrap_or_else(|e| panic!("{caller} refused: {e:?}"));
+    }
+}
+
+#[tokio::test]
+async fn grpc_reflection_is_off_unless_enabled() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    let db = TestDb::new().await;
+    for (setting, served) in [(None, false), (Some("on"), true)] {
+        let vars: Vec<(&str, &str)> = setting
+            .map(|s| ("GRPC_REFLECTION", s))
+            .into_iter()
+            .collect();
+        let product = product_service::test_util::spawn_product(&db, &vars).await;
+        let channel = Endpoint::from_shared(format!("http://{}", product.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let answer = client
+            .server_reflection_info(tokio_stream::once(request))
+            .await;
+        match answer {
+            Ok(mut stream) => {
+                let first = stream.get_mut().message().await;
+                assert_eq!(first.is_ok(), served, "{setting:?}: {first:?}");
+            }
+            Err(status) => {
+                assert!(!served, "{setting:?}: {status:?}");
+                assert_eq!(status.code(), tonic::Code::Unimplemented);
+            }
+        }
+    }
 }
 
 #[test]
 fn half_a_key_pair_or_a_missing_file_is_a_configuration_error_naming_the_variable() {
     let pki = Pki::generate("config");
     let env = |pairs: &[(&str, &str)]| support::env(pairs);
-    let cert = pki.file("cert.pem");
+    let cert = pki.file("product-service.pem");
     let error = shop_runtime::config::Tls::from_env(&env(&[("TLS_CERT_FILE", &cert)])).unwrap_err();
     assert_eq!(error.var, "TLS_KEY_FILE");
     let missing = Path::new(&pki.dir).join("absent.pem").display().to_string();
@@ -252,7 +396,7 @@ fn half_a_key_pair_or_a_missing_file_is_a_configuration_error_naming_the_variabl
     let error =
         shop_runtime::config::Tls::from_env(&env(&[("TLS_CA_FILE", &not_pem)])).unwrap_err();
     assert_eq!(error.var, "TLS_CA_FILE");
-    let key = pki.file("key.pem");
+    let key = pki.file("product-service.key");
     let ok = shop_runtime::config::Tls::from_env(&env(&[
         ("TLS_CERT_FILE", &cert),
         ("TLS_KEY_FILE", &key),

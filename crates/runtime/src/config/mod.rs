@@ -86,6 +86,20 @@ impl Env {
         }
     }
 
+    /// An on/off switch: `on` or `off` (also `true`/`false`, `1`/`0`), or
+    /// `default` when unset.
+    pub fn switch(&self, var: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var).as_deref().map(str::trim) {
+            None => Ok(default),
+            Some("on" | "true" | "1") => Ok(true),
+            Some("off" | "false" | "0") => Ok(false),
+            Some(_) => Err(ConfigError {
+                var: var.into(),
+                message: "must be on or off".into(),
+            }),
+        }
+    }
+
     /// A whole number of seconds, or `default`.
     pub fn seconds_or(&self, var: &str, default: u64) -> Result<Duration, ConfigError> {
         self.parse_or(var, default).map(Duration::from_secs)

@@ -9,6 +9,12 @@
 //!   against these roots (an `https://` address without them is a
 //!   configuration error, never an unverified connection), `http://` is
 //!   plain.
+//! - **Mutual TLS.** With all three set, a gRPC server requires a client
+//!   certificate signed by that CA (a client without one, or with one of
+//!   another CA, fails the handshake) and answers only the components that
+//!   the call graph lets call it (`crate::server::callers`); every gRPC
+//!   client presents the component's own certificate. The gateway's HTTP
+//!   listener asks browsers for no certificate.
 //!
 //! The admin listener (`/healthz`, `/readyz`, `/metrics`) stays plain HTTP:
 //! it carries no user data, and the probes that read it (kubelet, the
@@ -94,12 +100,23 @@ impl Tls {
         self.identity.is_some()
     }
 
-    /// The gRPC server's TLS, when configured.
+    /// True when a gRPC server requires and verifies client certificates:
+    /// a certificate of its own and the CA's roots are both configured.
+    pub fn mutual(&self) -> bool {
+        self.identity.is_some() && self.ca.is_some()
+    }
+
+    /// The gRPC server's TLS, when configured; it requires client
+    /// certificates signed by the CA when [`Tls::mutual`].
     pub fn grpc_server(&self) -> Option<ServerTlsConfig> {
         self.identity.as_ref().map(|(cert, key)| {
-            ServerTlsConfig::new()
+            let config = ServerTlsConfig::new()
                 .identity(Identity::from_pem(cert, key))
-                .timeout(HANDSHAKE_TIMEOUT)
+                .timeout(HANDSHAKE_TIMEOUT);
+            match &self.ca {
+                Some(ca) => config.client_ca_root(Certificate::from_pem(ca)),
+                None => config,
+            }
         })
     }
 
@@ -110,9 +127,14 @@ impl Tls {
             var: var.into(),
             message: "an https:// address needs TLS_CA_FILE, the roots to verify it against".into(),
         })?;
-        Ok(ClientTlsConfig::new()
+        let config = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca))
-            .domain_name(host.trim_matches(['[', ']'])))
+            .domain_name(host.trim_matches(['[', ']']));
+        // The component's own certificate, for servers that ask for one.
+        Ok(match &self.identity {
+            Some((cert, key)) => config.identity(Identity::from_pem(cert, key)),
+            None => config,
+        })
     }
 
     /// A TLS acceptor for an HTTP listener, when configured.

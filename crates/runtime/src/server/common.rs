@@ -35,6 +35,9 @@ pub struct CommonConfig {
     /// Faults injected on purpose from the start (`FAULTS`; none by
     /// default), changed live on the admin port.
     pub faults: Faults,
+    /// Serve gRPC server reflection (`GRPC_REFLECTION`: `on` or `off`, the
+    /// default): it lists every method to whoever asks.
+    pub reflection: bool,
 }
 
 impl CommonConfig {
@@ -60,6 +63,7 @@ impl CommonConfig {
             page_token_secret: env.signing_key("PAGE_TOKEN_SECRET")?,
             tls: Tls::from_env(env)?,
             pool: PoolSettings::from_env(env)?,
+            reflection: env.switch("GRPC_REFLECTION", false)?,
         })
     }
 

@@ -23,10 +23,12 @@ use crate::config::Tls;
 use crate::db::DbError;
 use crate::telemetry::{GrpcMetricsLayer, GrpcServerSpan, SpanLayer};
 use admin::{AdminState, Readiness};
+use callers::CallersLayer;
 use detach::DetachLayer;
 use shutdown::{Drain, Serving};
 
 pub mod admin;
+pub mod callers;
 mod common;
 mod detach;
 mod failure;
@@ -112,6 +114,7 @@ impl ServiceSpec {
             shutdown_grace: common.shutdown_grace,
             tls: common.tls.clone(),
             faults: common.faults.clone(),
+            reflection: common.reflection,
         };
         serve(service, listener, admin_listener, shutdown).await
     }
@@ -136,6 +139,8 @@ pub struct GrpcService {
     pub tls: Tls,
     /// Faults injected on purpose ([`crate::chaos`]).
     pub faults: crate::chaos::Faults,
+    /// Serve gRPC server reflection (`GRPC_REFLECTION=on`).
+    pub reflection: bool,
 }
 
 /// Why serving failed.
@@ -194,6 +199,7 @@ pub async fn serve(
         shutdown_grace,
         tls,
         faults,
+        reflection,
     } = service;
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -206,10 +212,19 @@ pub async fn serve(
         .set_service_status(LIVENESS, ServingStatus::Serving)
         .await;
 
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(shop_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection lists every method to whoever asks: on only when enabled.
+    let reflection = if reflection {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(shop_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        )
+    } else {
+        None
+    };
+    let server_component = shop_topology::Component::from_name(component)
+        .unwrap_or_else(|| panic!("{component} is not in the component list"));
 
     let drain = Drain::new(component);
 
@@ -234,11 +249,13 @@ pub async fn serve(
             .layer(DetachLayer::new(handler_deadline(request_timeout)))
             .layer(SpanLayer::new(GrpcServerSpan { component }))
             .layer(GrpcMetricsLayer::new(component))
+            // Under mutual TLS, only the callers the call graph allows.
+            .layer(CallersLayer::new(server_component, tls.mutual()))
             // Innermost: spans and metrics see an injected fault as a real one.
             .layer(ServerFaultsLayer::new(faults))
             .add_routes(routes)
             .add_service(health_service)
-            .add_service(reflection)
+            .add_optional_service(reflection)
             // No Nagle: a unary answer is several small writes (headers,
             // message, trailers) that must not wait for the peer's ACK.
             .serve_with_incoming_shutdown(
