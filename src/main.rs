@@ -60,6 +60,11 @@ enum Command {
         /// Another name or address every certificate should be valid for.
         #[arg(long = "name")]
         names: Vec<String>,
+        /// Make the keys readable by every user (mode 0644), for a bind
+        /// mount into containers that run as another user (compose's
+        /// components run as 65532). Keep such a directory to yourself.
+        #[arg(long)]
+        for_containers: bool,
     },
 }
 
@@ -79,9 +84,21 @@ async fn main() -> ExitCode {
             let serving = components::serve_from_env(component, env);
             shop_runtime::main_entry(component.name(), serving).await
         }
-        Command::Certs { dir, names } => {
+        Command::Certs {
+            dir,
+            names,
+            for_containers,
+        } => {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            match shop_pki::Ca::new("shop").and_then(|ca| ca.write_set(&dir, &names)) {
+            let written = shop_pki::Ca::new("shop")
+                .and_then(|ca| ca.write_set(&dir, &names))
+                .and_then(|()| {
+                    if for_containers {
+                        shop_pki::share_with_containers(&dir)?;
+                    }
+                    Ok(())
+                });
+            match written {
                 Ok(()) => {
                     println!(
                         "wrote {}/ca.pem and a certificate and key per component",

@@ -161,3 +161,31 @@ fn compose_pins_grafana_to_a_release_fixed_for_cve_2025_4123() {
     // Fixed in 12.0.1 (and the 11.x security releases): 11.4.0 was not.
     assert!(parts.len() == 3 && parts >= vec![12, 0, 1], "{image}");
 }
+
+#[test]
+fn compose_s_tls_file_gives_every_component_its_own_certificate_and_https_addresses() {
+    let tls = &documents(&repo().join("deploy/compose.tls.yaml"))[0];
+    for component in Component::ALL {
+        let spec = component.spec();
+        let env = &tls["services"][spec.name]["environment"];
+        assert_eq!(
+            env["TLS_CERT_FILE"],
+            format!("/certs/{}.pem", spec.name).as_str()
+        );
+        assert_eq!(
+            env["TLS_KEY_FILE"],
+            format!("/certs/{}.key", spec.name).as_str()
+        );
+        assert_eq!(env["TLS_CA_FILE"], "/certs/ca.pem");
+        for called in spec.calls {
+            let callee = called.spec();
+            let var = callee.addr_var.unwrap();
+            assert_eq!(
+                env[var],
+                format!("https://{}:{}", callee.name, callee.port).as_str(),
+                "{}: {var}",
+                spec.name
+            );
+        }
+    }
+}

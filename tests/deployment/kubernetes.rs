@@ -316,3 +316,55 @@ fn every_deployment_loads_the_shared_config_map_which_holds_every_service_addres
         );
     }
 }
+
+#[test]
+fn the_mtls_component_gives_every_component_a_certificate_naming_it_and_wires_it() {
+    let dir = repo().join("k8s/components/mtls");
+    let objects = documents(&dir.join("certificates.yaml"));
+    let kustomization = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
+    for component in Component::ALL {
+        let name = component.spec().name;
+        let cert = objects
+            .iter()
+            .find(|o| o["kind"] == "Certificate" && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("a Certificate for {name}"));
+        assert_eq!(
+            cert["spec"]["dnsNames"][0], name,
+            "{name}: its identity first"
+        );
+        assert_eq!(cert["spec"]["secretName"], format!("{name}-tls").as_str());
+        assert_eq!(cert["spec"]["issuerRef"]["name"], "shop-ca", "{name}");
+        let usages = format!("{:?}", cert["spec"]["usages"]);
+        assert!(
+            usages.contains("server auth") && usages.contains("client auth"),
+            "{name}: {usages}"
+        );
+        assert!(
+            kustomization.contains(&format!("{{ kind: Deployment, name: {name} }}"))
+                && kustomization.contains(&format!("secretName: {name}-tls")),
+            "{name}'s Deployment mounts its certificate"
+        );
+        if let Some(var) = component.spec().addr_var {
+            assert!(
+                kustomization.contains(&format!(
+                    "/data/{var}, value: \"https://{name}:{}\"",
+                    component.spec().port
+                )),
+                "{var} becomes https://"
+            );
+        }
+    }
+    for var in ["TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CA_FILE"] {
+        assert_eq!(
+            kustomization.matches(var).count(),
+            Component::ALL.len(),
+            "every Deployment sets {var}"
+        );
+    }
+    let prod =
+        std::fs::read_to_string(repo().join("k8s/overlays/prod/kustomization.yaml")).unwrap();
+    assert!(
+        prod.contains("../../components/mtls"),
+        "prod runs mutual TLS"
+    );
+}

@@ -150,6 +150,17 @@ impl Ca {
     }
 }
 
+/// Makes the keys of a set in `dir` readable by every user (0644), for a
+/// bind mount into containers that run as another user.
+pub fn share_with_containers(dir: &Path) -> Result<(), PkiError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    for component in Component::ALL {
+        let key = dir.join(format!("{}.key", component.name()));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(())
+}
+
 /// Writes `content` to `path` with mode 0600 (0644 would do for a
 /// container user other than ours; see docs/running.md).
 fn write_secret(path: &Path, content: &str) -> std::io::Result<()> {
