@@ -312,7 +312,8 @@ async fn an_unknown_stored_status_or_reason_is_an_internal_error_not_a_default()
     let mug = s.product("MUG", 100, 10).await;
     s.add("alice", &mug, 1).await;
     let order = s.place("alice", "k").await.unwrap().into_inner();
-    // bob's empty cart is rejected: EMPTY_CART.
+    // bob asks for more than there is: a REJECTED order, INSUFFICIENT_STOCK.
+    s.add("bob", &mug, 50).await;
     s.place("bob", "k").await.unwrap_err();
     let pool = s.db.admin_pool().await;
     sqlx::raw_sql(&format!(
