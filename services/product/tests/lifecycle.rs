@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::start;
+use common::{start, start_with};
 use shop_proto::product as pb;
 use shop_testkit::TestDb;
 use tokio_stream::StreamExt as _;
@@ -76,8 +76,8 @@ async fn after_shutdown_new_calls_are_refused() {
 }
 
 #[tokio::test]
-async fn reflection_lists_the_product_service_and_health() {
-    let h = start().await;
+async fn reflection_when_enabled_lists_the_product_service_and_health() {
+    let h = start_with(&[("GRPC_REFLECTION", "on")]).await;
     let mut reflection = ServerReflectionClient::new(channel(&h.service).await);
     let request = ServerReflectionRequest {
         host: String::new(),
