@@ -43,4 +43,24 @@ FROM orders.orders GROUP BY user_id, idempotency_key HAVING count(*) > 1
 UNION ALL
 SELECT 'order pending or with work left', o.number::text
 FROM orders.orders o
-WHERE o.status = 'PENDING' OR EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id);
+WHERE o.status = 'PENDING' OR EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)
+UNION ALL
+-- The outbox (docs/events.md): a confirmed or cancelled order was confirmed
+-- once, a cancelled one cancelled once, and nothing else has an event.
+SELECT 'order without exactly one confirmed event', o.number::text
+FROM orders.orders o
+WHERE o.status IN ('CONFIRMED', 'CANCELLED')
+  AND (SELECT count(*) FROM orders.outbox e
+       WHERE e.subject = 'shop.order.confirmed' AND e.aggregate_id = o.id::text) <> 1
+UNION ALL
+SELECT 'cancelled order without exactly one cancelled event', o.number::text
+FROM orders.orders o
+WHERE o.status = 'CANCELLED'
+  AND (SELECT count(*) FROM orders.outbox e
+       WHERE e.subject = 'shop.order.cancelled' AND e.aggregate_id = o.id::text) <> 1
+UNION ALL
+SELECT 'event of an order never confirmed or cancelled', e.aggregate_id
+FROM orders.outbox e LEFT JOIN orders.orders o ON o.id::text = e.aggregate_id
+WHERE o.status IS NULL
+   OR (e.subject = 'shop.order.confirmed' AND o.status NOT IN ('CONFIRMED', 'CANCELLED'))
+   OR (e.subject = 'shop.order.cancelled' AND o.status <> 'CANCELLED');

@@ -31,6 +31,7 @@ pub mod chaos;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod http;
 pub mod server;
 pub mod telemetry;

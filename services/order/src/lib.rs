@@ -132,6 +132,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (saga, store, pool) = saga(&config).await?;
     let recovery = tokio::spawn(recover_forever(saga.clone(), config.recovery_interval));
+    let relay = config.common.spawn_relay(COMPONENT, &pool);
     let api = OrderApi::new(
         saga,
         store,
@@ -149,6 +150,9 @@ pub async fn run(
         )
         .await;
     recovery.abort();
+    if let Some(relay) = relay {
+        relay.abort();
+    }
     Ok(result?)
 }
 

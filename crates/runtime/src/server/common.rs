@@ -38,6 +38,9 @@ pub struct CommonConfig {
     /// Serve gRPC server reflection (`GRPC_REFLECTION`: `on` or `off`, the
     /// default): it lists every method to whoever asks.
     pub reflection: bool,
+    /// The event broker (`NATS_URL`, e.g. `nats://127.0.0.1:4222`); unset:
+    /// events stay in the outbox until one is configured.
+    pub nats_url: Option<String>,
 }
 
 impl CommonConfig {
@@ -64,6 +67,7 @@ impl CommonConfig {
             tls: Tls::from_env(env)?,
             pool: PoolSettings::from_env(env)?,
             reflection: env.switch("GRPC_REFLECTION", false)?,
+            nats_url: env.get("NATS_URL").filter(|url| !url.trim().is_empty()),
         })
     }
 
@@ -76,6 +80,23 @@ impl CommonConfig {
     ) -> Result<crate::client::Client, ConfigError> {
         let var = service.spec().addr_var.unwrap_or("SERVICE_ADDR");
         crate::client::channel(var, addr, &self.tls, &self.faults)
+    }
+
+    /// Starts the outbox relay of `component` over `pool` when `NATS_URL`
+    /// is set ([`crate::events::relay`]); abort the task to stop it.
+    pub fn spawn_relay(
+        &self,
+        component: &'static str,
+        pool: &sqlx::PgPool,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        use secrecy::ExposeSecret as _;
+        let url = self.nats_url.clone()?;
+        Some(crate::events::relay::spawn(
+            url,
+            pool.clone(),
+            self.database_url.expose_secret().to_string(),
+            component,
+        ))
     }
 
     /// The main and admin addresses, for [`crate::serve_from_env`].

@@ -49,7 +49,7 @@ mod red;
 
 pub use propagation::{
     GrpcServerSpan, HeaderExtractor, SpanLayer, SpanService, client_span, continue_trace,
-    start_trace,
+    start_trace, traceparent,
 };
 pub(crate) use red::{GrpcMetricsLayer, answered_code, handle as metrics_handle};
 

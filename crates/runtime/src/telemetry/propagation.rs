@@ -231,6 +231,27 @@ pub fn client_span(method: &str, headers: &mut HeaderMap) -> Span {
     span
 }
 
+/// The W3C `traceparent` of `span`'s trace, to carry it across a hop that
+/// is no call (an event through the outbox); None outside any trace.
+pub fn traceparent(span: &Span) -> Option<String> {
+    if span.is_disabled() {
+        return None;
+    }
+    let mut headers = HeaderMap::new();
+    if super::exports() {
+        inject(&span.context(), &mut headers);
+    } else if let Some(context) = local_context(span) {
+        inject(
+            &opentelemetry::Context::new().with_remote_span_context(context),
+            &mut headers,
+        );
+    }
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// Writes `context`'s span context into `headers` as W3C trace context.
 fn inject(context: &opentelemetry::Context, headers: &mut HeaderMap) {
     TraceContextPropagator::new().inject_context(context, &mut HeaderInjector(headers));

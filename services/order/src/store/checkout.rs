@@ -2,7 +2,9 @@
 //! REJECTED, each a conditional update so the saga and the recovery loop
 //! agree on who settles an order.
 
+use shop_proto::events;
 use shop_runtime::db::sql;
+use shop_runtime::events::{Topic, outbox};
 use uuid::Uuid;
 
 use shop_runtime::Failure;
@@ -10,7 +12,7 @@ use shop_runtime::Failure;
 use super::Store;
 use super::followups::enqueue;
 use crate::domain::followup::Kind;
-use crate::domain::{OrderItem, RejectionReason, Shortage};
+use crate::domain::{OrderItem, RejectionReason, Shortage, display_number};
 use crate::error::Result;
 
 impl Store {
@@ -41,19 +43,36 @@ impl Store {
             return Ok(false);
         }
         let total: i64 = items.iter().map(|i| i.line_total_minor).sum();
-        sqlx::query!(
+        let owner = sqlx::query!(
             r#"
             UPDATE orders SET status = 'CONFIRMED', total_minor = $2, currency = $3, updated_at = now()
             WHERE id = $1
+            RETURNING user_id, number
             "#,
             id,
             total,
             currency
         )
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         enqueue(&mut tx, id, Kind::ClearCart, self.schedule).await?;
         replace_items(&mut tx, id, items).await?;
+        let event = events::OrderConfirmed {
+            order_id: id.to_string(),
+            user_id: owner.user_id,
+            number: display_number(owner.number),
+            items: items
+                .iter()
+                .map(|i| events::OrderLine {
+                    product_id: i.product_id.to_string(),
+                    quantity: i.quantity,
+                    unit_price_minor: i.unit_price_minor,
+                })
+                .collect(),
+            total_minor: total,
+            currency: currency.to_string(),
+        };
+        outbox::record(&mut tx, Topic::OrderConfirmed, &event.order_id, &event).await?;
         tx.commit().await?;
         Ok(true)
     }

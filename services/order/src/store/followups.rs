@@ -131,6 +131,17 @@ impl Store {
             return Ok(false);
         }
         enqueue(&mut tx, id, Kind::ReturnStock, self.schedule).await?;
+        let event = shop_proto::events::OrderCancelled {
+            order_id: id.to_string(),
+            user_id: user_id.to_string(),
+        };
+        shop_runtime::events::outbox::record(
+            &mut tx,
+            shop_runtime::events::Topic::OrderCancelled,
+            &event.order_id,
+            &event,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -25,10 +25,15 @@ pub struct Stack {
 
 /// Starts the three services on a fresh database.
 pub async fn start() -> Stack {
+    start_with(&[]).await
+}
+
+/// [`start`], with `order_vars` added to order-service's variables.
+pub async fn start_with(order_vars: &[(&str, &str)]) -> Stack {
     let db = TestDb::new().await;
     let product = product_service::test_util::spawn_product(&db, &[]).await;
     let cart = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
-    let order = order_service::test_util::spawn_order(&db, &cart, &product, &[]).await;
+    let order = order_service::test_util::spawn_order(&db, &cart, &product, order_vars).await;
     Stack {
         products: ProductServiceClient::connect(product.url()).await.unwrap(),
         carts: CartServiceClient::connect(cart.url()).await.unwrap(),

@@ -1,0 +1,49 @@
+//! The outbox: events recorded in the transaction of the change they report.
+//!
+//! Each producing service's migrations create `outbox` in its own schema
+//! (the connection's `search_path` finds it):
+//!
+//! ```sql
+//! CREATE TABLE outbox (
+//!     id           uuid        PRIMARY KEY,       -- the event id: ce-id, Nats-Msg-Id
+//!     subject      text        NOT NULL,          -- shop.order.confirmed
+//!     aggregate_id text        NOT NULL,          -- ce-subject: the order id
+//!     payload      bytea       NOT NULL,          -- the protobuf message
+//!     traceparent  text,                          -- W3C trace context of the change
+//!     created_at   timestamptz NOT NULL DEFAULT now(),
+//!     published_at timestamptz,                   -- set once JetStream acknowledged it
+//!     attempts     integer     NOT NULL DEFAULT 0,
+//!     last_error   text
+//! );
+//! ```
+
+use prost::Message;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::Topic;
+
+/// Records `message` as an event of `topic` about `aggregate_id`, on
+/// `conn` (inside the caller's transaction). Returns the event id. The
+/// current span's trace context goes with it, so its consumers continue
+/// the trace of the change.
+pub async fn record<M: Message>(
+    conn: &mut PgConnection,
+    topic: Topic,
+    aggregate_id: &str,
+    message: &M,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::new_v4();
+    let traceparent = crate::telemetry::traceparent(&tracing::Span::current());
+    sqlx::query(
+        "INSERT INTO outbox (id, subject, aggregate_id, payload, traceparent) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(topic.subject())
+    .bind(aggregate_id)
+    .bind(message.encode_to_vec())
+    .bind(traceparent)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
