@@ -37,6 +37,10 @@ pub(crate) struct Line {
     pub(crate) quantity: i64,
     pub(crate) unit_price_cents: i64,
     pub(crate) line_total_cents: i64,
+    /// A cart line only: the unit price when the line was added, present
+    /// once the product's price has changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) previous_unit_price_cents: Option<i64>,
 }
 
 /// A catalog product.
@@ -102,6 +106,7 @@ impl From<cart::CartItem> for Line {
             quantity: i.quantity,
             unit_price_cents: i.unit_price_minor,
             line_total_cents: i.line_total_minor,
+            previous_unit_price_cents: i.previous_unit_price_minor,
         }
     }
 }
@@ -154,6 +159,7 @@ impl From<order::OrderItem> for Line {
             quantity: i.quantity,
             unit_price_cents: i.unit_price_minor,
             line_total_cents: i.line_total_minor,
+            previous_unit_price_cents: None,
         }
     }
 }

@@ -176,3 +176,53 @@ async fn clearing_the_cart_is_a_204_and_empties_it() {
     let cart = api.get_json("/api/v1/cart", Some(&shopper)).await;
     assert_eq!(cart["items"], json!([]));
 }
+
+#[tokio::test]
+async fn a_line_whose_price_changed_shows_what_it_was_in_the_cart_and_on_the_cart_page() {
+    let nats = shop_natstemp::NatsServer::start()
+        .await
+        .expect("nats-server");
+    let api = Api::on(crate::support::Stack::start_with_events(&nats.url()).await);
+    let mug = api.product_in_stock("MUG-WAS", 1200, 5).await;
+    let shopper = api.guest().await;
+    api.add_to_cart(&shopper, &mug, 1).await;
+    let admin = api.admin().await;
+    let patched = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/products/{mug}"),
+            Some(&admin),
+            Some(json!({"unit_price_cents": 1500})),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let line = loop {
+        let cart = api.get_json("/api/v1/cart", Some(&shopper)).await;
+        let line = cart["items"][0].clone();
+        if line.get("previous_unit_price_cents").is_some() {
+            break line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no previous price: {line}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(line["unit_price_cents"], 1500);
+    assert_eq!(line["previous_unit_price_cents"], 1200);
+
+    // The storefront shows it too (its session cookie is the same token).
+    let page = api
+        .http
+        .get(format!("{}/cart", api.base))
+        .header("cookie", format!("shop_session={shopper}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("was $12.00"), "{page}");
+}

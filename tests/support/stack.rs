@@ -26,9 +26,24 @@ impl Stack {
 
     /// [`Stack::start`], with `order_vars` added to order-service's variables.
     pub async fn start_with(gateway_vars: &[(&str, &str)], order_vars: &[(&str, &str)]) -> Self {
+        Self::start_services_with(gateway_vars, &[], order_vars).await
+    }
+
+    /// Every component, the services publishing and consuming events
+    /// through the NATS server at `nats_url`.
+    pub async fn start_with_events(nats_url: &str) -> Self {
+        let events = [("NATS_URL", nats_url)];
+        Self::start_services_with(&[], &events, &events).await
+    }
+
+    async fn start_services_with(
+        gateway_vars: &[(&str, &str)],
+        service_vars: &[(&str, &str)],
+        order_vars: &[(&str, &str)],
+    ) -> Self {
         let db = TestDb::new().await;
-        let product = spawn_product(&db, &[]).await;
-        let cart = spawn_cart(&db, &product, &[]).await;
+        let product = spawn_product(&db, service_vars).await;
+        let cart = spawn_cart(&db, &product, service_vars).await;
         let order = spawn_order(&db, &cart, &product, order_vars).await;
         let backends = [
             (Component::Product, &product),

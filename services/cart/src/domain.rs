@@ -60,6 +60,9 @@ pub struct Line {
     pub product_id: Uuid,
     /// Units, 1..=99.
     pub quantity: i32,
+    /// The unit price when the line was added, once the product's price
+    /// changed (a `shop.product.price_changed` event).
+    pub previous_unit_price_minor: Option<i64>,
 }
 
 /// A product as product-service sells it now.
@@ -91,6 +94,8 @@ pub struct PricedLine {
     pub quantity: i64,
     /// quantity × unit price.
     pub line_total_minor: i64,
+    /// The unit price the line was added at, when it is not the price now.
+    pub previous_unit_price_minor: Option<i64>,
 }
 
 /// Prices `lines` with `products` (by id). A line whose product the catalog
@@ -113,6 +118,9 @@ pub fn price(lines: &[Line], products: &HashMap<Uuid, Product>) -> Result<Priced
             product: product.clone(),
             quantity,
             line_total_minor,
+            previous_unit_price_minor: line
+                .previous_unit_price_minor
+                .filter(|previous| *previous != product.unit_price_minor),
         });
     }
     if cart
@@ -191,6 +199,7 @@ mod tests {
         Line {
             product_id: Uuid::from_u128(n),
             quantity,
+            previous_unit_price_minor: None,
         }
     }
 

@@ -107,6 +107,7 @@ impl CartApi {
             bought.push(Line {
                 product_id: validate::uuid("items.product_id", &item.product_id)?,
                 quantity: domain::purchased_quantity(item.quantity)?,
+                previous_unit_price_minor: None,
             });
         }
         self.store
@@ -183,6 +184,7 @@ fn to_pb(user_id: String, cart: PricedCart) -> pb::Cart {
                 quantity: line.quantity,
                 unit_price_minor: line.product.unit_price_minor,
                 line_total_minor: line.line_total_minor,
+                previous_unit_price_minor: line.previous_unit_price_minor,
             })
             .collect(),
         currency: cart.currency,

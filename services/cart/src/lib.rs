@@ -8,6 +8,7 @@
 mod catalog;
 mod domain;
 mod error;
+mod events;
 mod grpc;
 mod store;
 #[cfg(feature = "test-util")]
@@ -103,8 +104,16 @@ pub async fn run(
         Store::new(pool.clone()),
         Catalog::new(product, config.downstream),
     );
+    let consumer = config.common.nats_url.clone().map(|url| {
+        shop_runtime::events::consumer::spawn(
+            url,
+            pool.clone(),
+            events::PRICE_CHANGES,
+            events::PriceChanges,
+        )
+    });
     let routes = Routes::new(CartServiceServer::new(api));
-    Ok(SERVICE
+    let result = SERVICE
         .serve(
             &config.common,
             routes,
@@ -113,5 +122,9 @@ pub async fn run(
             admin_listener,
             shutdown,
         )
-        .await?)
+        .await;
+    if let Some(consumer) = consumer {
+        consumer.abort();
+    }
+    Ok(result?)
 }

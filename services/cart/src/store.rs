@@ -42,7 +42,7 @@ impl Store {
     pub async fn lines(&self, user_id: &str) -> Result<Vec<Line>> {
         let lines = sqlx::query_as!(
             Line,
-            "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY added_at, product_id",
+            "SELECT product_id, quantity, previous_unit_price_minor FROM cart_items WHERE user_id = $1 ORDER BY added_at, product_id",
             user_id
         )
         .fetch_all(&self.pool)

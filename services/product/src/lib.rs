@@ -108,6 +108,7 @@ pub async fn run(
         }
     }
     let sweeper = tokio::spawn(expire_reservations(store.clone(), config.sweep_interval));
+    let relay = config.common.spawn_relay(COMPONENT, &pool);
 
     let api = ProductApi::new(
         store,
@@ -126,6 +127,9 @@ pub async fn run(
         )
         .await;
     sweeper.abort();
+    if let Some(relay) = relay {
+        relay.abort();
+    }
     Ok(result?)
 }
 

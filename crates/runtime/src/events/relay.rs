@@ -2,10 +2,10 @@
 //! least once, and marks what JetStream acknowledged.
 //!
 //! One relay runs per service across replicas: each replica's relay tries
-//! a session advisory lock on a connection of its own and relays only
-//! while it holds it (another replica takes over within a poll interval
-//! when the holder dies, as PostgreSQL drops its lock with its
-//! connection). A batch is read oldest first, published pipelined (every
+//! a session advisory lock on a connection it keeps out of its pool (and
+//! within the pool's budget) and relays only while it holds it (another
+//! replica takes over within a poll interval when the holder dies, as
+//! PostgreSQL drops its lock with its connection). A batch is read oldest first, published pipelined (every
 //! publish sent, then every acknowledgement awaited), and marked published
 //! in one statement. A failed batch is retried forever with a backoff, its
 //! rows' `attempts` and `last_error` recorded, so nothing is parked
@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::{Connection as _, PgConnection, PgPool, Row as _};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection as _, PgPool, Postgres, Row as _};
 use uuid::Uuid;
 
 /// How the relay of one service runs.
@@ -48,12 +49,10 @@ impl RelayConfig {
 
 /// Connects to the broker at `nats_url` (retrying until it answers, so a
 /// broker that is down delays events, never the service) and runs the
-/// relay of `component` over `pool`; `lock_url` opens the leader lock's
-/// connection. Abort the task to stop it.
+/// relay of `component` over `pool`. Abort the task to stop it.
 pub fn spawn(
     nats_url: String,
     pool: PgPool,
-    lock_url: String,
     component: &'static str,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -70,7 +69,6 @@ pub fn spawn(
         };
         run(
             pool,
-            lock_url,
             js,
             RelayConfig::new(component),
             std::future::pending(),
@@ -90,22 +88,20 @@ struct Pending {
 }
 
 /// Runs the relay of `config.component` over `pool` into `js` until
-/// `shutdown` completes. `connect_lock` opens the connection that holds
-/// the leader lock (the pool's URL).
+/// `shutdown` completes.
 pub async fn run(
     pool: PgPool,
-    lock_url: String,
     js: jetstream::Context,
     config: RelayConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
     let key = lock_key(config.component);
-    let mut leader: Option<PgConnection> = None;
+    let mut leader: Option<PoolConnection<Postgres>> = None;
     let mut backoff = config.backoff;
     loop {
         if leader.is_none() {
-            leader = try_lead(&lock_url, key).await;
+            leader = try_lead(&pool, key).await;
         }
         let pause = match &leader {
             None => config.idle * 10,
@@ -122,11 +118,12 @@ pub async fn run(
                     tracing::warn!(component = config.component, %error, "outbox batch not published; retrying");
                     metrics::counter!("outbox_publish_errors_total", "service" => config.component)
                         .increment(1);
-                    // The lock's connection may be the one that failed.
+                    // The lock's connection may be the one that failed:
+                    // closed, not returned to the pool.
                     if let Some(conn) = &mut leader
                         && conn.ping().await.is_err()
                     {
-                        leader = None;
+                        drop(leader.take().map(PoolConnection::detach));
                     }
                     let pause = backoff;
                     backoff = (backoff * 2).min(config.max_backoff);
@@ -147,12 +144,13 @@ fn lock_key(component: &str) -> i64 {
     i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
-/// A connection holding the relay's lock, or None when another replica holds it.
-async fn try_lead(url: &str, key: i64) -> Option<PgConnection> {
-    let mut conn = PgConnection::connect(url).await.ok()?;
+/// A connection holding the relay's lock, or None when another replica
+/// holds it (the connection then goes back to the pool, holding nothing).
+async fn try_lead(pool: &PgPool, key: i64) -> Option<PoolConnection<Postgres>> {
+    let mut conn = pool.acquire().await.ok()?;
     let won: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(key)
-        .fetch_one(&mut conn)
+        .fetch_one(&mut *conn)
         .await
         .ok()?;
     won.then_some(conn)

@@ -89,14 +89,8 @@ impl CommonConfig {
         component: &'static str,
         pool: &sqlx::PgPool,
     ) -> Option<tokio::task::JoinHandle<()>> {
-        use secrecy::ExposeSecret as _;
         let url = self.nats_url.clone()?;
-        Some(crate::events::relay::spawn(
-            url,
-            pool.clone(),
-            self.database_url.expose_secret().to_string(),
-            component,
-        ))
+        Some(crate::events::relay::spawn(url, pool.clone(), component))
     }
 
     /// The main and admin addresses, for [`crate::serve_from_env`].

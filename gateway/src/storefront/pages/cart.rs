@@ -115,7 +115,12 @@ pub(crate) async fn cart_page(
                         @for line in &cart.items {
                             tr data-sku=(line.sku) {
                                 td { a href={ "/products/" (line.product_id) } { (line.name) } }
-                                td { (money(line.unit_price_cents, &cart.currency)) }
+                                td {
+                                    (money(line.unit_price_cents, &cart.currency))
+                                    @if let Some(previous) = line.previous_unit_price_cents {
+                                        " " span.was { "was " (money(previous, &cart.currency)) }
+                                    }
+                                }
                                 td {
                                     form.inline method="post" action="/cart/update" {
                                         input type="hidden" name="csrf" value=(csrf);

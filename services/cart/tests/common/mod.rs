@@ -20,9 +20,14 @@ pub struct Harness {
 
 /// Starts product- and cart-service on a fresh database.
 pub async fn start() -> Harness {
+    start_with(&[]).await
+}
+
+/// [`start`], with `vars` added to both services' variables.
+pub async fn start_with(vars: &[(&str, &str)]) -> Harness {
     let db = TestDb::new().await;
-    let product = product_service::test_util::spawn_product(&db, &[]).await;
-    let cart_service = cart_service::test_util::spawn_cart(&db, &product, &[]).await;
+    let product = product_service::test_util::spawn_product(&db, vars).await;
+    let cart_service = cart_service::test_util::spawn_cart(&db, &product, vars).await;
     let products = ProductServiceClient::connect(product.url()).await.unwrap();
     let cart = CartServiceClient::connect(cart_service.url())
         .await

@@ -181,10 +181,19 @@ impl Store {
         Ok(row)
     }
 
-    /// Changes the fields set in `patch`.
+    /// Changes the fields set in `patch`; a changed price or currency is
+    /// a `shop.product.price_changed` event, in the same transaction.
     #[sql("product.update")]
     pub async fn update(&self, id: Uuid, patch: &ProductPatch) -> Result<Product> {
-        sqlx::query_as!(
+        let mut tx = self.pool.begin().await?;
+        let before = sqlx::query!(
+            "SELECT unit_price_minor, currency FROM products WHERE id = $1 FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| product_not_found(id))?;
+        let product = sqlx::query_as!(
             Product,
             r#"
             UPDATE products SET
@@ -209,10 +218,29 @@ impl Store {
             patch.unit_price_minor,
             patch.currency.as_ref().map(|c| c.as_str()),
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .on_constraint(SKU_TAKEN, || Error::SkuTaken)?
-        .ok_or_else(|| product_not_found(id))
+        .ok_or_else(|| product_not_found(id))?;
+        if product.unit_price_minor != before.unit_price_minor
+            || product.currency != before.currency
+        {
+            let event = shop_proto::events::PriceChanged {
+                product_id: id.to_string(),
+                previous_unit_price_minor: before.unit_price_minor,
+                unit_price_minor: product.unit_price_minor,
+                currency: product.currency.clone(),
+            };
+            shop_runtime::events::outbox::record(
+                &mut tx,
+                shop_runtime::events::Topic::PriceChanged,
+                &event.product_id,
+                &event,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(product)
     }
 
     /// Restocks or writes off, in one conditional update that can never take

@@ -1,0 +1,336 @@
+//! Consumers: durable pull consumers whose handler runs in a database
+//! transaction that also records the event in an inbox, so an effect
+//! happens once however often a message arrives.
+//!
+//! For each message, in order:
+//! 1. `INSERT INTO inbox (consumer, event_id) … ON CONFLICT DO NOTHING`:
+//!    an event already recorded is a duplicate, acknowledged untouched;
+//! 2. the handler, on the same transaction;
+//! 3. commit, then acknowledge: a crash before the commit redelivers and
+//!    the handler runs again from scratch; a crash after it redelivers and
+//!    the inbox drops the copy.
+//!
+//! A handler's transient error rolls back and asks for redelivery after a
+//! backoff ([`ConsumerSpec::backoff`]); a message that still fails after
+//! [`ConsumerSpec::max_deliver`] deliveries, or that cannot be read at all
+//! (a poison message), is published to the `DLQ` stream
+//! (`shop.dlq.<consumer>`, with its headers, subject and the error) and
+//! terminated, so the messages after it go on. The consumer's span
+//! continues the producer's trace (`traceparent`).
+//!
+//! Each consumer's schema has the inbox:
+//!
+//! ```sql
+//! CREATE TABLE inbox (
+//!     consumer    text        NOT NULL,
+//!     event_id    uuid        NOT NULL,
+//!     received_at timestamptz NOT NULL DEFAULT now(),
+//!     PRIMARY KEY (consumer, event_id)
+//! );
+//! ```
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
+use sqlx::{PgConnection, PgPool};
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use super::{Stream, Topic};
+
+/// A consumer: its durable name, what it reads and how it retries.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// Durable name, also the inbox's `consumer` and the DLQ subject's
+    /// last token (`cart-price-changes`).
+    pub name: &'static str,
+    /// The component that consumes (spans, metrics).
+    pub component: &'static str,
+    /// The stream it reads.
+    pub stream: Stream,
+    /// The topics it handles (its filter subjects).
+    pub topics: &'static [Topic],
+    /// Deliveries before a failing message goes to the DLQ.
+    pub max_deliver: i64,
+    /// Pause before the n-th redelivery (the last one repeats).
+    pub backoff: &'static [Duration],
+}
+
+/// The default redelivery schedule: 100 ms, 1 s, 5 s, then 10 s.
+pub const BACKOFF: &[Duration] = &[
+    Duration::from_millis(100),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+];
+
+/// An event as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The event id (`ce-id`).
+    pub id: Uuid,
+    /// Its topic.
+    pub topic: Topic,
+    /// What it is about (`ce-subject`: an order id, a product id).
+    pub subject: String,
+    /// When the producer committed it (`ce-time`).
+    pub time: Option<DateTime<Utc>>,
+    /// The protobuf message.
+    pub payload: bytes::Bytes,
+}
+
+/// Why a handler did not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// It may pass (the database is busy): redeliver after a backoff.
+    #[error("{0}")]
+    Transient(String),
+    /// It never will (the payload does not decode): to the DLQ at once.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Transient(e.to_string())
+    }
+}
+
+impl From<prost::DecodeError> for HandlerError {
+    fn from(e: prost::DecodeError) -> Self {
+        Self::Permanent(format!("undecodable payload: {e}"))
+    }
+}
+
+/// What a consumer does with an event, on the transaction that records it.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `event` on `conn`; the inbox row is already on it.
+    fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &Delivery,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Creates or updates the durable consumer of `spec` on `js`.
+pub async fn durable(
+    js: &jetstream::Context,
+    spec: &ConsumerSpec,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, async_nats::Error> {
+    let stream = js.get_stream(spec.stream.name()).await?;
+    let config = pull::Config {
+        durable_name: Some(spec.name.into()),
+        filter_subjects: spec.topics.iter().map(|t| t.subject().into()).collect(),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        // Redelivery is ours to count: past max_deliver it goes to the DLQ.
+        max_deliver: -1,
+        ..Default::default()
+    };
+    Ok(stream.create_consumer(config).await?)
+}
+
+/// Connects to `nats_url` (retrying until it answers) and runs the consumer
+/// of `spec` over `pool` with `handler`. Abort the task to stop it.
+pub fn spawn<H: Handler>(
+    nats_url: String,
+    pool: PgPool,
+    spec: ConsumerSpec,
+    handler: H,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match super::connect(&nats_url, spec.component).await {
+                Ok(js) => match run(&js, &pool, &spec, &handler).await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        tracing::warn!(consumer = spec.name, %error, "consumer stopped; restarting")
+                    }
+                },
+                Err(error) => {
+                    tracing::warn!(consumer = spec.name, %error, "event broker unreachable; retrying")
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    })
+}
+
+/// Pulls and handles messages until the connection fails.
+pub async fn run<H: Handler>(
+    js: &jetstream::Context,
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    handler: &H,
+) -> Result<(), async_nats::Error> {
+    let consumer = durable(js, spec).await?;
+    loop {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(100)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await?;
+        while let Some(message) = batch.next().await {
+            let message = message?;
+            handle_one(js, pool, spec, handler, &message).await?;
+        }
+    }
+}
+
+/// Handles one message: inbox, handler, commit, then the acknowledgement.
+async fn handle_one<H: Handler>(
+    js: &jetstream::Context,
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    handler: &H,
+    message: &jetstream::Message,
+) -> Result<(), async_nats::Error> {
+    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+    let span = tracing::info_span!(
+        "event.consume",
+        otel.name = %format!("consume {}", message.subject),
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.destination.name = %message.subject,
+        messaging.consumer.group.name = spec.name,
+    );
+    crate::telemetry::continue_trace(&span, &trace_headers(message), spec.component);
+    let outcome = async {
+        let delivery = match parse(message) {
+            Ok(delivery) => delivery,
+            Err(error) => return Err(HandlerError::Permanent(error)),
+        };
+        let mut tx = pool.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(spec.name)
+        .bind(delivery.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(Outcome::Duplicate);
+        }
+        handler.handle(&mut tx, &delivery).await?;
+        tx.commit().await?;
+        if let Some(time) = delivery.time {
+            let latency = (Utc::now() - time).to_std().unwrap_or_default();
+            metrics::histogram!("event_latency_seconds", "consumer" => spec.name)
+                .record(latency.as_secs_f64());
+        }
+        Ok(Outcome::Applied)
+    }
+    .instrument(span.clone())
+    .await;
+    let count = |outcome: &'static str| {
+        metrics::counter!("events_consumed_total", "consumer" => spec.name, "outcome" => outcome)
+            .increment(1);
+    };
+    if delivered > 1 {
+        metrics::counter!("event_redeliveries_total", "consumer" => spec.name).increment(1);
+    }
+    match outcome {
+        Ok(Outcome::Applied) => {
+            count("applied");
+            message.ack().await
+        }
+        Ok(Outcome::Duplicate) => {
+            count("duplicate");
+            message.ack().await
+        }
+        Err(HandlerError::Transient(error)) if delivered < spec.max_deliver => {
+            count("retried");
+            let _enter = span.enter();
+            tracing::warn!(consumer = spec.name, delivered, %error, "event not applied; redelivering");
+            let index = usize::try_from(delivered - 1).unwrap_or(0);
+            let pause = spec.backoff[index.min(spec.backoff.len() - 1)];
+            message.ack_with(AckKind::Nak(Some(pause))).await
+        }
+        Err(error) => {
+            count("dead_lettered");
+            let _enter = span.enter();
+            tracing::error!(consumer = spec.name, delivered, %error, "event dead-lettered");
+            dead_letter(js, spec, message, &error.to_string()).await?;
+            message.ack_with(AckKind::Term).await
+        }
+    }
+}
+
+/// What became of a message.
+enum Outcome {
+    Applied,
+    Duplicate,
+}
+
+/// The DLQ subject of a consumer.
+pub fn dlq_subject(consumer: &str) -> String {
+    format!("shop.dlq.{consumer}")
+}
+
+/// Publishes `message` to the DLQ with why, and awaits the broker's
+/// acknowledgement (only then is the original terminated).
+async fn dead_letter(
+    js: &jetstream::Context,
+    spec: &ConsumerSpec,
+    message: &jetstream::Message,
+    error: &str,
+) -> Result<(), async_nats::Error> {
+    let mut headers = message.headers.clone().unwrap_or_default();
+    headers.insert("shop-dlq-subject", message.subject.as_str());
+    headers.insert("shop-dlq-consumer", spec.name);
+    headers.insert("shop-dlq-error", error);
+    // A new id: the original's was taken by its own stream's dedupe.
+    headers.insert("Nats-Msg-Id", Uuid::new_v4().to_string().as_str());
+    js.publish_with_headers(dlq_subject(spec.name), headers, message.payload.clone())
+        .await?
+        .await?;
+    Ok(())
+}
+
+/// The event a message carries, from its CloudEvents headers.
+fn parse(message: &jetstream::Message) -> Result<Delivery, String> {
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str().to_string())
+    };
+    let id = header("ce-id")
+        .and_then(|id| Uuid::parse_str(&id).ok())
+        .ok_or("no ce-id, or not a UUID")?;
+    let topic = header("ce-type")
+        .and_then(|t| Topic::from_subject(&t))
+        .ok_or("no ce-type, or one this shop does not publish")?;
+    Ok(Delivery {
+        id,
+        topic,
+        subject: header("ce-subject").unwrap_or_default(),
+        time: header("ce-time")
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)),
+        payload: message.payload.clone(),
+    })
+}
+
+/// The message's `traceparent`, as the headers `continue_trace` reads.
+fn trace_headers(message: &jetstream::Message) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    if let Some(value) = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("traceparent"))
+        .and_then(|v| http::HeaderValue::from_str(v.as_str()).ok())
+    {
+        headers.insert("traceparent", value);
+    }
+    headers
+}
