@@ -5,6 +5,7 @@
 //! `--database-url` names a server to use.
 
 mod components;
+mod events;
 mod faults;
 mod up;
 
@@ -52,6 +53,9 @@ enum Command {
     /// Inject faults into a running stack, live: list, set, add, clear
     /// (latency, error statuses, aborted calls, failed readiness).
     Faults(faults::FaultsArgs),
+    /// The event flow of a running stack (NATS_URL): status, dlq, redrive,
+    /// replay --consumer NAME --since TIME.
+    Events(events::EventsArgs),
     /// Make a throw-away CA and a certificate per component for mutual TLS
     /// (compose, Kubernetes): DIR/ca.pem, DIR/<component>.pem and .key.
     Certs {
@@ -84,6 +88,13 @@ async fn main() -> ExitCode {
             let serving = components::serve_from_env(component, env);
             shop_runtime::main_entry(component.name(), serving).await
         }
+        Command::Events(args) => match events::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shop events: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Certs {
             dir,
             names,

@@ -170,3 +170,101 @@ async fn a_poison_message_goes_to_the_dlq_and_later_events_still_flow() {
         "nothing left behind the poison message"
     );
 }
+
+/// A genuine price-change event of `product` straight into the DLQ, as a
+/// consumer that exhausted its deliveries leaves it.
+async fn dead_price_change(js: &jetstream::Context, product: &str, previous: i64, now: i64) {
+    use prost::Message as _;
+    let event = shop_proto::events::PriceChanged {
+        product_id: product.into(),
+        previous_unit_price_minor: previous,
+        unit_price_minor: now,
+        currency: "USD".into(),
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("ce-specversion", "1.0");
+    headers.insert("ce-id", uuid::Uuid::new_v4().to_string().as_str());
+    headers.insert("ce-type", "shop.product.price_changed");
+    headers.insert("ce-subject", product);
+    headers.insert("shop-dlq-subject", "shop.product.price_changed");
+    headers.insert("shop-dlq-consumer", "cart-price-changes");
+    headers.insert("shop-dlq-error", "database unavailable");
+    js.publish_with_headers(
+        "shop.dlq.cart-price-changes",
+        headers,
+        event.encode_to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_redriven_dead_letter_is_applied_and_leaves_the_dlq() {
+    use shop_runtime::events::admin;
+    let nats = NatsServer::start().await.expect("nats-server");
+    let mut h = stack_on(&nats).await;
+    let mug = h.product("MUG", 1200).await;
+    h.add("alice", &mug.id, 1).await.unwrap();
+    let js = jetstream(&nats).await;
+    shop_runtime::events::connect(&nats.url(), "test")
+        .await
+        .unwrap();
+    // The mug was 11.00 before it was 12.00, as the event says.
+    dead_price_change(&js, &mug.id, 1100, 1200).await;
+
+    let letters = admin::dead_letters(&js).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].consumer, "cart-price-changes");
+    assert_eq!(letters[0].error, "database unavailable");
+    assert_eq!(admin::redrive(&js, None).await.unwrap(), 1);
+    wait_for_previous(&mut h, &mug.id, Some(1100)).await;
+    assert!(
+        admin::dead_letters(&js).await.unwrap().is_empty(),
+        "still in the DLQ"
+    );
+}
+
+#[tokio::test]
+async fn a_replay_applies_what_is_missing_and_nothing_twice() {
+    use shop_runtime::events::admin;
+    let nats = NatsServer::start().await.expect("nats-server");
+    let mut h = stack_on(&nats).await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let mug = h.product("MUG", 1200).await;
+    h.add("alice", &mug.id, 1).await.unwrap();
+    set_price(&mut h, &mug.id, 1500).await;
+    wait_for_previous(&mut h, &mug.id, Some(1200)).await;
+    let js = jetstream(&nats).await;
+
+    // Replayed with nothing missing: nothing changes.
+    admin::replay(&js, "cart-price-changes", since)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(applied(&h).await, 1, "applied twice");
+
+    // The cart's database lost the effect and its inbox row (restored from
+    // a backup): the replay brings it back, once.
+    let pool = h.db.admin_pool().await;
+    sqlx::raw_sql(
+        "DELETE FROM cart.inbox; UPDATE cart.cart_items SET previous_unit_price_minor = NULL",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    admin::replay(&js, "cart-price-changes", since)
+        .await
+        .unwrap();
+    wait_for_previous(&mut h, &mug.id, Some(1200)).await;
+    assert_eq!(applied(&h).await, 1);
+    let status = admin::status(&js).await.unwrap();
+    let products = status.iter().find(|s| s.name == "PRODUCTS").unwrap();
+    assert!(
+        products
+            .consumers
+            .iter()
+            .any(|c| c.name == "cart-price-changes")
+    );
+}

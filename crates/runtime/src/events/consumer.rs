@@ -121,6 +121,11 @@ pub async fn durable(
     spec: &ConsumerSpec,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, async_nats::Error> {
     let stream = js.get_stream(spec.stream.name()).await?;
+    // An existing one is kept as it is: `shop events replay` may have
+    // moved its start.
+    if let Ok(existing) = stream.get_consumer(spec.name).await {
+        return Ok(existing);
+    }
     let config = pull::Config {
         durable_name: Some(spec.name.into()),
         filter_subjects: spec.topics.iter().map(|t| t.subject().into()).collect(),

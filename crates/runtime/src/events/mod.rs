@@ -10,6 +10,7 @@
 //! id) within the streams' duplicate window. Every topic is one variant of
 //! [`Topic`], so the compiler lists every place a new one touches.
 
+pub mod admin;
 pub mod consumer;
 pub mod outbox;
 pub mod relay;
