@@ -189,3 +189,57 @@ fn compose_s_tls_file_gives_every_component_its_own_certificate_and_https_addres
         }
     }
 }
+
+#[test]
+fn compose_starts_the_core_alone_and_the_observability_layer_under_its_profile() {
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    // docker-compose 1.29 refuses a top-level `name:`; .env names the
+    // project for every compose instead.
+    assert!(
+        compose["name"].is_null(),
+        "docker-compose.yml: no top-level `name:` (docker-compose 1.29 refuses it)"
+    );
+    let env = std::fs::read_to_string(repo().join(".env")).unwrap();
+    assert!(
+        env.lines().any(|l| l.trim() == "COMPOSE_PROJECT_NAME=shop"),
+        ".env names the compose project `shop`"
+    );
+    let observability = ["otel-collector", "jaeger", "prometheus", "grafana"];
+    let mut core = Vec::new();
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let profiles: Vec<&str> = service["profiles"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str())
+            .collect();
+        if observability.contains(&name) {
+            assert_eq!(
+                profiles,
+                ["observability"],
+                "compose {name}: the observability layer"
+            );
+        } else if name == "loadtest" {
+            assert_eq!(profiles, ["load"], "compose {name}: started on demand");
+        } else {
+            assert!(
+                profiles.is_empty(),
+                "compose {name}: the core, which starts alone"
+            );
+            for (dependency, _) in service["depends_on"].as_mapping().into_iter().flatten() {
+                let dependency = dependency.as_str().unwrap();
+                assert!(
+                    !observability.contains(&dependency),
+                    "compose {name}: the core waits for nothing of the observability layer ({dependency})"
+                );
+            }
+            core.push(name);
+        }
+    }
+    core.sort_unstable();
+    let mut expected: Vec<&str> = components().map(|(name, ..)| name).collect();
+    expected.push("postgres");
+    expected.sort_unstable();
+    assert_eq!(core, expected, "the core: PostgreSQL and every component");
+}
