@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One Dockerfile for every component: `docker build --target product-service .`
-# (or cart-service, order-service, gateway, shop). Multi-stage: dependencies
+# (or cart-service, order-service, fulfillment-service, gateway, shop). Multi-stage: dependencies
 # are cooked in their own cached layer (cargo-chef), queries are checked
 # against the committed .sqlx/ data (no database at build time), protobuf is
 # compiled by protox (no protoc), and each runtime image is distroless,
@@ -22,9 +22,10 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked \
-        -p product-service -p cart-service -p order-service -p gateway -p shop \
+        -p product-service -p cart-service -p order-service -p fulfillment-service -p gateway -p shop \
     && mkdir -p /out \
     && cp target/release/product-service target/release/cart-service target/release/order-service \
+          target/release/fulfillment-service \
           target/release/gateway target/release/shop /out/
 
 # Runtime images: glibc + CA certificates, no shell, uid 65532.
@@ -49,6 +50,12 @@ COPY --from=builder /out/order-service /usr/local/bin/order-service
 EXPOSE 50053 9103
 HEALTHCHECK --interval=5s --timeout=3s --retries=5 CMD ["/usr/local/bin/order-service", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/order-service"]
+
+FROM runtime AS fulfillment-service
+COPY --from=builder /out/fulfillment-service /usr/local/bin/fulfillment-service
+EXPOSE 50054 9104
+HEALTHCHECK --interval=5s --timeout=3s --retries=5 CMD ["/usr/local/bin/fulfillment-service", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/fulfillment-service"]
 
 FROM runtime AS gateway
 COPY --from=builder /out/gateway /usr/local/bin/gateway

@@ -13,7 +13,7 @@ DO $$
 DECLARE
     svc text[];
 BEGIN
-    FOREACH svc SLICE 1 IN ARRAY ARRAY[['product_svc', 'product'], ['cart_svc', 'cart'], ['order_svc', 'orders']] LOOP
+    FOREACH svc SLICE 1 IN ARRAY ARRAY[['product_svc', 'product'], ['cart_svc', 'cart'], ['order_svc', 'orders'], ['fulfillment_svc', 'fulfillment']] LOOP
         BEGIN
             EXECUTE format('CREATE ROLE %I LOGIN', svc[1]);
         EXCEPTION

@@ -4,3 +4,4 @@
 ALTER ROLE product_svc PASSWORD 'product-dev-password'; -- development value
 ALTER ROLE cart_svc PASSWORD 'cart-dev-password'; -- development value
 ALTER ROLE order_svc PASSWORD 'order-dev-password'; -- development value
+ALTER ROLE fulfillment_svc PASSWORD 'fulfillment-dev-password'; -- development value

@@ -20,6 +20,7 @@ pub fn serve_from_env(component: Component, env: Env) -> Serving {
         Component::Product => Box::pin(product_service::serve_from_env(env)),
         Component::Cart => Box::pin(cart_service::serve_from_env(env)),
         Component::Order => Box::pin(order_service::serve_from_env(env)),
+        Component::Fulfillment => Box::pin(fulfillment_service::serve_from_env(env)),
         Component::Gateway => Box::pin(gateway::serve_from_env(env)),
     }
 }
@@ -46,6 +47,10 @@ pub fn spawn(
         Component::Order => {
             let config = order_service::Config::from_env(env)?;
             tokio::spawn(order_service::run(config, listener, admin, shutdown))
+        }
+        Component::Fulfillment => {
+            let config = fulfillment_service::Config::from_env(env)?;
+            tokio::spawn(fulfillment_service::run(config, listener, admin, shutdown))
         }
         Component::Gateway => {
             let config = gateway::Config::from_env(env)?;

@@ -5,7 +5,9 @@
 //!    server named by `--database-url` / `DATABASE_URL` (an administrator URL).
 //! 2. `db/bootstrap.sql`, idempotently, and a fresh password for each
 //!    service role, so each component connects as its own role.
-//! 3. Every component on its port (docs/contract.md), until Ctrl-C or SIGTERM; then
+//! 3. An event broker: `NATS_URL`, or a throw-away NATS server when
+//!    `nats-server` is installed (else events wait in the outboxes).
+//! 4. Every component on its port (docs/contract.md), until Ctrl-C or SIGTERM; then
 //!    all drain together.
 
 use std::collections::HashMap;
@@ -63,6 +65,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     };
     let role_urls = bootstrap(&admin_url).await?;
+    // The event broker: NATS_URL when set, else a throw-away server when
+    // nats-server is installed; without one, events wait in the outboxes.
+    let (nats_url, nats) = match std::env::var("NATS_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => (Some(url), None),
+        None => match shop_natstemp::NatsServer::start().await {
+            Ok(server) => (Some(server.url()), Some(server)),
+            Err(e) => {
+                println!("  events off: {e}");
+                (None, None)
+            }
+        },
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
@@ -87,6 +101,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 format!("{scheme}://{}:{}", args.host, spec.port),
             );
         }
+    }
+    if let Some(url) = &nats_url {
+        shared.insert("NATS_URL".into(), url.clone());
     }
     // Keys nobody else knows, unless the caller set them.
     let random_key = || {
@@ -177,6 +194,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         redact(&admin_url)
     };
     println!("  {:<16} {database}", "database");
+    if let Some(url) = &nats_url {
+        println!("  {:<16} {url}  (`shop events status`)", "events");
+    }
     println!("  Press Ctrl-C to stop.");
     println!();
 
@@ -208,6 +228,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     }
     telemetry.shutdown();
+    if let Some(nats) = nats {
+        nats.stop();
+    }
     if let Some(server) = server {
         server.stop();
         tracing::info!("ephemeral PostgreSQL stopped and removed");

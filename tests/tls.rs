@@ -157,12 +157,17 @@ async fn with_a_certificate_every_listener_and_hop_is_tls_and_a_checkout_works()
     let vars = with(Component::Order, &addrs);
     let order = order_service::test_util::spawn_order(&db, &cart, &product, &borrowed(&vars)).await;
     addrs.push(("ORDER_SERVICE_ADDR", https(order.addr)));
+    let vars = pki.vars(Component::Fulfillment);
+    let fulfillment =
+        fulfillment_service::test_util::spawn_fulfillment(&db, &borrowed(&vars)).await;
+    addrs.push(("FULFILLMENT_SERVICE_ADDR", https(fulfillment.addr)));
     let vars = with(Component::Gateway, &addrs);
     let gateway = gateway::test_util::spawn_gateway(
         &[
             (Component::Product, &product),
             (Component::Cart, &cart),
             (Component::Order, &order),
+            (Component::Fulfillment, &fulfillment),
         ],
         &borrowed(&vars),
     )

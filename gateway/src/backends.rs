@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use shop_proto::cart::cart_service_client::CartServiceClient;
+use shop_proto::fulfillment::fulfillment_service_client::FulfillmentServiceClient;
 use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_runtime::ConfigError;
@@ -145,6 +146,12 @@ impl Backends {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
+    /// fulfillment-service, for the calls of the request `ctx` comes from.
+    pub(crate) fn fulfillment(&self, ctx: &CallContext) -> FulfillmentServiceClient<Stamped> {
+        FulfillmentServiceClient::new(self.stamped(Component::Fulfillment, ctx))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
     /// True when every backend reports SERVING.
     pub(crate) async fn all_serving(&self) -> bool {
         let checks = self.health.iter().map(|(channel, service)| {
@@ -229,6 +236,7 @@ mod tests {
             currency: "USD".into(),
             created_at: Some(prost_types::Timestamp::default()),
             rejection_reason: "r".repeat(64),
+            fulfillment_status: "SHIPPED".into(),
         };
         let page = pb::ListOrdersResponse {
             orders: vec![order; shop_runtime::server::validate::MAX_PAGE_SIZE as usize],

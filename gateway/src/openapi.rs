@@ -19,6 +19,7 @@ use crate::api::{auth, cart, orders, products};
         products::update_product, products::adjust_stock,
         cart::get_cart, cart::add_item, cart::set_item, cart::remove_item, cart::clear_cart,
         orders::place_order, orders::list_orders, orders::get_order, orders::cancel_order,
+        orders::get_shipment,
     ),
     modifiers(&BearerAuth),
     tags(

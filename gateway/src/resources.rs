@@ -111,6 +111,38 @@ impl From<cart::CartItem> for Line {
     }
 }
 
+/// The shipment of an order (fulfillment-service).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Shipment {
+    pub(crate) order_id: String,
+    /// PREPARING, SHIPPED or CANCELLED.
+    pub(crate) status: String,
+    pub(crate) tracking_number: String,
+    /// RFC 3339, UTC.
+    pub(crate) updated_at: String,
+}
+
+impl From<shop_proto::fulfillment::Shipment> for Shipment {
+    fn from(s: shop_proto::fulfillment::Shipment) -> Self {
+        let status = s
+            .status()
+            .as_str_name()
+            .trim_start_matches("SHIPMENT_STATUS_")
+            .to_string();
+        let updated_at = s
+            .updated_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default();
+        Self {
+            order_id: s.order_id,
+            status,
+            tracking_number: s.tracking_number,
+            updated_at,
+        }
+    }
+}
+
 /// An order.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct Order {
@@ -124,6 +156,10 @@ pub(crate) struct Order {
     pub(crate) currency: String,
     /// RFC 3339, UTC.
     pub(crate) created_at: String,
+    /// `SHIPPED` once the order's shipment left (then it can no longer be
+    /// cancelled); absent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) fulfillment_status: Option<String>,
 }
 
 impl From<order::Order> for Order {
@@ -146,6 +182,7 @@ impl From<order::Order> for Order {
             total_cents: o.total_minor,
             currency: o.currency,
             created_at,
+            fulfillment_status: Some(o.fulfillment_status).filter(|s| !s.is_empty()),
         }
     }
 }

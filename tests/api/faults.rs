@@ -212,6 +212,7 @@ async fn shop_faults_schedule_turns_a_scenario_on_then_everything_off_and_ends_c
         ("product-service", &api.stack.product),
         ("cart-service", &api.stack.cart),
         ("order-service", &api.stack.order),
+        ("fulfillment-service", &api.stack.fulfillment),
         ("gateway", &api.stack.gateway),
     ]
     .iter()

@@ -205,3 +205,65 @@ async fn cancelling_an_order_gives_its_stock_back() {
         "the cancelled order's stock came back"
     );
 }
+
+#[tokio::test]
+async fn an_order_s_shipment_appears_once_fulfillment_hears_of_it_for_its_owner_only() {
+    let nats = shop_natstemp::NatsServer::start()
+        .await
+        .expect("nats-server");
+    let api = Api::on(crate::support::Stack::start_with_events(&nats.url()).await);
+    let mug = api.product_in_stock("MUG-SHIP", 1250, 3).await;
+    let shopper = api.shopper_with(&mug, 1).await;
+    let order = api.placed_order(&shopper, "ship-1").await;
+    let path = format!("/api/v1/orders/{}/shipment", order["id"].as_str().unwrap());
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let shipment = loop {
+        let response = api.get(&path, Some(&shopper)).await;
+        if response.status() == StatusCode::OK {
+            break response.json::<Value>().await.unwrap();
+        }
+        assert_eq!(
+            response.status(),
+            StatusCode::NOT_FOUND,
+            "404 until it exists"
+        );
+        assert!(std::time::Instant::now() < deadline, "no shipment");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(shipment["order_id"], order["id"]);
+    assert!(
+        ["PREPARING", "SHIPPED"].contains(&shipment["status"].as_str().unwrap()),
+        "{shipment}"
+    );
+    assert!(
+        shipment["tracking_number"]
+            .as_str()
+            .unwrap()
+            .starts_with("SHP")
+    );
+
+    let stranger = api.guest().await;
+    problem(api.get(&path, Some(&stranger)).await, StatusCode::NOT_FOUND).await;
+
+    // The storefront's order page shows it (its session cookie is the token).
+    let page = api
+        .http
+        .get(format!(
+            "{}/orders/{}",
+            api.base,
+            order["id"].as_str().unwrap()
+        ))
+        .header("cookie", format!("shop_session={shopper}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Shipment:"), "{page}");
+    assert!(
+        page.contains(shipment["tracking_number"].as_str().unwrap()),
+        "{page}"
+    );
+}

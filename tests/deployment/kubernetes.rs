@@ -368,3 +368,38 @@ fn the_mtls_component_gives_every_component_a_certificate_naming_it_and_wires_it
         "prod runs mutual TLS"
     );
 }
+
+#[test]
+fn the_broker_is_reached_by_the_four_services_only_and_runs_three_in_prod() {
+    let policies = documents(&repo().join("k8s/base/network-policies.yaml"));
+    let policy = |name: &str| {
+        policies
+            .iter()
+            .find(|p| p["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("a NetworkPolicy {name}"))
+            .clone()
+    };
+    let services: BTreeSet<String> = shop_topology::services()
+        .map(|c| c.name().to_string())
+        .collect();
+    let nats = policy("nats");
+    let clients: BTreeSet<String> =
+        selected_pods(&Value::Sequence(vec![nats["spec"]["ingress"][0].clone()]));
+    assert_eq!(clients, services, "who may reach the broker's client port");
+    let selected: BTreeSet<String> =
+        policy("nats-clients")["spec"]["podSelector"]["matchExpressions"][0]["values"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+    assert_eq!(selected, services, "whose egress reaches the broker");
+    let config = &documents(&repo().join("k8s/base/config.yaml"))[0];
+    assert_eq!(config["data"]["NATS_URL"], "nats://nats:4222");
+    let prod =
+        std::fs::read_to_string(repo().join("k8s/overlays/prod/kustomization.yaml")).unwrap();
+    let at = prod
+        .find("name: nats }")
+        .expect("the prod overlay patches the broker");
+    assert!(prod[at..].contains("value: 3"), "three servers in prod");
+}

@@ -1,20 +1,22 @@
-//! The whole stack in this process: product, cart, order and the gateway,
-//! each on port 0, on one fresh database.
+//! The whole stack in this process: product, cart, order, fulfillment and
+//! the gateway, each on port 0, on one fresh database.
 
 use cart_service::test_util::spawn_cart;
+use fulfillment_service::test_util::spawn_fulfillment;
 use gateway::test_util::spawn_gateway;
 use order_service::test_util::spawn_order;
 use product_service::test_util::spawn_product;
 use shop_testkit::{Running, TestDb};
 use shop_topology::Component;
 
-/// The four components on one fresh database.
+/// Every component on one fresh database.
 #[derive(Debug)]
 pub struct Stack {
     pub db: TestDb,
     pub product: Running,
     pub cart: Running,
     pub order: Running,
+    pub fulfillment: Running,
     pub gateway: Running,
 }
 
@@ -45,10 +47,12 @@ impl Stack {
         let product = spawn_product(&db, service_vars).await;
         let cart = spawn_cart(&db, &product, service_vars).await;
         let order = spawn_order(&db, &cart, &product, order_vars).await;
+        let fulfillment = spawn_fulfillment(&db, service_vars).await;
         let backends = [
             (Component::Product, &product),
             (Component::Cart, &cart),
             (Component::Order, &order),
+            (Component::Fulfillment, &fulfillment),
         ];
         let gateway = spawn_gateway(&backends, gateway_vars).await;
         Self {
@@ -56,6 +60,7 @@ impl Stack {
             product,
             cart,
             order,
+            fulfillment,
             gateway,
         }
     }

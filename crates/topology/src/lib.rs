@@ -20,6 +20,8 @@ pub enum Component {
     Cart,
     /// order-service: orders and the checkout saga.
     Order,
+    /// fulfillment-service: shipments, made by order events.
+    Fulfillment,
     /// The HTTP gateway: REST API, auth and the storefront.
     Gateway,
 }
@@ -97,6 +99,21 @@ const ORDER: Spec = Spec {
     calls: &[Component::Cart, Component::Product],
 };
 
+const FULFILLMENT: Spec = Spec {
+    name: "fulfillment-service",
+    short: "fulfillment",
+    port: 50054,
+    admin_port: 9104,
+    grpc_service: Some("shop.fulfillment.v1.FulfillmentService"),
+    addr_var: Some("FULFILLMENT_SERVICE_ADDR"),
+    database: Some(Database {
+        schema: "fulfillment",
+        role: "fulfillment_svc",
+    }),
+    // It learns of orders through events, not calls (docs/events.md).
+    calls: &[],
+};
+
 const GATEWAY: Spec = Spec {
     name: "gateway",
     short: "gateway",
@@ -105,15 +122,21 @@ const GATEWAY: Spec = Spec {
     grpc_service: None,
     addr_var: None,
     database: None,
-    calls: &[Component::Product, Component::Cart, Component::Order],
+    calls: &[
+        Component::Product,
+        Component::Cart,
+        Component::Order,
+        Component::Fulfillment,
+    ],
 };
 
 impl Component {
     /// Every component, in start order: each after the ones it calls.
-    pub const ALL: [Component; 4] = [
+    pub const ALL: [Component; 5] = [
         Component::Product,
         Component::Cart,
         Component::Order,
+        Component::Fulfillment,
         Component::Gateway,
     ];
 
@@ -123,6 +146,7 @@ impl Component {
             Component::Product => &PRODUCT,
             Component::Cart => &CART,
             Component::Order => &ORDER,
+            Component::Fulfillment => &FULFILLMENT,
             Component::Gateway => &GATEWAY,
         }
     }

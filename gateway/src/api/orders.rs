@@ -14,7 +14,7 @@ use super::{Params, check_page_size, path_id};
 use crate::auth::User;
 use crate::backends::CallContext;
 use crate::error::{ApiError, ApiResult};
-use crate::resources::{Order, Page};
+use crate::resources::{Order, Page, Shipment};
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -22,6 +22,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/orders", get(list_orders).post(place_order))
         .route("/orders/{id}", get(get_order))
         .route("/orders/{id}/cancel", post(cancel_order))
+        .route("/orders/{id}/shipment", get(get_shipment))
 }
 
 /// Checks out the caller's cart, once per `Idempotency-Key`.
@@ -113,6 +114,30 @@ pub(crate) async fn get_order(
     };
     let order = state.backends.order(&ctx).get_order(request).await?;
     Ok(Json(order.into_inner().into()))
+}
+
+/// The shipment of one of the caller's orders: made by fulfillment-service
+/// once it hears the order was confirmed (an event), so 404 until then.
+#[utoipa::path(get, path = "/api/v1/orders/{id}/shipment", tag = "orders",
+    responses((status = 200, body = Shipment), (status = 400), (status = 404, description = "no shipment yet, or not the caller's order")),
+    security(("bearer" = [])))]
+pub(crate) async fn get_shipment(
+    State(state): State<AppState>,
+    ctx: CallContext,
+    User(user): User,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Shipment>> {
+    let id = path_id(&id)?;
+    let request = shop_proto::fulfillment::GetShipmentRequest {
+        user_id: user.sub,
+        order_id: id.to_string(),
+    };
+    let shipment = state
+        .backends
+        .fulfillment(&ctx)
+        .get_shipment(request)
+        .await?;
+    Ok(Json(shipment.into_inner().into()))
 }
 
 /// Cancels one of the caller's CONFIRMED orders.

@@ -147,5 +147,6 @@ fn to_pb(order: Order) -> pb::Order {
             .rejection_reason
             .map(|r| r.as_str().to_string())
             .unwrap_or_default(),
+        fulfillment_status: order.fulfillment_status.unwrap_or_default(),
     }
 }

@@ -12,6 +12,7 @@
 mod domain;
 mod downstream;
 mod error;
+mod events;
 mod grpc;
 mod saga;
 mod store;
@@ -133,6 +134,14 @@ pub async fn run(
     let (saga, store, pool) = saga(&config).await?;
     let recovery = tokio::spawn(recover_forever(saga.clone(), config.recovery_interval));
     let relay = config.common.spawn_relay(COMPONENT, &pool);
+    let consumer = config.common.nats_url.clone().map(|url| {
+        shop_runtime::events::consumer::spawn(
+            url,
+            pool.clone(),
+            events::SHIPMENTS,
+            events::Shipments,
+        )
+    });
     let api = OrderApi::new(
         saga,
         store,
@@ -150,8 +159,8 @@ pub async fn run(
         )
         .await;
     recovery.abort();
-    if let Some(relay) = relay {
-        relay.abort();
+    for task in [relay, consumer].into_iter().flatten() {
+        task.abort();
     }
     Ok(result?)
 }

@@ -192,6 +192,7 @@ pub const DEVELOPMENT_VALUES: &[&str] = &[
     "product-dev-password",
     "cart-dev-password",
     "order-dev-password",
+    "fulfillment-dev-password",
 ];
 
 /// Whether `value` is one of the [`DEVELOPMENT_VALUES`], or a URL whose

@@ -173,8 +173,13 @@ pub async fn run<H: Handler>(
     spec: &ConsumerSpec,
     handler: &H,
 ) -> Result<(), async_nats::Error> {
-    let consumer = durable(js, spec).await?;
+    let mut consumer = durable(js, spec).await?;
+    let mut reported = std::time::Instant::now() - LAG_EVERY;
     loop {
+        if reported.elapsed() >= LAG_EVERY {
+            report_lag(js, &mut consumer, spec).await;
+            reported = std::time::Instant::now();
+        }
         let mut batch = consumer
             .fetch()
             .max_messages(100)
@@ -184,6 +189,30 @@ pub async fn run<H: Handler>(
         while let Some(message) = batch.next().await {
             let message = message?;
             handle_one(js, pool, spec, handler, &message).await?;
+        }
+    }
+}
+
+/// How often a consumer publishes its lag and the DLQ's depth.
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
+/// `event_consumer_lag` (messages not yet delivered to the consumer) and
+/// `event_dlq_messages` (dead letters of this consumer).
+async fn report_lag(
+    js: &jetstream::Context,
+    consumer: &mut jetstream::consumer::Consumer<pull::Config>,
+    spec: &ConsumerSpec,
+) {
+    if let Ok(info) = consumer.info().await {
+        metrics::gauge!("event_consumer_lag", "consumer" => spec.name).set(info.num_pending as f64);
+    }
+    if let Ok(dlq) = js.get_stream(Stream::Dlq.name()).await {
+        let subject = dlq_subject(spec.name);
+        if let Ok(info) = dlq.info_with_subjects(&subject).await {
+            use futures::TryStreamExt as _;
+            let counts: Vec<(String, usize)> = info.try_collect().await.unwrap_or_default();
+            let dead: usize = counts.iter().map(|(_, n)| n).sum();
+            metrics::gauge!("event_dlq_messages", "consumer" => spec.name).set(dead as f64);
         }
     }
 }

@@ -114,6 +114,9 @@ impl Stream {
 /// than a relay can take to re-send after a crash between publish and mark.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 
+/// Copies of each stream on a JetStream cluster.
+pub const REPLICAS: usize = 3;
+
 /// How long a stream keeps its events (replay reaches this far back).
 pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -127,15 +130,20 @@ pub async fn connect(url: &str, name: &str) -> Result<jetstream::Context, async_
         .await?;
     let js = jetstream::new(client);
     for stream in Stream::ALL {
-        js.get_or_create_stream(jetstream::stream::Config {
+        let config = |replicas| jetstream::stream::Config {
             name: stream.name().into(),
             subjects: vec![stream.subjects().into()],
             storage: jetstream::stream::StorageType::File,
             duplicate_window: DUPLICATE_WINDOW,
             max_age: RETENTION,
+            num_replicas: replicas,
             ..Default::default()
-        })
-        .await?;
+        };
+        // Three copies on a cluster (the prod overlay runs three servers);
+        // a single server refuses replicas, and keeps one.
+        if js.get_or_create_stream(config(REPLICAS)).await.is_err() {
+            js.get_or_create_stream(config(1)).await?;
+        }
     }
     Ok(js)
 }

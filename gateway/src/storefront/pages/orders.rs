@@ -12,7 +12,7 @@ use super::{PageError, PageResult, layout, money};
 use crate::auth::Claims;
 use crate::backends::CallContext;
 use crate::error::ApiError;
-use crate::resources::Order;
+use crate::resources::{Order, Shipment};
 use crate::state::AppState;
 use crate::storefront::session::{check_csrf, csrf_token};
 
@@ -87,12 +87,29 @@ pub(crate) async fn order_page(
         .await?
         .into_inner()
         .into();
+    // The shipment, once fulfillment-service made it; none is no error.
+    let shipment: Option<Shipment> = state
+        .backends
+        .fulfillment(&ctx)
+        .get_shipment(shop_proto::fulfillment::GetShipmentRequest {
+            user_id: claims.sub.clone(),
+            order_id: id.to_string(),
+        })
+        .await
+        .ok()
+        .map(|s| s.into_inner().into());
     let csrf = csrf_token(&state, &claims);
     Ok(layout(
         &order.number,
         html! {
             h1 { "Order " (order.number) }
             p { span class={ "status " (order.status.to_lowercase()) } #status { (order.status) } }
+            @if let Some(shipment) = &shipment {
+                p #shipment {
+                    "Shipment: " span class={ "status " (shipment.status.to_lowercase()) } { (shipment.status) }
+                    " · tracking number " code { (shipment.tracking_number) }
+                }
+            }
             table.lines {
                 thead { tr { th { "Product" } th { "Price" } th { "Quantity" } th { "Total" } } }
                 tbody {
@@ -107,7 +124,7 @@ pub(crate) async fn order_page(
                 }
             }
             p.subtotal { "Total: " strong { (money(order.total_cents, &order.currency)) } }
-            @if order.status == "CONFIRMED" {
+            @if order.status == "CONFIRMED" && order.fulfillment_status.is_none() {
                 form method="post" action={ "/orders/" (order.id) "/cancel" } {
                     input type="hidden" name="csrf" value=(csrf);
                     button type="submit" { "Cancel order" }

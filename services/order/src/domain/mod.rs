@@ -104,6 +104,8 @@ pub struct Order {
     pub stock_requested: bool,
     /// When checkout began.
     pub created_at: DateTime<Utc>,
+    /// `SHIPPED` once fulfillment-service said so; None before.
+    pub fulfillment_status: Option<String>,
 }
 
 impl Order {
@@ -182,6 +184,7 @@ mod tests {
             shortages: vec![],
             stock_requested: false,
             created_at: Utc::now(),
+            fulfillment_status: None,
         };
         assert_eq!(order.display_number(), "SO-000123");
     }

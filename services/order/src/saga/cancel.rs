@@ -16,6 +16,12 @@ impl Saga {
             if order.user_id != user_id {
                 return Err(Error::NotFound);
             }
+            if order.fulfillment_status.is_some() {
+                return Err(Error::FailedPrecondition(format!(
+                    "order {} has shipped; it can no longer be cancelled",
+                    order.display_number()
+                )));
+            }
             return Err(Error::FailedPrecondition(format!(
                 "order {} is {}; only CONFIRMED orders can be cancelled",
                 order.display_number(),

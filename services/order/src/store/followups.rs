@@ -113,14 +113,14 @@ impl Store {
     }
 
     /// CONFIRMED → CANCELLED, enqueueing RETURN_STOCK. Returns false when
-    /// the order was not the user's CONFIRMED order.
+    /// the order was not the user's CONFIRMED, unshipped order.
     #[sql("orders.cancel")]
     pub async fn cancel(&self, id: Uuid, user_id: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query!(
             r#"
             UPDATE orders SET status = 'CANCELLED', updated_at = now()
-            WHERE id = $1 AND user_id = $2 AND status = 'CONFIRMED'
+            WHERE id = $1 AND user_id = $2 AND status = 'CONFIRMED' AND fulfillment_status IS NULL
             "#,
             id,
             user_id

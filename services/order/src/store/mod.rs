@@ -69,6 +69,7 @@ struct Head {
     shortages: Option<serde_json::Value>,
     stock_requested: bool,
     created_at: DateTime<Utc>,
+    fulfillment_status: Option<String>,
 }
 
 impl Store {
@@ -118,7 +119,7 @@ impl Store {
             r#"
             SELECT id, number, user_id, status AS "status: OrderStatus", total_minor, currency,
                    rejection_reason AS "rejection_reason: RejectionReason", shortages,
-                   stock_requested, created_at
+                   stock_requested, created_at, fulfillment_status
             FROM orders WHERE id = $1
             "#,
             id
@@ -145,7 +146,7 @@ impl Store {
             r#"
             SELECT id, number, user_id, status AS "status: OrderStatus", total_minor, currency,
                    rejection_reason AS "rejection_reason: RejectionReason", shortages,
-                   stock_requested, created_at
+                   stock_requested, created_at, fulfillment_status
             FROM orders
             WHERE user_id = $1
               AND rejection_reason IS DISTINCT FROM 'EMPTY_CART'
@@ -206,6 +207,7 @@ impl Store {
                     shortages,
                     stock_requested: h.stock_requested,
                     created_at: h.created_at,
+                    fulfillment_status: h.fulfillment_status,
                 })
             })
             .collect()
