@@ -239,7 +239,71 @@ fn compose_starts_the_core_alone_and_the_observability_layer_under_its_profile()
     }
     core.sort_unstable();
     let mut expected: Vec<&str> = components().map(|(name, ..)| name).collect();
-    expected.push("postgres");
+    expected.extend(["postgres", "nats"]);
     expected.sort_unstable();
-    assert_eq!(core, expected, "the core: PostgreSQL and every component");
+    assert_eq!(
+        core, expected,
+        "the core: PostgreSQL, the event broker and every component"
+    );
+}
+
+#[test]
+fn compose_runs_the_event_broker_with_jetstream_on_a_volume_for_the_services() {
+    let compose = &documents(&repo().join("docker-compose.yml"))[0];
+    let nats = &compose["services"]["nats"];
+    let image = nats["image"].as_str().unwrap();
+    let version = image
+        .strip_prefix("nats:")
+        .expect("the official image, pinned");
+    assert!(
+        version.split('.').count() == 3 && version.split('.').all(|p| p.parse::<u32>().is_ok()),
+        "compose nats: a pinned release, not {image}"
+    );
+    let command: Vec<&str> = nats["command"]
+        .as_sequence()
+        .expect("compose nats: a command")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        command.contains(&"--jetstream"),
+        "compose nats: {command:?}"
+    );
+    let store = command
+        .iter()
+        .position(|a| *a == "--store_dir")
+        .map(|i| command[i + 1])
+        .expect("compose nats: --store_dir");
+    let volumes = format!("{:?}", nats["volumes"]);
+    assert!(
+        volumes.contains(&format!("natsdata:{store}")),
+        "compose nats: the store on the named volume: {volumes}"
+    );
+    assert!(
+        compose["volumes"]
+            .as_mapping()
+            .is_some_and(|v| v.iter().any(|(k, _)| k.as_str() == Some("natsdata"))),
+        "a top-level volume natsdata"
+    );
+    assert_eq!(
+        format!("{:?}", nats["ports"])
+            .matches("127.0.0.1:4222:4222")
+            .count(),
+        1,
+        "compose nats: the client port on this host's loopback only, for `shop events`"
+    );
+    // Every service with an outbox or a consumer talks to it; the gateway
+    // has neither.
+    for name in shop_topology::services().map(Component::name) {
+        let service = &compose["services"][name];
+        assert_eq!(
+            service["environment"]["NATS_URL"], "nats://nats:4222",
+            "compose {name}: NATS_URL"
+        );
+        assert_eq!(
+            service["depends_on"]["nats"]["condition"], "service_started",
+            "compose {name}: started after the broker (not waiting for it: its \
+             relay and consumers connect whenever it answers)"
+        );
+    }
 }
