@@ -72,7 +72,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         None => match shop_natstemp::NatsServer::start().await {
             Ok(server) => (Some(server.url()), Some(server)),
             Err(e) => {
-                println!("  events off: {e}");
+                println!("  {:<20} off: {e}", "events");
                 (None, None)
             }
         },
@@ -153,29 +153,29 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  Shop is running.");
     let gateway = Component::Gateway.spec();
     println!(
-        "  storefront       {scheme}://{}:{}/",
+        "  storefront          {scheme}://{}:{}/",
         args.host, gateway.port
     );
     println!(
-        "  API docs         {scheme}://{}:{}/docs",
+        "  API docs            {scheme}://{}:{}/docs",
         args.host, gateway.port
     );
     if let Some(certs) = &certs {
         println!(
-            "  mutual TLS       on (CA {}; curl --cacert it)",
+            "  mutual TLS          on (CA {}; curl --cacert it)",
             certs.0.join("ca.pem").display()
         );
     }
-    println!("  admin login      admin / {admin_password}");
+    println!("  admin login         admin / {admin_password}");
     println!(
-        "  fault control    on (token in {}; `shop faults` reads it)",
+        "  fault control       on (token in {}; `shop faults` reads it)",
         token_file.0.display()
     );
     for (component, _) in &components {
         let spec = component.spec();
         if spec.grpc_service.is_some() {
             println!(
-                "  {:<16} {}://{}:{}  (admin http://{}:{}/readyz)",
+                "  {:<20} {}://{}:{}  (admin http://{}:{}/readyz)",
                 spec.name,
                 if certs.is_some() { "grpcs" } else { "grpc" },
                 args.host,
@@ -193,9 +193,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     } else {
         redact(&admin_url)
     };
-    println!("  {:<16} {database}", "database");
+    println!("  {:<20} {database}", "database");
     if let Some(url) = &nats_url {
-        println!("  {:<16} {url}  (`shop events status`)", "events");
+        println!("  {:<20} {url}  (`shop events status`)", "events");
     }
     println!("  Press Ctrl-C to stop.");
     println!();
