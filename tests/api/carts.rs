@@ -214,15 +214,6 @@ async fn a_line_whose_price_changed_shows_what_it_was_in_the_cart_and_on_the_car
     assert_eq!(line["previous_unit_price_cents"], 1200);
 
     // The storefront shows it too (its session cookie is the same token).
-    let page = api
-        .http
-        .get(format!("{}/cart", api.base))
-        .header("cookie", format!("shop_session={shopper}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = api.page_as("/cart", &shopper).await;
     assert!(page.contains("was $12.00"), "{page}");
 }

@@ -248,19 +248,11 @@ async fn an_order_s_shipment_appears_once_fulfillment_hears_of_it_for_its_owner_
 
     // The storefront's order page shows it (its session cookie is the token).
     let page = api
-        .http
-        .get(format!(
-            "{}/orders/{}",
-            api.base,
-            order["id"].as_str().unwrap()
-        ))
-        .header("cookie", format!("shop_session={shopper}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page_as(
+            &format!("/orders/{}", order["id"].as_str().unwrap()),
+            &shopper,
+        )
+        .await;
     assert!(page.contains("Shipment:"), "{page}");
     assert!(
         page.contains(shipment["tracking_number"].as_str().unwrap()),

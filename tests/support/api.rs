@@ -169,6 +169,20 @@ impl Api {
         response.json().await.unwrap()
     }
 
+    /// The storefront page at `path` as the visitor whose session is
+    /// `token` (the storefront's cookie holds the same JWT the API takes).
+    pub async fn page_as(&self, path: &str, token: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("shop_session={token}"))
+            .send()
+            .await
+            .expect("gateway answers")
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Polls the gateway's `/readyz` for up to 6 s until it answers `wanted`; the last status.
     pub async fn readiness(&self, wanted: StatusCode) -> StatusCode {
         let url = format!("http://{}/readyz", self.stack.gateway.admin_addr);
