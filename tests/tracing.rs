@@ -1,7 +1,9 @@
 //! One checkout through the gateway makes one trace that runs through every
 //! service it touched, exported over OTLP/gRPC to a receiver inside this
 //! test: the gateway's HTTP span, client and server spans of every gRPC hop
-//! with correct parent links, and SQL spans under the service spans.
+//! with correct parent links, SQL spans under the service spans, and on
+//! through NATS JetStream: fulfillment-service's span for the order's
+//! `shop.order.confirmed` event is in the same trace, under PlaceOrder.
 //!
 //! All components run in this process, installed as `shop up` installs
 //! them: each span is exported with the `service.name` of the component
@@ -103,7 +105,9 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
         .unwrap(),
     );
 
-    let stack = Stack::start(&[]).await;
+    // Events on: the trace goes on through the broker to fulfillment-service.
+    let nats = shop_natstemp::NatsServer::start().await.expect("nats-server");
+    let stack = Stack::start_with_events(&nats.url()).await;
     let base = stack.base_url();
     let http = reqwest::Client::new();
     let login: Value = http
@@ -170,6 +174,7 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
             .iter()
             .any(|s| attribute(s, "http.route").as_deref() == Some("/api/v1/orders"))
             && spans.iter().any(|s| s.name == "cart.remove_purchased")
+            && spans.iter().any(|s| s.name == "consume shop.order.confirmed")
         {
             break;
         }
@@ -285,6 +290,24 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
     assert_eq!(
         attribute(sql("product.reserve"), "db.system").as_deref(),
         Some("postgresql")
+    );
+
+    // Through the broker: fulfillment-service's consumer span continues the
+    // trace from the event's traceparent, under the statement that wrote
+    // the event into the outbox in PlaceOrder's transaction.
+    let consume = trace
+        .iter()
+        .copied()
+        .find(|s| s.name == "consume shop.order.confirmed")
+        .unwrap_or_else(|| panic!("the consumer's span in the trace: {:#?}", names(&trace)));
+    assert_eq!(service_of(consume), "fulfillment-service");
+    assert!(
+        descends_from(consume, place, &by_id),
+        "the consumer runs under PlaceOrder"
+    );
+    assert_eq!(
+        attribute(consume, "messaging.system").as_deref(),
+        Some("nats")
     );
 
     // The span tree of this checkout, for the README's "Observe it".
