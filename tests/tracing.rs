@@ -106,7 +106,9 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
     );
 
     // Events on: the trace goes on through the broker to fulfillment-service.
-    let nats = shop_natstemp::NatsServer::start().await.expect("nats-server");
+    let nats = shop_natstemp::NatsServer::start()
+        .await
+        .expect("nats-server");
     let stack = Stack::start_with_events(&nats.url()).await;
     let base = stack.base_url();
     let http = reqwest::Client::new();
@@ -174,7 +176,9 @@ async fn one_checkout_is_one_trace_through_gateway_order_cart_product_and_sql() 
             .iter()
             .any(|s| attribute(s, "http.route").as_deref() == Some("/api/v1/orders"))
             && spans.iter().any(|s| s.name == "cart.remove_purchased")
-            && spans.iter().any(|s| s.name == "consume shop.order.confirmed")
+            && spans
+                .iter()
+                .any(|s| s.name == "consume shop.order.confirmed")
         {
             break;
         }
