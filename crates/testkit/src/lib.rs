@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use shop_pgtemp::PgServer;
 use shop_runtime::Env;
@@ -319,8 +320,28 @@ pub async fn invariant_violations(db: &TestDb) -> Vec<String> {
 /// [`invariant_violations`] in the database of an administrator URL, for
 /// tests that run their own server.
 pub async fn invariant_violations_at(admin_url: &str) -> Vec<String> {
+    violations_at(admin_url, INVARIANTS_SQL).await
+}
+
+/// The invariants of the event flow (`db/event-invariants.sql`: one
+/// shipment per confirmed order, none live for a cancelled one, every
+/// outbox drained), waited for up to `within` while the relays and
+/// consumers catch up; the violations left then (empty when all hold).
+pub async fn event_invariant_violations(db: &TestDb, within: Duration) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let violations = violations_at(&db.admin_url(), EVENT_INVARIANTS_SQL).await;
+        if violations.is_empty() || tokio::time::Instant::now() >= deadline {
+            return violations;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The rows of an invariant query (`what`, `which`), one line per kind.
+async fn violations_at(admin_url: &str, sql: &'static str) -> Vec<String> {
     let pool = PgPool::connect(admin_url).await.expect("admin connection");
-    let rows: Vec<(String, String)> = sqlx::query_as(INVARIANTS_SQL)
+    let rows: Vec<(String, String)> = sqlx::query_as(sql)
         .fetch_all(&pool)
         .await
         .expect("invariant query");
@@ -341,3 +362,4 @@ pub async fn invariant_violations_at(admin_url: &str) -> Vec<String> {
 /// The invariants as one query of (what, which) rows, one per violation;
 /// `bench/run` runs the same file.
 const INVARIANTS_SQL: &str = include_str!("../../../db/invariants.sql");
+const EVENT_INVARIANTS_SQL: &str = include_str!("../../../db/event-invariants.sql");

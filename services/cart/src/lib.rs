@@ -104,14 +104,9 @@ pub async fn run(
         Store::new(pool.clone()),
         Catalog::new(product, config.downstream),
     );
-    let consumer = config.common.nats_url.clone().map(|url| {
-        shop_runtime::events::consumer::spawn(
-            url,
-            pool.clone(),
-            events::PRICE_CHANGES,
-            events::PriceChanges,
-        )
-    });
+    let consumer = config
+        .common
+        .spawn_consumer(&pool, events::PRICE_CHANGES, events::PriceChanges);
     let routes = Routes::new(CartServiceServer::new(api));
     let result = SERVICE
         .serve(

@@ -99,14 +99,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = SERVICE.connect(&config.common).await?;
     let store = Store::new(pool.clone());
-    let consumer = config.common.nats_url.clone().map(|url| {
-        shop_runtime::events::consumer::spawn(
-            url,
-            pool.clone(),
-            events::ORDER_EVENTS,
-            events::OrderEvents::new(config.ship_after),
-        )
-    });
+    let consumer = config.common.spawn_consumer(
+        &pool,
+        events::ORDER_EVENTS,
+        events::OrderEvents::new(config.ship_after),
+    );
     let shipper = tokio::spawn(events::ship_forever(store.clone(), config.ship_interval));
     let relay = config.common.spawn_relay(COMPONENT, &pool);
     let routes = Routes::new(FulfillmentServiceServer::new(FulfillmentApi::new(store)));

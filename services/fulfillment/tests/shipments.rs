@@ -16,11 +16,10 @@ use shop_proto::product::product_service_client::ProductServiceClient;
 use shop_testkit::{Running, TestDb};
 use tonic::transport::Channel;
 
-const EVENT_INVARIANTS: &str = include_str!("../../../db/event-invariants.sql");
-
 struct Stack {
     db: TestDb,
-    _services: Vec<Running>,
+    /// product, cart, order, fulfillment.
+    services: Vec<Running>,
     products: ProductServiceClient<Channel>,
     carts: CartServiceClient<Channel>,
     orders: OrderServiceClient<Channel>,
@@ -29,20 +28,21 @@ struct Stack {
 
 /// Every service, with events through `nats`; shipments ship after `ship_after` s.
 async fn stack(nats: &NatsServer, ship_after: &str) -> Stack {
+    stack_with(nats, &[("SHIP_AFTER_SECONDS", ship_after)]).await
+}
+
+/// Every service, with events through `nats`; `fulfillment_vars` add to
+/// fulfillment-service's variables.
+async fn stack_with(nats: &NatsServer, fulfillment_vars: &[(&str, &str)]) -> Stack {
     let url = nats.url();
     let events = [("NATS_URL", url.as_str())];
     let db = TestDb::new().await;
     let product = product_service::test_util::spawn_product(&db, &events).await;
     let cart = cart_service::test_util::spawn_cart(&db, &product, &events).await;
     let order = order_service::test_util::spawn_order(&db, &cart, &product, &events).await;
-    let fulfillment = fulfillment_service::test_util::spawn_fulfillment(
-        &db,
-        &[
-            ("NATS_URL", url.as_str()),
-            ("SHIP_AFTER_SECONDS", ship_after),
-        ],
-    )
-    .await;
+    let mut vars = vec![("NATS_URL", url.as_str())];
+    vars.extend_from_slice(fulfillment_vars);
+    let fulfillment = fulfillment_service::test_util::spawn_fulfillment(&db, &vars).await;
     Stack {
         products: ProductServiceClient::connect(product.url()).await.unwrap(),
         carts: CartServiceClient::connect(cart.url()).await.unwrap(),
@@ -51,7 +51,7 @@ async fn stack(nats: &NatsServer, ship_after: &str) -> Stack {
             .await
             .unwrap(),
         db,
-        _services: vec![product, cart, order, fulfillment],
+        services: vec![product, cart, order, fulfillment],
     }
 }
 
@@ -128,19 +128,9 @@ impl Stack {
 
     /// The event invariants, once every outbox drained (bounded wait).
     async fn assert_event_invariants(&self) {
-        let pool = self.db.admin_pool().await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let violations: Vec<(String, String)> = sqlx::query_as(EVENT_INVARIANTS)
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-            if violations.is_empty() {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{violations:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let violations =
+            shop_testkit::event_invariant_violations(&self.db, Duration::from_secs(20)).await;
+        assert!(violations.is_empty(), "{violations:?}");
     }
 }
 
@@ -269,4 +259,110 @@ async fn a_cancel_that_arrives_before_its_confirm_still_cancels_the_shipment() {
         assert!(tokio::time::Instant::now() < deadline, "no shipment");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The fulfillment consumer as the broker sees it: (delivered but not yet
+/// acknowledged, deliveries so far, redeliveries included).
+async fn consumer_state(nats: &NatsServer) -> (usize, usize) {
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_stream("ORDERS")
+        .await
+        .unwrap()
+        .get_consumer("fulfillment-orders")
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap();
+    (
+        info.num_ack_pending,
+        info.delivered.consumer_sequence as usize,
+    )
+}
+
+/// Waits until the broker has the fulfillment consumer's every message
+/// acknowledged, and says how many deliveries that took.
+async fn deliveries_once_all_acknowledged(nats: &NatsServer) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (pending, deliveries) = consumer_state(nats).await;
+        if pending == 0 {
+            return deliveries;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{pending} never acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_killed_after_its_commit_but_before_its_ack_is_redelivered_and_ships_once() {
+    let nats = NatsServer::start().await.expect("nats-server");
+    // Every fresh event: committed, then the consumer dies unacknowledged.
+    let mut s = stack_with(
+        &nats,
+        &[
+            ("SHIP_AFTER_SECONDS", "3600"),
+            ("FAULTS", "crash after event-committed"),
+        ],
+    )
+    .await;
+    let order = s.order("alice").await;
+    s.wait_for(&order, ShipmentStatus::Preparing).await;
+    assert_eq!(
+        consumer_state(&nats).await.0,
+        1,
+        "the commit was never acknowledged"
+    );
+    // After the broker's ack wait the message comes again; the inbox drops it.
+    assert_eq!(
+        deliveries_once_all_acknowledged(&nats).await,
+        2,
+        "one event, delivered twice"
+    );
+    s.assert_event_invariants().await;
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM fulfillment.inbox")
+        .fetch_one(&s.db.admin_pool().await)
+        .await
+        .unwrap();
+    assert_eq!(inbox, 1, "one event, recorded once");
+}
+
+#[tokio::test]
+async fn a_consumer_killed_before_its_commit_applies_the_event_once_when_delivered_again() {
+    let nats = NatsServer::start().await.expect("nats-server");
+    let mut s = stack_with(
+        &nats,
+        &[
+            ("SHIP_AFTER_SECONDS", "3600"),
+            ("FAULTS", "crash after event-handled"),
+        ],
+    )
+    .await;
+    let order = s.order("alice").await;
+    // Handled, rolled back with the dying consumer: nothing to see.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while consumer_state(&nats).await.0 == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let none = s.shipment(&order.user_id, &order.id).await.unwrap_err();
+    assert_eq!(
+        none.code(),
+        tonic::Code::NotFound,
+        "the rolled-back shipment is gone"
+    );
+    // The consumer comes back whole; the broker delivers the event again.
+    let fulfillment = &s.services[3];
+    let cleared = reqwest::Client::new()
+        .delete(format!("http://{}/faults", fulfillment.admin_addr))
+        .bearer_auth(shop_testkit::TEST_FAULTS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(cleared.status().is_success());
+    s.wait_for(&order, ShipmentStatus::Preparing).await;
+    assert!(deliveries_once_all_acknowledged(&nats).await >= 2);
+    s.assert_event_invariants().await;
 }

@@ -134,14 +134,9 @@ pub async fn run(
     let (saga, store, pool) = saga(&config).await?;
     let recovery = tokio::spawn(recover_forever(saga.clone(), config.recovery_interval));
     let relay = config.common.spawn_relay(COMPONENT, &pool);
-    let consumer = config.common.nats_url.clone().map(|url| {
-        shop_runtime::events::consumer::spawn(
-            url,
-            pool.clone(),
-            events::SHIPMENTS,
-            events::Shipments,
-        )
-    });
+    let consumer = config
+        .common
+        .spawn_consumer(&pool, events::SHIPMENTS, events::Shipments);
     let api = OrderApi::new(
         saga,
         store,

@@ -20,6 +20,13 @@ pub const CRASH_STEPS: [&str; 6] = [
     "confirmed",
 ];
 
+/// The steps of an event consumer (`crate::events::consumer`) a `crash
+/// after STEP` fault may name: the handler ran but its transaction did not
+/// commit (`event-handled`), or it committed but the message was never
+/// acknowledged (`event-committed`). The consumer stops there, its
+/// connection dropped, as if its process had died.
+pub const CONSUMER_CRASH_STEPS: [&str; 2] = ["event-handled", "event-committed"];
+
 /// What a fault does to the calls it hits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -38,8 +45,15 @@ pub enum Effect {
     /// Readiness and gRPC health report NOT_SERVING; calls still run.
     Unready,
     /// order-service's checkout stops right after this saga step, as if
-    /// its process had crashed there; recovery finishes the order.
+    /// its process had crashed there, and recovery finishes the order; or
+    /// an event consumer stops after this step of a message
+    /// ([`CONSUMER_CRASH_STEPS`]) and the broker redelivers it.
     Crash(String),
+    /// Each event the relay publishes on the subjects hit is followed by a
+    /// copy that no consumer can read (a new id, a payload that does not
+    /// decode): a poison message, which consumers dead-letter while the
+    /// real event goes on.
+    Poison,
 }
 
 /// Which calls a fault hits.
@@ -168,24 +182,34 @@ impl FromStr for Fault {
             },
             ["abort"] => Effect::Abort,
             ["unready"] => Effect::Unready,
-            ["crash", "after", step] if CRASH_STEPS.contains(step) => {
+            ["crash", "after", step]
+                if CRASH_STEPS.contains(step) || CONSUMER_CRASH_STEPS.contains(step) =>
+            {
                 Effect::Crash((*step).to_string())
             }
             ["crash", "after", _] => {
                 return Err(fail(&format!(
-                    "unknown saga step; one of {}",
-                    CRASH_STEPS.join(", ")
+                    "unknown saga or consumer step; one of {}, {}",
+                    CRASH_STEPS.join(", "),
+                    CONSUMER_CRASH_STEPS.join(", ")
                 )));
             }
+            ["poison"] => Effect::Poison,
             _ => {
                 return Err(fail(
-                    "expected `latency D[..D]`, `error STATUS`, `abort`, `unready` or `crash after STEP`, \
+                    "expected `latency D[..D]`, `error STATUS`, `abort`, `unready`, `crash after STEP` \
+                     or `poison`, \
                      then optionally `on TARGET` and a share such as `20%`",
                 ));
             }
         };
         if matches!(effect, Effect::Unready | Effect::Crash(_)) && target != Target::Served(None) {
             return Err(fail("`unready` and `crash` take no target"));
+        }
+        if effect == Effect::Poison && !matches!(target, Target::Calls(_)) {
+            return Err(fail(
+                "`poison` hits the events this component publishes: `poison on calls to SUBJECT`",
+            ));
         }
         Ok(Fault {
             effect,
@@ -206,6 +230,7 @@ impl fmt::Display for Fault {
             Effect::Abort => f.write_str("abort")?,
             Effect::Unready => f.write_str("unready")?,
             Effect::Crash(step) => write!(f, "crash after {step}")?,
+            Effect::Poison => f.write_str("poison")?,
         }
         match &self.target {
             Target::Served(None) => {}
@@ -248,6 +273,9 @@ mod tests {
             "abort on calls to ReserveStock 5%",
             "unready",
             "crash after reserved",
+            "crash after event-committed 30%",
+            "poison on calls to shop.order.confirmed 20%",
+            "abort on calls to /nats",
         ] {
             let fault: Fault = text.parse().unwrap();
             assert_eq!(fault.to_string(), text);
@@ -264,6 +292,8 @@ mod tests {
             ("unready on GetProduct", "take no target"),
             ("explode", "expected"),
             ("latency 10ms on", "write `on METHOD`"),
+            ("poison", "poison on calls to SUBJECT"),
+            ("poison on GetProduct", "poison on calls to SUBJECT"),
         ] {
             let error = text.parse::<Fault>().unwrap_err();
             assert!(error.message.contains(wrong), "{text}: {error}");
@@ -281,7 +311,8 @@ mod tests {
     #[test]
     fn a_crash_after_a_step_the_saga_does_not_have_is_refused_naming_the_steps() {
         let error = parse_list("crash after reserve").unwrap_err().to_string();
-        assert!(error.contains("unknown saga step"), "{error}");
+        assert!(error.contains("unknown saga or consumer step"), "{error}");
+        assert!(error.contains("event-committed"), "{error}");
         assert!(error.contains("reserved"), "{error}");
         assert!(parse_list("crash after committed").is_ok());
     }

@@ -14,13 +14,18 @@
 //! abort on calls to ReserveStock 5%     5 % of this component's ReserveStock calls are cut
 //! unready                               readiness and gRPC health report NOT_SERVING
 //! crash after reserved                  order-service's saga stops after that step
+//! crash after event-committed 30%       a consumer stops between its commit and its ack
+//! abort on calls to /nats               every publish and fetch fails: the broker is gone
+//! poison on calls to shop.order.confirmed  each such event is followed by an unreadable copy
 //! ```
 //!
 //! Several are separated by `;`. `on X` names a method (`GetProduct`), a
 //! full gRPC path, or a route prefix of the gateway (`/api/v1/orders`);
 //! without it a fault hits every call, never the health checks.
 //! `on calls to X` hits the calls this component makes instead of those it
-//! serves. A percentage is the share of matching calls hit (default 100).
+//! serves; its calls to the event broker are `/nats/publish/SUBJECT` (the
+//! relay) and `/nats/fetch/CONSUMER` (each consumer), so `/nats` names
+//! them all and a subject or consumer name one. A percentage is the share of matching calls hit (default 100).
 //!
 //! With no fault set the cost is one relaxed atomic load per call.
 //!
@@ -37,7 +42,7 @@ mod fault;
 mod server;
 
 pub(crate) use admin::admin_router;
-pub use fault::{CRASH_STEPS, Effect, Fault, ParseError, Target, parse_list};
+pub use fault::{CONSUMER_CRASH_STEPS, CRASH_STEPS, Effect, Fault, ParseError, Target, parse_list};
 pub(crate) use server::ServerFaultsLayer;
 
 #[cfg(test)]
@@ -290,7 +295,16 @@ impl Faults {
         self.any(|f| f.effect == Effect::Unready)
     }
 
-    /// True when a `crash after STEP` fault hits this checkout.
+    /// True when a `poison` fault hits this publish to `path`.
+    pub fn poisons(&self, path: &str) -> bool {
+        self.any(|f| {
+            f.effect == Effect::Poison
+                && matches!(&f.target, Target::Calls(name) if names(name, path))
+                && f.rolls()
+        })
+    }
+
+    /// True when a `crash after STEP` fault hits this checkout or event.
     pub fn crash_after(&self, step: &str) -> bool {
         self.any(|f| matches!(&f.effect, Effect::Crash(s) if s == step) && f.rolls())
     }

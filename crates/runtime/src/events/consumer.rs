@@ -18,6 +18,13 @@
 //! terminated, so the messages after it go on. The consumer's span
 //! continues the producer's trace (`traceparent`).
 //!
+//! A message delivered and never acknowledged (its consumer died) comes
+//! back after [`ACK_WAIT`]. The component's faults reach a consumer as
+//! calls to `/nats/fetch/CONSUMER` (`abort`: the broker is unreachable) and
+//! as `crash after event-handled` / `crash after event-committed`, which
+//! stop it at that step with its connection dropped, as a killed process
+//! would (`shop_runtime::chaos`).
+//!
 //! Each consumer's schema has the inbox:
 //!
 //! ```sql
@@ -40,6 +47,12 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::{Stream, Topic};
+use crate::chaos::Faults;
+
+/// How long the broker waits for an acknowledgement before it delivers a
+/// message again. A handler is one short transaction; one slower than this
+/// is delivered twice and the inbox drops the second.
+pub const ACK_WAIT: Duration = Duration::from_secs(10);
 
 /// A consumer: its durable name, what it reads and how it retries.
 #[derive(Debug, Clone)]
@@ -130,7 +143,7 @@ pub async fn durable(
         durable_name: Some(spec.name.into()),
         filter_subjects: spec.topics.iter().map(|t| t.subject().into()).collect(),
         ack_policy: jetstream::consumer::AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(30),
+        ack_wait: ACK_WAIT,
         // Redelivery is ours to count: past max_deliver it goes to the DLQ.
         max_deliver: -1,
         ..Default::default()
@@ -139,23 +152,29 @@ pub async fn durable(
 }
 
 /// Connects to `nats_url` (retrying until it answers) and runs the consumer
-/// of `spec` over `pool` with `handler`. Abort the task to stop it.
+/// of `spec` over `pool` with `handler`, restarting it whenever it stops.
+/// Abort the task to stop it.
 pub fn spawn<H: Handler>(
     nats_url: String,
     pool: PgPool,
     spec: ConsumerSpec,
     handler: H,
+    faults: Faults,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(200);
+        let first = Duration::from_millis(200);
+        let mut backoff = first;
         loop {
             match super::connect(&nats_url, spec.component).await {
-                Ok(js) => match run(&js, &pool, &spec, &handler).await {
-                    Ok(()) => return,
-                    Err(error) => {
-                        tracing::warn!(consumer = spec.name, %error, "consumer stopped; restarting")
+                Ok(js) => {
+                    backoff = first;
+                    match run(&js, &pool, &spec, &handler, &faults).await {
+                        Ok(()) => return,
+                        Err(error) => {
+                            tracing::warn!(consumer = spec.name, %error, "consumer stopped; restarting")
+                        }
                     }
-                },
+                }
                 Err(error) => {
                     tracing::warn!(consumer = spec.name, %error, "event broker unreachable; retrying")
                 }
@@ -166,19 +185,27 @@ pub fn spawn<H: Handler>(
     })
 }
 
-/// Pulls and handles messages until the connection fails.
+/// Pulls and handles messages until the connection fails (or a fault
+/// stops the consumer).
 pub async fn run<H: Handler>(
     js: &jetstream::Context,
     pool: &PgPool,
     spec: &ConsumerSpec,
     handler: &H,
+    faults: &Faults,
 ) -> Result<(), async_nats::Error> {
     let mut consumer = durable(js, spec).await?;
     let mut reported = std::time::Instant::now() - LAG_EVERY;
+    let fetch_path = format!("/nats/fetch/{}", spec.name);
     loop {
         if reported.elapsed() >= LAG_EVERY {
             report_lag(js, &mut consumer, spec).await;
             reported = std::time::Instant::now();
+        }
+        if let Some(hit) = faults.on_call(&fetch_path)
+            && hit.wait().await.is_some()
+        {
+            return Err(format!("injected fault: broker unreachable for {fetch_path}").into());
         }
         let mut batch = consumer
             .fetch()
@@ -188,7 +215,7 @@ pub async fn run<H: Handler>(
             .await?;
         while let Some(message) = batch.next().await {
             let message = message?;
-            handle_one(js, pool, spec, handler, &message).await?;
+            handle_one(js, pool, spec, handler, faults, &message).await?;
         }
     }
 }
@@ -223,6 +250,7 @@ async fn handle_one<H: Handler>(
     pool: &PgPool,
     spec: &ConsumerSpec,
     handler: &H,
+    faults: &Faults,
     message: &jetstream::Message,
 ) -> Result<(), async_nats::Error> {
     let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
@@ -254,7 +282,13 @@ async fn handle_one<H: Handler>(
             return Ok(Outcome::Duplicate);
         }
         handler.handle(&mut tx, &delivery).await?;
+        if faults.crash_after("event-handled") {
+            return Ok(Outcome::Crashed("event-handled"));
+        }
         tx.commit().await?;
+        if faults.crash_after("event-committed") {
+            return Ok(Outcome::Crashed("event-committed"));
+        }
         if let Some(time) = delivery.time {
             let latency = (Utc::now() - time).to_std().unwrap_or_default();
             metrics::histogram!("event_latency_seconds", "consumer" => spec.name)
@@ -280,6 +314,11 @@ async fn handle_one<H: Handler>(
             count("duplicate");
             message.ack().await
         }
+        Ok(Outcome::Crashed(step)) => {
+            // No acknowledgement, no nak, the connection dropped with the
+            // consumer: the broker delivers the message again after ACK_WAIT.
+            Err(format!("injected fault: consumer crashed after {step}").into())
+        }
         Err(HandlerError::Transient(error)) if delivered < spec.max_deliver => {
             count("retried");
             let _enter = span.enter();
@@ -302,6 +341,8 @@ async fn handle_one<H: Handler>(
 enum Outcome {
     Applied,
     Duplicate,
+    /// A `crash after STEP` fault stopped the consumer there.
+    Crashed(&'static str),
 }
 
 /// The DLQ subject of a consumer.

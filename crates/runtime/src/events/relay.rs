@@ -10,6 +10,11 @@
 //! in one statement. A failed batch is retried forever with a backoff, its
 //! rows' `attempts` and `last_error` recorded, so nothing is parked
 //! silently; the backlog and its age are metrics.
+//!
+//! The component's faults reach the relay as calls to
+//! `/nats/publish/SUBJECT` (`shop_runtime::chaos`): `abort` or `error`
+//! fails the batch as an unreachable broker would, `latency` delays it,
+//! and `poison` follows an event with a copy no consumer can read.
 
 use std::time::Duration;
 
@@ -18,6 +23,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection as _, PgPool, Postgres, Row as _};
 use uuid::Uuid;
+
+use crate::chaos::Faults;
 
 /// How the relay of one service runs.
 #[derive(Debug, Clone)]
@@ -32,6 +39,8 @@ pub struct RelayConfig {
     pub backoff: Duration,
     /// Longest backoff.
     pub max_backoff: Duration,
+    /// The component's faults, for its publishes.
+    pub faults: Faults,
 }
 
 impl RelayConfig {
@@ -43,17 +52,20 @@ impl RelayConfig {
             idle: Duration::from_millis(50),
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            faults: Faults::default(),
         }
     }
 }
 
 /// Connects to the broker at `nats_url` (retrying until it answers, so a
 /// broker that is down delays events, never the service) and runs the
-/// relay of `component` over `pool`. Abort the task to stop it.
+/// relay of `component` over `pool`, with `faults` on its publishes.
+/// Abort the task to stop it.
 pub fn spawn(
     nats_url: String,
     pool: PgPool,
     component: &'static str,
+    faults: Faults,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(200);
@@ -67,13 +79,11 @@ pub fn spawn(
                 }
             }
         };
-        run(
-            pool,
-            js,
-            RelayConfig::new(component),
-            std::future::pending(),
-        )
-        .await;
+        let config = RelayConfig {
+            faults,
+            ..RelayConfig::new(component)
+        };
+        run(pool, js, config, std::future::pending()).await;
     })
 }
 
@@ -185,7 +195,7 @@ async fn relay_batch(
         return Ok(0);
     }
     let ids: Vec<Uuid> = batch.iter().map(|p| p.id).collect();
-    match publish_all(js, config.component, &batch).await {
+    match publish_all(js, config, &batch).await {
         Ok(()) => {
             sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
                 .bind(&ids)
@@ -212,21 +222,53 @@ async fn relay_batch(
 /// Sends every publish of `batch`, then awaits every acknowledgement.
 async fn publish_all(
     js: &jetstream::Context,
-    component: &str,
+    config: &RelayConfig,
     batch: &[Pending],
 ) -> Result<(), async_nats::Error> {
     let mut acks = Vec::with_capacity(batch.len());
     for event in batch {
+        let path = format!("/nats/publish/{}", event.subject);
+        if let Some(hit) = config.faults.on_call(&path)
+            && hit.wait().await.is_some()
+        {
+            return Err(format!("injected fault: broker unreachable for {path}").into());
+        }
         let publish = jetstream::message::PublishMessage::build()
             .payload(event.payload.clone().into())
-            .headers(envelope(event, component))
+            .headers(envelope(event, config.component))
             .message_id(event.id.to_string());
         acks.push(js.send_publish(event.subject.clone(), publish).await?);
+        if config.faults.poisons(&path) {
+            acks.push(publish_poison(js, config.component, event).await?);
+        }
     }
     for ack in acks {
         ack.await?;
     }
     Ok(())
+}
+
+/// Publishes a copy of `event` that no consumer can read: its own id, the
+/// same type and subject, and a payload that is not protobuf (field 0 is
+/// never valid). For the `poison` fault only.
+async fn publish_poison(
+    js: &jetstream::Context,
+    component: &str,
+    event: &Pending,
+) -> Result<jetstream::context::PublishAckFuture, async_nats::Error> {
+    let poison = Pending {
+        id: Uuid::new_v4(),
+        payload: b"\x00\x00 poison: injected fault".to_vec(),
+        subject: event.subject.clone(),
+        aggregate_id: event.aggregate_id.clone(),
+        traceparent: event.traceparent.clone(),
+        created_at: event.created_at,
+    };
+    let publish = jetstream::message::PublishMessage::build()
+        .payload(poison.payload.clone().into())
+        .headers(envelope(&poison, component))
+        .message_id(poison.id.to_string());
+    Ok(js.send_publish(poison.subject.clone(), publish).await?)
 }
 
 /// The CloudEvents binary-mode headers and trace context of `event`.

@@ -90,7 +90,31 @@ impl CommonConfig {
         pool: &sqlx::PgPool,
     ) -> Option<tokio::task::JoinHandle<()>> {
         let url = self.nats_url.clone()?;
-        Some(crate::events::relay::spawn(url, pool.clone(), component))
+        Some(crate::events::relay::spawn(
+            url,
+            pool.clone(),
+            component,
+            self.faults.clone(),
+        ))
+    }
+
+    /// Starts the consumer `spec` with `handler` over `pool` when
+    /// `NATS_URL` is set ([`crate::events::consumer`]), with this
+    /// component's faults on its fetches; abort the task to stop it.
+    pub fn spawn_consumer<H: crate::events::consumer::Handler>(
+        &self,
+        pool: &sqlx::PgPool,
+        spec: crate::events::consumer::ConsumerSpec,
+        handler: H,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let url = self.nats_url.clone()?;
+        Some(crate::events::consumer::spawn(
+            url,
+            pool.clone(),
+            spec,
+            handler,
+            self.faults.clone(),
+        ))
     }
 
     /// The main and admin addresses, for [`crate::serve_from_env`].
