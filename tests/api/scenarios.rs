@@ -2,7 +2,9 @@
 //! stack through the admin ports as `shop faults scenario` does, under a
 //! short load of the request it names: the share of failures and the
 //! latency it promises show, and once it is off and the saga's recovery
-//! has run, the contract's invariants hold.
+//! has run, the contract's invariants hold, and once the events have
+//! caught up, so do the event flow's: one shipment per confirmed order,
+//! every outbox drained, dead letters only where the scenario makes them.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -30,6 +32,9 @@ struct Expect {
     request: String,
     failed_percent: [f64; 2],
     slower_than_ms: Option<u64>,
+    /// The scenario leaves dead letters in the DLQ (and only then are there any).
+    #[serde(default)]
+    dead_letters: bool,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -45,6 +50,7 @@ fn component<'a>(stack: &'a Stack, name: &str) -> &'a Running {
         "product-service" => &stack.product,
         "cart-service" => &stack.cart,
         "order-service" => &stack.order,
+        "fulfillment-service" => &stack.fulfillment,
         "gateway" => &stack.gateway,
         other => panic!("scenario names an unknown component `{other}`"),
     }
@@ -137,11 +143,18 @@ async fn every_named_scenario_shows_its_promised_symptom_and_the_invariants_hold
     for scenario in scenarios() {
         // No auth limit (each checkout is a fresh guest); a recovery that
         // settles within a second of the faults being cleared.
-        let stack = Stack::start_with(
+        // Events on, through a broker of the scenario's own.
+        let nats = shop_natstemp::NatsServer::start()
+            .await
+            .expect("nats-server");
+        let nats_url = nats.url();
+        let stack = Stack::start_services_with(
             &[("AUTH_RATE_LIMIT_PER_MINUTE", "0")],
+            &[("NATS_URL", &nats_url)],
             &[
                 ("RECOVERY_HORIZON_SECONDS", "1"),
                 ("RECOVERY_INTERVAL_MILLIS", "100"),
+                ("NATS_URL", &nats_url),
             ],
         )
         .await;
@@ -174,7 +187,26 @@ async fn every_named_scenario_shows_its_promised_symptom_and_the_invariants_hold
         settled(&api).await;
         let violations = invariant_violations(&api.stack.db).await;
         assert!(violations.is_empty(), "{}: {violations:?}", scenario.name);
+        // The relays back off up to 5 s, a crashed event comes back after
+        // the consumers' 10 s ack wait.
+        let violations =
+            shop_testkit::event_invariant_violations(&api.stack.db, Duration::from_secs(30)).await;
+        assert!(violations.is_empty(), "{}: {violations:?}", scenario.name);
+        let dead = dead_letters(&nats_url).await;
+        assert_eq!(
+            dead > 0,
+            scenario.expect.dead_letters,
+            "{}: {dead} dead letters",
+            scenario.name
+        );
     }
+}
+
+/// Messages in the broker's DLQ stream.
+async fn dead_letters(nats_url: &str) -> u64 {
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url).await.expect("nats"));
+    let mut dlq = js.get_stream("DLQ").await.expect("the DLQ stream");
+    dlq.info().await.expect("DLQ info").state.messages
 }
 
 #[test]
@@ -186,6 +218,7 @@ fn every_scenario_s_faults_parse_and_name_a_component() {
                     "product-service",
                     "cart-service",
                     "order-service",
+                    "fulfillment-service",
                     "gateway"
                 ]
                 .contains(&name.as_str()),

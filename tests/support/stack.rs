@@ -38,7 +38,9 @@ impl Stack {
         Self::start_services_with(&[], &events, &events).await
     }
 
-    async fn start_services_with(
+    /// Every component: `gateway_vars` to the gateway, `service_vars` to
+    /// product, cart and fulfillment, `order_vars` to order-service.
+    pub async fn start_services_with(
         gateway_vars: &[(&str, &str)],
         service_vars: &[(&str, &str)],
         order_vars: &[(&str, &str)],

@@ -366,3 +366,25 @@ async fn a_consumer_killed_before_its_commit_applies_the_event_once_when_deliver
     assert!(deliveries_once_all_acknowledged(&nats).await >= 2);
     s.assert_event_invariants().await;
 }
+
+#[tokio::test]
+async fn the_broker_killed_mid_stream_and_restarted_leaves_one_shipment_per_order() {
+    let mut nats = NatsServer::start().await.expect("nats-server");
+    let mut s = stack(&nats, "3600").await;
+    // Orders keep coming while the broker is SIGKILLed and brought back on
+    // its store: some events were in flight, some waited in the outbox.
+    for i in 0..18 {
+        s.order(&format!("shopper-{i}")).await;
+        match i {
+            5 => nats.kill().await.unwrap(),
+            11 => nats.restart().await.unwrap(),
+            _ => {}
+        }
+    }
+    s.assert_event_invariants().await;
+    let shipments: i64 = sqlx::query_scalar("SELECT count(*) FROM fulfillment.shipments")
+        .fetch_one(&s.db.admin_pool().await)
+        .await
+        .unwrap();
+    assert_eq!(shipments, 18);
+}

@@ -167,8 +167,14 @@ pub fn spawn<H: Handler>(
         loop {
             match super::connect(&nats_url, spec.component).await {
                 Ok(js) => {
-                    backoff = first;
-                    match run(&js, &pool, &spec, &handler, &faults).await {
+                    // A consumer that ran a while restarts after a short pause; one
+                    // that keeps stopping (a broker fault) backs off.
+                    let started = std::time::Instant::now();
+                    let ran = run(&js, &pool, &spec, &handler, &faults).await;
+                    if started.elapsed() > Duration::from_secs(10) {
+                        backoff = first;
+                    }
+                    match ran {
                         Ok(()) => return,
                         Err(error) => {
                             tracing::warn!(consumer = spec.name, %error, "consumer stopped; restarting")
