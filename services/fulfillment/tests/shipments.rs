@@ -177,6 +177,26 @@ async fn a_confirmed_order_gets_one_shipment_that_ships_and_then_cannot_be_cance
     );
     assert!(refused.message().contains("shipped"), "{refused:?}");
     s.assert_event_invariants().await;
+
+    // The freshness SLO reads the event latency as a histogram.
+    let metrics = reqwest::get(format!("http://{}/metrics", s.services[3].admin_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // (Other tests in this process may have counted theirs too.)
+    let within_5s: f64 = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                r#"event_latency_seconds_bucket{consumer="fulfillment-orders",le="5"} "#,
+            )
+        })
+        .unwrap_or_else(|| panic!("no 5 s bucket in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(within_5s >= 1.0, "{metrics}");
 }
 
 #[tokio::test]

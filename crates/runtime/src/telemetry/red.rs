@@ -12,6 +12,13 @@ const DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets of `event_latency_seconds` (producer commit to consumer commit),
+/// from 5 ms to 5 min: the freshness SLO counts events within 5 s, and a
+/// broker outage or a redelivery (10 s ack wait) lands in the tail.
+const EVENT_LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
 /// The process-wide recorder, installed on first use: every component calls
 /// it at start ([`crate::serve_from_env`], [`crate::server::admin::serve`]), since a
 /// metric recorded before the recorder exists is lost. Several services in
@@ -25,6 +32,12 @@ pub fn handle() -> &'static PrometheusHandle {
                 Matcher::Suffix("_duration_seconds".into()),
                 DURATION_BUCKETS,
             )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("event_latency_seconds".into()),
+                    EVENT_LATENCY_BUCKETS,
+                )
+            })
             .and_then(|b| b.install_recorder())
             .expect("the Prometheus recorder is installed once, with valid buckets");
         let upkeep = handle.clone();
