@@ -167,11 +167,15 @@ async fn a_confirmed_checkout_counts_as_a_confirmed_outcome() {
 
 #[tokio::test]
 async fn the_database_pools_are_gauged() {
-    let (_api, _, after, _) = around_a_checkout().await;
+    // A service's admin port gauges its pool as it is scraped (the gateway
+    // has none).
+    let (api, _, _, _) = around_a_checkout().await;
+    let order = scrape(api.stack.order.admin_addr).await;
     assert!(
-        after
+        order
             .iter()
-            .any(|(s, _)| s.starts_with("db_pool_connections")),
+            .any(|(s, _)| s.starts_with("db_pool_connections")
+                && s.contains(r#"service="order-service""#)),
         "pool gauges"
     );
 }

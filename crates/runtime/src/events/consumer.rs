@@ -201,6 +201,16 @@ pub async fn run<H: Handler>(
     faults: &Faults,
 ) -> Result<(), async_nats::Error> {
     let mut consumer = durable(js, spec).await?;
+    // One long-lived pull: the broker pushes up to a batch ahead and the
+    // client asks for more as they are handled, instead of a request per
+    // fetch. Unhandled ones go back after ACK_WAIT if the consumer dies.
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(100)
+        .expires(Duration::from_secs(30))
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await?;
     let mut reported = std::time::Instant::now() - LAG_EVERY;
     let fetch_path = format!("/nats/fetch/{}", spec.name);
     loop {
@@ -213,16 +223,13 @@ pub async fn run<H: Handler>(
         {
             return Err(format!("injected fault: broker unreachable for {fetch_path}").into());
         }
-        let mut batch = consumer
-            .fetch()
-            .max_messages(100)
-            .expires(Duration::from_secs(1))
-            .messages()
-            .await?;
-        while let Some(message) = batch.next().await {
-            let message = message?;
-            handle_one(js, pool, spec, handler, faults, &message).await?;
-        }
+        // Wakes at least every LAG_EVERY while idle, for the lag and faults.
+        let message = match tokio::time::timeout(LAG_EVERY, messages.next()).await {
+            Err(_idle) => continue,
+            Ok(None) => return Err("the broker ended the message stream".into()),
+            Ok(Some(message)) => message?,
+        };
+        handle_one(js, pool, spec, handler, faults, &message).await?;
     }
 }
 

@@ -9,7 +9,7 @@
 //! publish sent, then every acknowledgement awaited), and marked published
 //! in one statement. A failed batch is retried forever with a backoff, its
 //! rows' `attempts` and `last_error` recorded, so nothing is parked
-//! silently; the backlog and its age are metrics.
+//! silently; the backlog and its age are metrics (once a second).
 //!
 //! The component's faults reach the relay as calls to
 //! `/nats/publish/SUBJECT` (`shop_runtime::chaos`): `abort` or `error`
@@ -109,9 +109,14 @@ pub async fn run(
     let key = lock_key(config.component);
     let mut leader: Option<PoolConnection<Postgres>> = None;
     let mut backoff = config.backoff;
+    let mut reported = std::time::Instant::now() - BACKLOG_EVERY;
     loop {
         if leader.is_none() {
             leader = try_lead(&pool, key).await;
+        }
+        if leader.is_some() && reported.elapsed() >= BACKLOG_EVERY {
+            record_backlog(&pool, config.component).await;
+            reported = std::time::Instant::now();
         }
         let pause = match &leader {
             None => config.idle * 10,
@@ -147,6 +152,9 @@ pub async fn run(
         }
     }
 }
+
+/// How often the leader publishes the outbox backlog and its oldest age.
+const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 
 /// The advisory lock key of a service's relay.
 fn lock_key(component: &str) -> i64 {
@@ -190,7 +198,6 @@ async fn relay_batch(
             created_at: row.get("created_at"),
         })
         .collect();
-    record_backlog(pool, config.component).await;
     if batch.is_empty() {
         return Ok(0);
     }
