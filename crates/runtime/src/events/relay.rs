@@ -240,13 +240,9 @@ async fn publish_all(
         {
             return Err(format!("injected fault: broker unreachable for {path}").into());
         }
-        let publish = jetstream::message::PublishMessage::build()
-            .payload(event.payload.clone().into())
-            .headers(envelope(event, config.component))
-            .message_id(event.id.to_string());
-        acks.push(js.send_publish(event.subject.clone(), publish).await?);
+        acks.push(send(js, config.component, event).await?);
         if config.faults.poisons(&path) {
-            acks.push(publish_poison(js, config.component, event).await?);
+            acks.push(send(js, config.component, &poisoned(event)).await?);
         }
     }
     for ack in acks {
@@ -255,27 +251,32 @@ async fn publish_all(
     Ok(())
 }
 
-/// Publishes a copy of `event` that no consumer can read: its own id, the
-/// same type and subject, and a payload that is not protobuf (field 0 is
-/// never valid). For the `poison` fault only.
-async fn publish_poison(
+/// Sends `event` with its envelope and `Nats-Msg-Id`; the acknowledgement
+/// to await.
+async fn send(
     js: &jetstream::Context,
     component: &str,
     event: &Pending,
 ) -> Result<jetstream::context::PublishAckFuture, async_nats::Error> {
-    let poison = Pending {
+    let publish = jetstream::message::PublishMessage::build()
+        .payload(event.payload.clone().into())
+        .headers(envelope(event, component))
+        .message_id(event.id.to_string());
+    Ok(js.send_publish(event.subject.clone(), publish).await?)
+}
+
+/// A copy of `event` that no consumer can read: its own id, the same type
+/// and subject, and a payload that is not protobuf (field 0 is never
+/// valid). For the `poison` fault only.
+fn poisoned(event: &Pending) -> Pending {
+    Pending {
         id: Uuid::new_v4(),
         payload: b"\x00\x00 poison: injected fault".to_vec(),
         subject: event.subject.clone(),
         aggregate_id: event.aggregate_id.clone(),
         traceparent: event.traceparent.clone(),
         created_at: event.created_at,
-    };
-    let publish = jetstream::message::PublishMessage::build()
-        .payload(poison.payload.clone().into())
-        .headers(envelope(&poison, component))
-        .message_id(poison.id.to_string());
-    Ok(js.send_publish(poison.subject.clone(), publish).await?)
+    }
 }
 
 /// The CloudEvents binary-mode headers and trace context of `event`.
