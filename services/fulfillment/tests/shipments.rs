@@ -361,12 +361,31 @@ async fn a_consumer_killed_before_its_commit_applies_the_event_once_when_deliver
     )
     .await;
     let order = s.order("alice").await;
-    // Handled, rolled back with the dying consumer: nothing to see.
+    // Handled, rolled back with the dying consumer: nothing to see. (Only
+    // this test crashes a consumer at this step, so the process-wide
+    // counter is its own.)
+    let fulfillment_admin = s.services[3].admin_addr;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while consumer_state(&nats).await.0 == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "never delivered");
+    loop {
+        let metrics = reqwest::get(format!("http://{fulfillment_admin}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.lines().any(|l| {
+            l.starts_with("event_consumer_crashes_total{") && l.contains(r#"step="event-handled""#)
+        }) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never crashed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(
+        consumer_state(&nats).await.0,
+        1,
+        "delivered, never acknowledged"
+    );
     let none = s.shipment(&order.user_id, &order.id).await.unwrap_err();
     assert_eq!(
         none.code(),

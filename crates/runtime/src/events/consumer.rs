@@ -328,6 +328,8 @@ async fn handle_one<H: Handler>(
             message.ack().await
         }
         Ok(Outcome::Crashed(step)) => {
+            metrics::counter!("event_consumer_crashes_total", "consumer" => spec.name, "step" => step)
+                .increment(1);
             // No acknowledgement, no nak, the connection dropped with the
             // consumer: the broker delivers the message again after ACK_WAIT.
             Err(format!("injected fault: consumer crashed after {step}").into())
