@@ -32,8 +32,18 @@ impl CartApi {
     }
 
     /// The cart as it is now, priced. `known` holds products already fetched.
-    async fn priced(&self, user_id: String, mut known: HashMap<Uuid, Product>) -> Result<pb::Cart> {
+    async fn priced(&self, user_id: String, known: HashMap<Uuid, Product>) -> Result<pb::Cart> {
         let lines = self.store.lines(&user_id).await?;
+        self.price(user_id, lines, known).await
+    }
+
+    /// `lines`, priced. `known` holds products already fetched.
+    async fn price(
+        &self,
+        user_id: String,
+        lines: Vec<Line>,
+        mut known: HashMap<Uuid, Product>,
+    ) -> Result<pb::Cart> {
         let missing: Vec<Uuid> = lines
             .iter()
             .map(|l| l.product_id)
@@ -68,10 +78,11 @@ impl CartApi {
         let product_id = validate::uuid("product_id", &req.product_id)?;
         let quantity = domain::add_quantity(req.quantity)?;
         let (products, currency) = self.check_product(&user_id, product_id).await?;
-        self.store
+        let lines = self
+            .store
             .add(&user_id, product_id, quantity, &currency)
             .await?;
-        self.priced(user_id, products).await
+        self.price(user_id, lines, products).await
     }
 
     async fn set(&self, req: pb::SetItemQuantityRequest) -> Result<pb::Cart> {
@@ -83,10 +94,11 @@ impl CartApi {
             return self.priced(user_id, HashMap::new()).await;
         }
         let (products, currency) = self.check_product(&user_id, product_id).await?;
-        self.store
+        let lines = self
+            .store
             .set(&user_id, product_id, quantity, &currency)
             .await?;
-        self.priced(user_id, products).await
+        self.price(user_id, lines, products).await
     }
 
     async fn remove_purchased(&self, req: pb::RemovePurchasedItemsRequest) -> Result<pb::Cart> {

@@ -40,17 +40,11 @@ impl Store {
     /// The lines of a cart, oldest first.
     #[sql("cart.lines")]
     pub async fn lines(&self, user_id: &str) -> Result<Vec<Line>> {
-        let lines = sqlx::query_as!(
-            Line,
-            "SELECT product_id, quantity, previous_unit_price_minor FROM cart_items WHERE user_id = $1 ORDER BY added_at, product_id",
-            user_id
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(lines)
+        select_lines(&self.pool, user_id).await
     }
 
-    /// Adds `quantity` to a line, creating it when missing.
+    /// Adds `quantity` to a line, creating it when missing; returns the
+    /// cart's lines after the change.
     #[sql("cart.add")]
     pub async fn add(
         &self,
@@ -58,7 +52,7 @@ impl Store {
         product_id: Uuid,
         quantity: i32,
         currency: &CurrencyCheck,
-    ) -> Result<()> {
+    ) -> Result<Vec<Line>> {
         let mut tx = lock_cart(&self.pool, user_id).await?;
         claim_currency(&mut tx, user_id, currency).await?;
         let total = sqlx::query_scalar!(
@@ -83,12 +77,13 @@ impl Store {
                 format!("a line holds at most {MAX_QUANTITY} units"),
             ));
         }
-        check_line_count(&mut tx, user_id).await?;
+        let lines = lines_within_limit(&mut tx, user_id).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(lines)
     }
 
-    /// Sets a line's quantity (1..=99; [`Store::remove`] takes a line out).
+    /// Sets a line's quantity (1..=99; [`Store::remove`] takes a line out);
+    /// returns the cart's lines after the change.
     #[sql("cart.set")]
     pub async fn set(
         &self,
@@ -96,7 +91,7 @@ impl Store {
         product_id: Uuid,
         quantity: i32,
         currency: &CurrencyCheck,
-    ) -> Result<()> {
+    ) -> Result<Vec<Line>> {
         let mut tx = lock_cart(&self.pool, user_id).await?;
         claim_currency(&mut tx, user_id, currency).await?;
         sqlx::query!(
@@ -111,9 +106,9 @@ impl Store {
         .execute(&mut *tx)
         .await
         .on_constraint(QUANTITY_RANGE, quantity_out_of_range)?;
-        check_line_count(&mut tx, user_id).await?;
+        let lines = lines_within_limit(&mut tx, user_id).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(lines)
     }
 
     /// Removes a line; a missing line is not an error.
@@ -171,20 +166,15 @@ impl Store {
         }
         let ids: Vec<Uuid> = bought.iter().map(|l| l.product_id).collect();
         let quantities: Vec<i32> = bought.iter().map(|l| l.quantity).collect();
+        // Lines bought in full go, lines topped up meanwhile keep the extra:
+        // disjoint rows, so one statement does both.
         sqlx::query!(
             r#"
-            DELETE FROM cart_items c
-            USING UNNEST($2::uuid[], $3::int[]) AS b(product_id, qty)
-            WHERE c.user_id = $1 AND c.product_id = b.product_id AND c.quantity <= b.qty
-            "#,
-            user_id,
-            &ids,
-            &quantities,
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!(
-            r#"
+            WITH gone AS (
+                DELETE FROM cart_items c
+                USING UNNEST($2::uuid[], $3::int[]) AS b(product_id, qty)
+                WHERE c.user_id = $1 AND c.product_id = b.product_id AND c.quantity <= b.qty
+            )
             UPDATE cart_items c SET quantity = c.quantity - b.qty
             FROM UNNEST($2::uuid[], $3::int[]) AS b(product_id, qty)
             WHERE c.user_id = $1 AND c.product_id = b.product_id AND c.quantity > b.qty
@@ -256,20 +246,31 @@ async fn claim_currency(
     )))
 }
 
-/// Fails the transaction when the cart now holds more than 50 lines.
-#[sql("cart.check_line_count")]
-async fn check_line_count(tx: &mut Transaction<'_, Postgres>, user_id: &str) -> Result<()> {
-    let lines = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM cart_items WHERE user_id = $1"#,
-        user_id
-    )
-    .fetch_one(&mut **tx)
-    .await?;
-    if lines > MAX_LINES {
+/// The cart's lines, oldest first, read under the cart lock; fails the
+/// transaction when the cart now holds more than 50.
+#[sql("cart.lines_within_limit")]
+async fn lines_within_limit(
+    tx: &mut Transaction<'_, Postgres>,
+    user_id: &str,
+) -> Result<Vec<Line>> {
+    let lines = select_lines(&mut **tx, user_id).await?;
+    if lines.len() > MAX_LINES as usize {
         return Err(Error::invalid(
             "product_id",
             format!("a cart holds at most {MAX_LINES} different products"),
         ));
     }
-    Ok(())
+    Ok(lines)
+}
+
+/// A cart's lines, oldest first.
+async fn select_lines<'e>(db: impl sqlx::PgExecutor<'e>, user_id: &str) -> Result<Vec<Line>> {
+    let lines = sqlx::query_as!(
+        Line,
+        "SELECT product_id, quantity, previous_unit_price_minor FROM cart_items WHERE user_id = $1 ORDER BY added_at, product_id",
+        user_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(lines)
 }

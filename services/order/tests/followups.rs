@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use order_service::test_util::{Hooks, Ran, Step, Worker};
 use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::order::{self as pb, OrderStatus};
@@ -368,13 +370,17 @@ async fn a_checkout_given_up_while_it_runs_is_never_confirmed() {
     });
     gate.reached().await;
 
-    // Its stock is held; now the order is given up (as recovery does): a
-    // RELEASE row on the PENDING order.
+    // Its stock is held; now the order is given up (as recovery's
+    // `mark_release` does): the PENDING order marked `given_up` and a
+    // RELEASE row, together.
     let pool = s.db.admin_pool().await;
-    sqlx::query("INSERT INTO orders.order_followups (order_id, kind) SELECT id, 'RELEASE' FROM orders.orders")
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "WITH given_up AS (UPDATE orders.orders SET given_up = true RETURNING id)
+         INSERT INTO orders.order_followups (order_id, kind) SELECT id, 'RELEASE' FROM given_up",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     gate.resume();
     let err = checkout.await.unwrap().unwrap_err();
 
@@ -386,6 +392,65 @@ async fn a_checkout_given_up_while_it_runs_is_never_confirmed() {
         .await
         .unwrap();
     assert_eq!(left, 0);
+    let replay = s.place("alice", "k").await.unwrap_err();
+    assert_eq!(reason(&replay), "CHECKOUT_INTERRUPTED");
+    s.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_give_up_that_commits_while_the_saga_waits_for_the_order_row_is_seen() {
+    let hooks = Hooks::default();
+    let mut s = quiet_stack(&hooks).await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 3).await;
+    let mut gate = hooks.pause_after(Step::Reserved);
+    let mut orders = s.orders.clone();
+    let checkout = tokio::spawn(async move {
+        orders
+            .place_order(pb::PlaceOrderRequest {
+                user_id: "alice".into(),
+                idempotency_key: "k".into(),
+            })
+            .await
+    });
+    gate.reached().await;
+
+    // A give-up holds the order's row, not yet committed, while the saga
+    // goes on to its conditional update before committing the stock.
+    let pool = s.db.admin_pool().await;
+    let mut give_up = pool.begin().await.unwrap();
+    sqlx::query(
+        "WITH given_up AS (UPDATE orders.orders SET given_up = true, updated_at = now() RETURNING id)
+         INSERT INTO orders.order_followups (order_id, kind) SELECT id, 'RELEASE' FROM given_up",
+    )
+    .execute(&mut *give_up)
+    .await
+    .unwrap();
+    gate.resume();
+    // The saga's update waits for the row's lock...
+    let mut waited = false;
+    for _ in 0..200 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE orders SET%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        waited,
+        "the saga's conditional update waits for the give-up's row lock"
+    );
+    // ...and, once the give-up commits, re-checks the row the give-up wrote.
+    give_up.commit().await.unwrap();
+    let err = checkout.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(s.available(&mug).await, 10);
     let replay = s.place("alice", "k").await.unwrap_err();
     assert_eq!(reason(&replay), "CHECKOUT_INTERRUPTED");
     s.assert_invariants().await;

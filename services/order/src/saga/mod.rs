@@ -36,9 +36,10 @@ use shop_proto::product::ReservationStatus;
 pub enum Step {
     /// The PENDING order is recorded.
     OrderCreated,
-    /// The cart is read and its lines are saved on the order.
+    /// The cart is read; nothing is written yet.
     CartRead,
-    /// The order is marked as asking for stock; ReserveStock is next.
+    /// The cart's lines are saved on the order, marked as asking for
+    /// stock; ReserveStock is next.
     StockRequested,
     /// Stock is held.
     Reserved,
@@ -162,15 +163,16 @@ impl Saga {
             self.store.forget_pending(id).await?;
             return Err(Error::Rejected(RejectionReason::EmptyCart, vec![]));
         }
-        self.store
-            .set_items(id, &cart.items, &cart.currency)
-            .await?;
         self.after(Step::CartRead).await?;
 
         // From here on a reservation may exist, so the order is never deleted.
         // Recovery may have forgotten the order while this request was slow:
-        // then nothing is reserved.
-        if !self.store.request_stock(id).await? {
+        // then nothing is written and nothing reserved.
+        if !self
+            .store
+            .request_stock(id, &cart.items, &cart.currency)
+            .await?
+        {
             return Err(Error::Interrupted);
         }
         self.after(Step::StockRequested).await?;
@@ -229,16 +231,16 @@ impl Saga {
             }
         };
         self.after(Step::Committed).await?;
-        if !self
+        let Some(order) = self
             .store
             .confirm(id, &committed.items, &committed.currency)
             .await?
-        {
+        else {
             return self.settled_elsewhere(id).await;
-        }
+        };
         self.after(Step::Confirmed).await?;
         self.clear_cart_now(id, user_id, &committed.items).await;
-        self.store.get(id).await
+        Ok(order)
     }
 
     /// Another actor settled the order while this one held its reservation:

@@ -1,6 +1,11 @@
-//! The checkout's writes: the lines it read, then PENDING to CONFIRMED or
-//! REJECTED, each a conditional update so the saga and the recovery loop
-//! agree on who settles an order.
+//! The checkout's writes: the lines it read with the ask for stock, then
+//! PENDING to CONFIRMED or REJECTED, each a conditional update so the saga
+//! and the recovery loop agree on who settles an order.
+//!
+//! "Nobody gave this order up" is `NOT given_up` on the order's own row
+//! (set by `mark_release` with the RELEASE follow-up): a conditional update
+//! that had to wait for the row's lock re-checks it on the version the
+//! give-up wrote, so one statement asks and writes.
 
 use shop_proto::events;
 use shop_runtime::db::sql;
@@ -12,55 +17,88 @@ use shop_runtime::Failure;
 use super::Store;
 use super::followups::enqueue;
 use crate::domain::followup::Kind;
-use crate::domain::{OrderItem, RejectionReason, Shortage, display_number};
+use crate::domain::{Order, OrderItem, OrderStatus, RejectionReason, Shortage, display_number};
 use crate::error::Result;
 
 impl Store {
-    /// Replaces the lines of a PENDING order (the cart as checkout saw it).
-    #[sql("orders.set_items")]
-    pub async fn set_items(&self, id: Uuid, items: &[OrderItem], currency: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        replace_items(&mut tx, id, items).await?;
+    /// Saves the lines of a PENDING order (the cart as checkout saw it) and
+    /// marks it as asking product-service for stock, in one statement, right
+    /// before the saga sends ReserveStock. Returns false when the order was
+    /// forgotten or given up meanwhile: then nothing is written and the saga
+    /// must not reserve.
+    #[sql("orders.request_stock")]
+    pub async fn request_stock(
+        &self,
+        id: Uuid,
+        items: &[OrderItem],
+        currency: &str,
+    ) -> Result<bool> {
         let total: i64 = items.iter().map(|i| i.line_total_minor).sum();
-        sqlx::query!(
-            "UPDATE orders SET total_minor = $2, currency = $3, updated_at = now() WHERE id = $1 AND status = 'PENDING'",
+        let lines = Lines::of(items);
+        let asked = sqlx::query_scalar!(
+            r#"
+            WITH asked AS (
+                UPDATE orders SET stock_requested = true, total_minor = $2, currency = $3, updated_at = now()
+                WHERE id = $1 AND status = 'PENDING' AND NOT given_up
+                RETURNING id
+            ), saved AS (
+                INSERT INTO order_items (order_id, product_id, sku, name, quantity, unit_price_minor, line_total_minor)
+                SELECT asked.id, l.*
+                FROM asked, UNNEST($4::uuid[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[]) AS l
+            )
+            SELECT count(*) AS "asked!" FROM asked
+            "#,
             id,
             total,
-            currency
+            currency,
+            &lines.product_ids,
+            &lines.skus,
+            &lines.names,
+            &lines.quantities,
+            &lines.unit_prices,
+            &lines.line_totals,
         )
-        .execute(&mut *tx)
+        .fetch_one(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        Ok(asked == 1)
     }
 
-    /// PENDING → CONFIRMED with the reserved lines, enqueueing CLEAR_CART.
-    /// Returns false when the order was no longer PENDING or was given up.
+    /// PENDING → CONFIRMED with the reserved lines, enqueueing CLEAR_CART
+    /// and recording OrderConfirmed, in one transaction. Returns the
+    /// confirmed order, or None when it was no longer PENDING or was given
+    /// up.
     #[sql("orders.confirm")]
-    pub async fn confirm(&self, id: Uuid, items: &[OrderItem], currency: &str) -> Result<bool> {
+    pub async fn confirm(
+        &self,
+        id: Uuid,
+        items: &[OrderItem],
+        currency: &str,
+    ) -> Result<Option<Order>> {
         let mut tx = self.pool.begin().await?;
-        if !lock_open(&mut tx, id).await? {
-            return Ok(false);
-        }
         let total: i64 = items.iter().map(|i| i.line_total_minor).sum();
-        let owner = sqlx::query!(
+        // Conditional on the row's latest version: a give-up that held the
+        // row while this waited is seen (`given_up`).
+        let Some(head) = sqlx::query!(
             r#"
             UPDATE orders SET status = 'CONFIRMED', total_minor = $2, currency = $3, updated_at = now()
-            WHERE id = $1
-            RETURNING user_id, number
+            WHERE id = $1 AND status = 'PENDING' AND NOT given_up
+            RETURNING user_id, number, stock_requested, created_at
             "#,
             id,
             total,
             currency
         )
-        .fetch_one(&mut *tx)
-        .await?;
-        enqueue(&mut tx, id, Kind::ClearCart, self.schedule).await?;
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
         replace_items(&mut tx, id, items).await?;
+        enqueue(&mut tx, id, Kind::ClearCart, self.schedule).await?;
         let event = events::OrderConfirmed {
             order_id: id.to_string(),
-            user_id: owner.user_id,
-            number: display_number(owner.number),
+            user_id: head.user_id.clone(),
+            number: display_number(head.number),
             items: items
                 .iter()
                 .map(|i| events::OrderLine {
@@ -74,7 +112,23 @@ impl Store {
         };
         outbox::record(&mut tx, Topic::OrderConfirmed, &event.order_id, &event).await?;
         tx.commit().await?;
-        Ok(true)
+        let mut items = items.to_vec();
+        items.sort_by(|a, b| a.sku.cmp(&b.sku));
+        Ok(Some(Order {
+            id,
+            number: head.number,
+            user_id: head.user_id,
+            status: OrderStatus::Confirmed,
+            items,
+            total_minor: total,
+            currency: currency.to_string(),
+            rejection_reason: None,
+            shortages: Vec::new(),
+            stock_requested: head.stock_requested,
+            created_at: head.created_at,
+            // Shipping starts from the event this transaction recorded.
+            fulfillment_status: None,
+        }))
     }
 
     /// PENDING → REJECTED. Returns false when the order was no longer PENDING.
@@ -103,25 +157,6 @@ impl Store {
         Ok(updated.rows_affected() == 1)
     }
 
-    /// Marks a PENDING order as asking product-service for stock, right
-    /// before the saga sends ReserveStock. Returns false when the order was
-    /// forgotten or given up meanwhile: then the saga must not reserve.
-    #[sql("orders.request_stock")]
-    pub async fn request_stock(&self, id: Uuid) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        if !lock_open(&mut tx, id).await? {
-            return Ok(false);
-        }
-        sqlx::query!(
-            "UPDATE orders SET stock_requested = true, updated_at = now() WHERE id = $1",
-            id
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     /// Forgets a PENDING order that never asked for stock, so the shopper's
     /// retry with the same key starts afresh. Returns false when the order
     /// asked for stock meanwhile (or is gone): then it is kept.
@@ -141,73 +176,69 @@ impl Store {
     /// forgotten: then the saga must not commit and gives its stock back.
     #[sql("orders.still_pending")]
     pub async fn still_pending(&self, id: Uuid) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        if !lock_open(&mut tx, id).await? {
-            return Ok(false);
+        let touched = sqlx::query!(
+            "UPDATE orders SET updated_at = now() WHERE id = $1 AND status = 'PENDING' AND NOT given_up",
+            id
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(touched.rows_affected() == 1)
+    }
+}
+
+/// An order's lines as the columns UNNEST takes.
+struct Lines {
+    product_ids: Vec<Uuid>,
+    skus: Vec<String>,
+    names: Vec<String>,
+    quantities: Vec<i64>,
+    unit_prices: Vec<i64>,
+    line_totals: Vec<i64>,
+}
+
+impl Lines {
+    fn of(items: &[OrderItem]) -> Self {
+        Self {
+            product_ids: items.iter().map(|i| i.product_id).collect(),
+            skus: items.iter().map(|i| i.sku.clone()).collect(),
+            names: items.iter().map(|i| i.name.clone()).collect(),
+            quantities: items.iter().map(|i| i.quantity).collect(),
+            unit_prices: items.iter().map(|i| i.unit_price_minor).collect(),
+            line_totals: items.iter().map(|i| i.line_total_minor).collect(),
         }
-        sqlx::query!("UPDATE orders SET updated_at = now() WHERE id = $1", id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 }
 
-/// Locks the row of a PENDING order and tells whether nobody gave it up
-/// (it has no RELEASE follow-up); false when it is not PENDING, or gone.
-///
-/// Two statements: a give-up writes its follow-up while it holds the
-/// order's row, so once this lock is ours the second statement's snapshot,
-/// taken after it, sees any give-up that committed while we waited. (One
-/// statement would re-check only the order's row after the wait, with a
-/// snapshot of the follow-ups from before it.)
-#[sql("orders.lock_open")]
-pub(super) async fn lock_open(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    id: Uuid,
-) -> Result<bool> {
-    let pending = sqlx::query_scalar!(
-        "SELECT id FROM orders WHERE id = $1 AND status = 'PENDING' FOR UPDATE",
-        id
-    )
-    .fetch_optional(&mut **tx)
-    .await?;
-    if pending.is_none() {
-        return Ok(false);
-    }
-    let given_up = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM order_followups WHERE order_id = $1 AND kind = $2) AS "given_up!""#,
-        id,
-        Kind::Release.as_str()
-    )
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(!given_up)
-}
-
+/// Makes the order's lines `items`, in one statement: lines that changed
+/// (a price moved between the cart's read and the reservation) are
+/// updated, lines no longer there deleted; equal lines are not written.
 #[sql("orders.replace_items")]
 async fn replace_items(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     id: Uuid,
     items: &[OrderItem],
 ) -> Result<()> {
-    sqlx::query!("DELETE FROM order_items WHERE order_id = $1", id)
-        .execute(&mut **tx)
-        .await?;
-    let column = |f: fn(&OrderItem) -> String| items.iter().map(f).collect::<Vec<_>>();
-    let ints = |f: fn(&OrderItem) -> i64| items.iter().map(f).collect::<Vec<_>>();
+    let lines = Lines::of(items);
     sqlx::query!(
         r#"
-        INSERT INTO order_items (order_id, product_id, sku, name, quantity, unit_price_minor, line_total_minor)
-        SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])
+        WITH upserted AS (
+            INSERT INTO order_items (order_id, product_id, sku, name, quantity, unit_price_minor, line_total_minor)
+            SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])
+            ON CONFLICT (order_id, product_id) DO UPDATE
+            SET sku = excluded.sku, name = excluded.name, quantity = excluded.quantity,
+                unit_price_minor = excluded.unit_price_minor, line_total_minor = excluded.line_total_minor
+            WHERE (order_items.sku, order_items.name, order_items.quantity, order_items.unit_price_minor, order_items.line_total_minor)
+                IS DISTINCT FROM (excluded.sku, excluded.name, excluded.quantity, excluded.unit_price_minor, excluded.line_total_minor)
+        )
+        DELETE FROM order_items WHERE order_id = $1 AND product_id <> ALL($2)
         "#,
         id,
-        &items.iter().map(|i| i.product_id).collect::<Vec<_>>(),
-        &column(|i| i.sku.clone()),
-        &column(|i| i.name.clone()),
-        &ints(|i| i.quantity),
-        &ints(|i| i.unit_price_minor),
-        &ints(|i| i.line_total_minor),
+        &lines.product_ids,
+        &lines.skus,
+        &lines.names,
+        &lines.quantities,
+        &lines.unit_prices,
+        &lines.line_totals,
     )
     .execute(&mut **tx)
     .await?;

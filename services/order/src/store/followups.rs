@@ -53,15 +53,15 @@ pub(super) async fn enqueue(
 
 impl Store {
     /// Gives a checkout up durably: a PENDING (or already REJECTED) order
-    /// gets the follow-up RELEASE, so its reservation goes back even if
-    /// this process dies next. A CONFIRMED order is left alone. Returns
+    /// is marked `given_up` and gets the follow-up RELEASE, so its
+    /// reservation goes back even if this process dies next. A CONFIRMED order is left alone. Returns
     /// whether the follow-up is set.
     #[sql("orders.mark_release")]
     pub async fn mark_release(&self, id: Uuid) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query!(
             r#"
-            UPDATE orders SET updated_at = now()
+            UPDATE orders SET given_up = true, updated_at = now()
             WHERE id = $1 AND status IN ('PENDING', 'REJECTED')
             "#,
             id

@@ -12,12 +12,13 @@
 //! agree on whether a reservation may exist: an order whose checkout asked
 //! for stock (`stock_requested`) is never deleted.
 //!
-//! A follow-up row is written in the same statement as the status change
-//! that makes it, which also locks the order's row; every statement that
-//! asks whether an order has a follow-up first locks that row
-//! ([`checkout::lock_open`]), in a transaction, so it sees every follow-up
-//! committed before it: a check in the same statement would read the
-//! statement's snapshot, which a concurrent give-up may postdate.
+//! A follow-up row is written in the same transaction as the status change
+//! that makes it, which also locks the order's row. A give-up also sets
+//! `given_up` on that row, so the saga's conditional updates (`AND NOT
+//! given_up`) ask "did anybody give this order up?" of the row itself: an
+//! update that waited for the row's lock re-checks its condition on the
+//! version the give-up wrote, where a read of the follow-ups in the same
+//! statement would use a snapshot the give-up may postdate.
 
 mod checkout;
 mod followups;

@@ -20,23 +20,23 @@ impl Store {
     pub async fn reserve(&self, req: &ReserveRequest) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
         let ttl_seconds = req.ttl.as_secs_f64();
-        let inserted = sqlx::query_scalar!(
+        let inserted = sqlx::query!(
             r#"
             INSERT INTO reservations (id, status, expires_at)
             VALUES ($1, 'HELD', now() + make_interval(secs => $2))
             ON CONFLICT (id) DO NOTHING
-            RETURNING id
+            RETURNING expires_at, created_at
             "#,
             req.id,
             ttl_seconds,
         )
         .fetch_optional(&mut *tx)
         .await?;
-        if inserted.is_none() {
+        let Some(head) = inserted else {
             // A retry: the first call's reservation stands, whatever it holds.
             tx.rollback().await?;
             return self.reservation(req.id).await;
-        }
+        };
 
         let locked = sqlx::query!(
             "SELECT id, available, currency FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE",
@@ -80,62 +80,78 @@ impl Store {
             return Err(Error::InsufficientStock(shortages));
         }
 
-        sqlx::query!(
+        // The stock moves and the lines copy the products as they are now,
+        // in one statement.
+        let mut lines = sqlx::query_as!(
+            ReservedLine,
             r#"
-            UPDATE products p
-            SET available = p.available - l.qty, held = p.held + l.qty, updated_at = now()
-            FROM UNNEST($1::uuid[], $2::bigint[]) AS l(id, qty)
-            WHERE p.id = l.id
-            "#,
-            &req.product_ids,
-            &req.quantities,
-        )
-        .execute(&mut *tx)
-        .await
-        .on_constraint(super::AVAILABLE_NOT_NEGATIVE, super::not_enough_stock)?;
-        sqlx::query!(
-            r#"
+            WITH moved AS (
+                UPDATE products p
+                SET available = p.available - l.qty, held = p.held + l.qty, updated_at = now()
+                FROM UNNEST($2::uuid[], $3::bigint[]) AS l(id, qty)
+                WHERE p.id = l.id
+                RETURNING p.id, p.sku, p.name, l.qty, p.unit_price_minor, p.currency
+            )
             INSERT INTO reservation_lines (reservation_id, product_id, sku, name, quantity, unit_price_minor, currency)
-            SELECT $1, p.id, p.sku, p.name, l.qty, p.unit_price_minor, p.currency
-            FROM UNNEST($2::uuid[], $3::bigint[]) AS l(id, qty)
-            JOIN products p ON p.id = l.id
+            SELECT $1, id, sku, name, qty, unit_price_minor, currency FROM moved
+            RETURNING product_id, sku, name, quantity, unit_price_minor, currency
             "#,
             req.id,
             &req.product_ids,
             &req.quantities,
         )
-        .execute(&mut *tx)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await
+        .on_constraint(super::AVAILABLE_NOT_NEGATIVE, super::not_enough_stock)?;
         tx.commit().await?;
-        self.reservation(req.id).await
+        lines.sort_by_key(|line| line.product_id);
+        Ok(Reservation {
+            id: req.id,
+            status: ReservationStatus::Held,
+            lines,
+            expires_at: head.expires_at,
+            created_at: head.created_at,
+        })
     }
 
-    /// A reservation with its lines.
+    /// A reservation with its lines, in one statement.
     #[sql("product.reservation")]
     pub async fn reservation(&self, id: Uuid) -> Result<Reservation> {
-        let head = sqlx::query!(
-            "SELECT id, status, expires_at, created_at FROM reservations WHERE id = $1",
-            id
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| reservation_not_found(id))?;
-        let lines = sqlx::query_as!(
-            ReservedLine,
+        let rows = sqlx::query!(
             r#"
-            SELECT product_id, sku, name, quantity, unit_price_minor, currency
-            FROM reservation_lines WHERE reservation_id = $1 ORDER BY product_id
+            SELECT r.status, r.expires_at, r.created_at,
+                   l.product_id AS "product_id?", l.sku AS "sku?", l.name AS "name?",
+                   l.quantity AS "quantity?", l.unit_price_minor AS "unit_price_minor?", l.currency AS "currency?"
+            FROM reservations r LEFT JOIN reservation_lines l ON l.reservation_id = r.id
+            WHERE r.id = $1
+            ORDER BY l.product_id
             "#,
             id
         )
         .fetch_all(&self.pool)
         .await?;
+        let head = rows.first().ok_or_else(|| reservation_not_found(id))?;
+        let status = head.status.parse().map_err(Failure::internal)?;
+        let (expires_at, created_at) = (head.expires_at, head.created_at);
+        let lines = rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(ReservedLine {
+                    product_id: row.product_id?,
+                    sku: row.sku?,
+                    name: row.name?,
+                    quantity: row.quantity?,
+                    unit_price_minor: row.unit_price_minor?,
+                    currency: row.currency?,
+                })
+            })
+            .collect();
         Ok(Reservation {
-            id: head.id,
-            status: head.status.parse().map_err(Failure::internal)?,
+            id,
+            status,
             lines,
-            expires_at: head.expires_at,
-            created_at: head.created_at,
+            expires_at,
+            created_at,
         })
     }
 
@@ -143,6 +159,23 @@ impl Store {
     #[sql("product.commit")]
     pub async fn commit(&self, id: Uuid) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
+        // The usual case, a held reservation in time, in one conditional
+        // update; anything else is looked at under the row's lock.
+        let held = sqlx::query_scalar!(
+            r#"
+            UPDATE reservations SET status = 'COMMITTED', updated_at = now()
+            WHERE id = $1 AND status = 'HELD' AND expires_at > now()
+            RETURNING id
+            "#,
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if held.is_some() {
+            move_stock(&mut tx, &[id], Move::HeldToSold).await?;
+            tx.commit().await?;
+            return self.reservation(id).await;
+        }
         let (status, expired) = lock_reservation(&mut tx, id).await?;
         match status {
             ReservationStatus::Committed => {}
