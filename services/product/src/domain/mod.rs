@@ -27,7 +27,7 @@ pub const MAX_STOCK_DELTA: i64 = 1_000_000_000;
 pub const PLACEHOLDER_IMAGE: &str = "/images/products/placeholder.svg";
 
 /// A catalog entry with its available stock, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Product {
     pub id: Uuid,
     /// Unique stock-keeping unit.
