@@ -48,7 +48,9 @@ enum Command {
     /// (or -). Scripts (bench/run) follow it.
     Components,
     /// Load-test a running shop through its REST API: weighted journeys,
-    /// or open loop at a fixed rate (`--rate`). Exits 1 when a bound breaks.
+    /// open loop at a fixed rate (`--rate`) or a sweep of rates; writes
+    /// the load report, --report-dir/report.html. Exits 1 when a bound
+    /// breaks.
     Loadtest(Box<shop_loadtest::LoadArgs>),
     /// Inject faults into a running stack, live: list, set, add, clear
     /// (latency, error statuses, aborted calls, failed readiness).

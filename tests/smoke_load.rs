@@ -1,11 +1,21 @@
 //! The smoke load: `shop up` as a user starts it (its own process, an
 //! ephemeral PostgreSQL), then 10 s of mixed journeys from `shop loadtest`
-//! with no failed request allowed. Reports land in
-//! `target/artifacts/smoke-load/`.
+//! with no failed request allowed, and a short open-loop sweep past the
+//! saturation point. Both load reports (`report.html`) are then opened in
+//! headless Chromium, offline, and checked for their tables and charts.
+//! Reports land in `target/artifacts/smoke-load/` (the sweep's in `sweep/`),
+//! with a screenshot of each page.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs
+//! them); `CHROMIUM` and `CHROMEDRIVER` override where they are looked for.
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use fantoccini::ClientBuilder;
+use serde_json::{Value, json};
 
 /// A loopback address of its own, so the design ports do not collide with
 /// a shop a developer is running on 127.0.0.1.
@@ -36,7 +46,7 @@ fn artifacts() -> PathBuf {
 }
 
 #[test]
-fn ten_seconds_of_mixed_journeys_against_shop_up_fail_no_request() {
+fn ten_seconds_of_mixed_journeys_and_a_sweep_against_shop_up_make_reports_a_browser_shows() {
     let log = std::fs::File::create(std::env::temp_dir().join("smoke-load-up.log")).unwrap();
     let up = Up(Command::new(env!("CARGO_BIN_EXE_shop"))
         .args(["up", "--host", HOST])
@@ -66,6 +76,7 @@ fn ten_seconds_of_mixed_journeys_against_shop_up_fail_no_request() {
     }
 
     let reports = artifacts();
+    let _ = std::fs::remove_dir_all(&reports);
     let status = Command::new(env!("CARGO_BIN_EXE_shop"))
         .args([
             "loadtest",
@@ -90,24 +101,54 @@ fn ten_seconds_of_mixed_journeys_against_shop_up_fail_no_request() {
         status.success(),
         "shop loadtest failed its bounds: {status}"
     );
+
+    // The sweep: 20 and 100 req/s, then 3000 over two connections, which
+    // the shop cannot serve (a debug build; and past 800 req/s from one
+    // address its rate limit answers 429), so the sweep saturates.
+    let sweep_reports = reports.join("sweep");
+    let status = Command::new(env!("CARGO_BIN_EXE_shop"))
+        .args([
+            "loadtest",
+            "--target",
+            &format!("http://{HOST}:{}", gateway::DEFAULT_PORT),
+            "--workload",
+            "product",
+            "--users",
+            "2",
+            "--rate",
+            "20,100,3000",
+            "--duration",
+            "2",
+            "--report-dir",
+        ])
+        .arg(&sweep_reports)
+        .stdout(Stdio::null())
+        .status()
+        .expect("shop loadtest --rate runs");
+    assert!(status.success(), "the sweep ran: {status}");
     drop(up);
 
-    // The JSON report says every journey ran and nothing failed.
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
-    let requests = report["raw_request_metrics"]
+    // Goose's JSON report says every journey ran and nothing failed.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("goose-report.json")).unwrap()).unwrap();
+    // One row per request kind, and an "Aggregated" row without a method.
+    let requests: Vec<&Value> = report["raw_request_metrics"]
         .as_array()
-        .expect("per-request metrics");
+        .expect("per-request metrics")
+        .iter()
+        .filter(|r| !r["method"].as_str().unwrap_or_default().is_empty())
+        .collect();
+    let kind = |r: &&Value| {
+        format!(
+            "{} {}",
+            r["method"].as_str().unwrap_or_default(),
+            r["name"].as_str().unwrap_or_default()
+        )
+    };
     let count = |name: &str| {
         requests
             .iter()
-            .filter(|r| {
-                format!(
-                    "{} {}",
-                    r["method"].as_str().unwrap_or_default(),
-                    r["name"].as_str().unwrap_or_default()
-                ) == name
-            })
+            .filter(|r| kind(r) == name)
             .map(|r| r["number_of_requests"].as_u64().unwrap_or(0))
             .sum::<u64>()
     };
@@ -124,13 +165,244 @@ fn ten_seconds_of_mixed_journeys_against_shop_up_fail_no_request() {
         .map(|r| r["number_of_failures"].as_u64().unwrap_or(0))
         .sum();
     assert_eq!(failures, 0);
-    let html = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    let goose_html = std::fs::read_to_string(reports.join("goose-report.html")).unwrap();
     assert!(
-        html.contains("Aggregated"),
-        "the HTML report holds the tables"
+        !goose_html.contains("<script src=\"http"),
+        "goose's HTML report loads nothing from the network"
     );
+    // Our time series counted the requests goose counted (over the whole
+    // run, ramp-up included), by the same names.
+    let series: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("timeseries.json")).unwrap()).unwrap();
+    let ours: BTreeMap<String, u64> = series["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let t = &k["totals"];
+            let n = t["ok"].as_u64().unwrap() + t["errors"].as_u64().unwrap();
+            (k["kind"].as_str().unwrap().to_string(), n)
+        })
+        .collect();
+    let theirs: BTreeMap<String, u64> = requests
+        .iter()
+        .map(|r| (kind(r), r["number_of_requests"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(ours, theirs);
+    let goose_kinds: BTreeSet<String> = theirs.into_keys().collect();
+
+    let sweep: Value =
+        serde_json::from_slice(&std::fs::read(sweep_reports.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(sweep["steps"].as_array().unwrap().len(), 3, "{sweep}");
     assert!(
-        !html.contains("<script src=\"http"),
-        "the HTML report loads nothing from the network"
+        sweep["saturation"]["rate"].as_f64().is_some(),
+        "3000 req/s over two connections saturates: {sweep}"
     );
+
+    runtime.block_on(async {
+        let browser = Browser::start().await;
+        let c = &browser.client;
+
+        // The journeys: one summary row per kind goose saw, and per kind
+        // the requests/s and latency charts, drawn second by second.
+        let page = open(c, &reports.join("report.html"), "journeys-report.png").await;
+        let kinds: BTreeSet<String> = strings(&page["summary_kinds"]).into_iter().collect();
+        assert_eq!(kinds, goose_kinds);
+        assert_eq!(page["summary_rows"], goose_kinds.len(), "{page}");
+        assert_eq!(page["sections"], goose_kinds.len() + 1, "{page}");
+        let seconds = series["all"]["points"].as_array().unwrap().len() as u64;
+        assert!(
+            seconds >= 11,
+            "10 s of load and 1 s of ramp-up: {seconds} s"
+        );
+        // Every second has a rate of requests and of errors; the last one,
+        // cut short by the end of the run, only if it covered 0.25 s.
+        let end = series["duration_seconds"].as_f64().unwrap();
+        let rated = seconds - u64::from(end - ((seconds - 1) as f64) < 0.25);
+        for section in page["charts"].as_array().unwrap() {
+            assert_eq!(section["ok"], rated, "{section}");
+            assert_eq!(section["errors"], rated, "{section}");
+            assert_eq!(section["svgs"], 2, "{section}");
+        }
+        let all = &page["charts"][0];
+        assert_eq!(all["kind"], "all requests");
+        assert!(
+            all["p50"].as_u64().unwrap() >= seconds - 1
+                && all["p99"].as_u64().unwrap() >= seconds - 1,
+            "the latency of every request together, second by second: {all}"
+        );
+
+        // The sweep: a row and a point per rate, the saturation marked.
+        let page = open(c, &sweep_reports.join("report.html"), "sweep-report.png").await;
+        assert_eq!(
+            strings(&page["summary_kinds"]),
+            ["GET /api/v1/products/{id}"]
+        );
+        assert_eq!(page["sweep_rows"], 3, "{page}");
+        assert_eq!(
+            page["sweep_points"],
+            json!([3, 3, 3]),
+            "p50, p99, p99.9: {page}"
+        );
+        assert_eq!(
+            page["saturation_markers"], 2,
+            "on both sweep charts: {page}"
+        );
+        assert_eq!(page["saturated_rows"], 1, "{page}");
+        browser.close().await;
+    });
+}
+
+/// Opens `file` in the browser and reads what the checks need; asserts
+/// that the page loaded nothing, refers to no http(s) URL and broke no
+/// rule of its Content-Security-Policy. Saves a screenshot as `png`.
+async fn open(c: &fantoccini::Client, file: &Path, png: &str) -> Value {
+    let url = format!("file://{}", file.canonicalize().unwrap().display());
+    c.goto(&url).await.unwrap();
+    let script = r"
+        const points = (path) => path ? (path.getAttribute('d').match(/[ML]/g) || []).length : 0;
+        const series = (svg, name) => points(svg && svg.querySelector(`g[data-series='${name}'] path`));
+        const urls = [];
+        for (const el of document.querySelectorAll('*')) {
+            for (const a of el.attributes) {
+                if (/https?:/i.test(a.value)) urls.push(`${el.tagName} ${a.name}=${a.value}`);
+            }
+        }
+        const drawn = [...document.querySelectorAll('svg.chart path.line')]
+            .filter((p) => points(p) >= 2 && p.getBBox().width === 0 && p.getBBox().height === 0);
+        return {
+            summary_kinds: [...document.querySelectorAll('#summary tbody tr')].map((r) => r.dataset.kind),
+            summary_rows: document.querySelectorAll('#summary tbody tr').length,
+            sections: document.querySelectorAll('section.kind').length,
+            charts: [...document.querySelectorAll('section.kind')].map((s) => {
+                const [rate, latency] = s.querySelectorAll('svg.chart');
+                return { kind: s.dataset.kind, svgs: s.querySelectorAll('svg.chart').length,
+                         ok: series(rate, 'ok'), errors: series(rate, 'errors'),
+                         p50: series(latency, 'p50'), p99: series(latency, 'p99') };
+            }),
+            sweep_rows: document.querySelectorAll('#sweep-table tbody tr').length,
+            sweep_points: ['p50', 'p99', 'p99.9'].map((n) => series(document.querySelector('#sweep-latency'), n)),
+            saturation_markers: document.querySelectorAll('svg.chart .marker').length,
+            saturated_rows: document.querySelectorAll('#sweep-table tr.saturated').length,
+            urls,
+            undrawn: drawn.length,
+            resources: performance.getEntriesByType('resource').map((r) => r.name),
+            external: document.querySelectorAll('script, link, img, iframe, object, embed').length,
+        };
+    ";
+    let page = c.execute(script, vec![]).await.unwrap();
+    assert_eq!(page["urls"], json!([]), "no element refers to the network");
+    assert_eq!(page["resources"], json!([]), "the page loaded nothing");
+    assert_eq!(page["external"], 0, "no script, stylesheet, image or frame");
+    assert_eq!(
+        page["undrawn"], 0,
+        "every line of two points or more has an extent on screen"
+    );
+    assert_eq!(csp_violations(c).await, Vec::<Value>::new());
+    let shot = c.screenshot().await.unwrap();
+    std::fs::write(file.with_file_name(png), shot).unwrap();
+    page
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The Content-Security-Policy violations the page has reported so far
+/// (the report forbids loading anything).
+async fn csp_violations(c: &fantoccini::Client) -> Vec<Value> {
+    let script = r"
+        const done = arguments[arguments.length - 1];
+        const seen = [];
+        const keep = (reports) => { for (const r of reports) seen.push(`${r.body.effectiveDirective} ${r.body.blockedURL}`); };
+        const observer = new ReportingObserver(keep, { types: ['csp-violation'], buffered: true });
+        observer.observe();
+        setTimeout(() => { keep(observer.takeRecords()); done(seen); }, 300);
+    ";
+    let seen = c.execute_async(script, vec![]).await.unwrap();
+    seen.as_array().cloned().unwrap_or_default()
+}
+
+fn find(var: &str, names: &[&str]) -> PathBuf {
+    if let Ok(path) = std::env::var(var) {
+        return PathBuf::from(path);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin", "/usr/lib/chromium"].map(PathBuf::from))
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{} not found: install Debian's chromium and chromium-driver (scripts/test does), or set {var}", names[0])
+        })
+}
+
+/// Headless Chromium under its own chromedriver, with a fresh profile and
+/// no network services (as in `tests/browser.rs`).
+struct Browser {
+    client: fantoccini::Client,
+    driver: tokio::process::Child,
+    profile: PathBuf,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let chromium = find(
+            "CHROMIUM",
+            &["chromium", "chromium-browser", "google-chrome"],
+        );
+        let chromedriver = find("CHROMEDRIVER", &["chromedriver"]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = tokio::process::Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let profile = std::env::temp_dir().join(format!("shop-chromium-{}", uuid::Uuid::new_v4()));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--disable-dev-shm-usage", "--window-size=1240,1400",
+                         format!("--user-data-dir={}", profile.display())]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        for _ in 0..50 {
+            match ClientBuilder::new(connector.clone())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => {
+                    return Browser {
+                        client,
+                        driver,
+                        profile,
+                    };
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        panic!("chromedriver accepts no session");
+    }
+
+    async fn close(mut self) {
+        self.client.close().await.unwrap();
+        let _ = self.driver.kill().await;
+        let _ = std::fs::remove_dir_all(self.profile);
+    }
 }

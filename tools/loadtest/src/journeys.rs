@@ -5,16 +5,37 @@
 //! catalog. Requests are named by their route template (`GET
 //! /api/v1/products/{id}`), so the reports group them as the gateway's
 //! metrics do.
+//!
+//! Every request goes through [`send`], which counts it by that name in a
+//! per-second time series ([`Recorder`]) from goose's own measure of it
+//! (its [`GooseRequestMetric`](goose::metrics::GooseRequestMetric): time
+//! to the response's headers, success as goose judged it). `report.html`
+//! is drawn from that series; goose's reports are kept beside it as
+//! `goose-report.html` and `goose-report.json`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use goose::config::GooseConfiguration;
+use goose::goose::GooseResponse;
 use goose::prelude::*;
 use rand::seq::IndexedRandom as _;
 use serde_json::{Value, json};
 
+use crate::report::{self, Report};
+use crate::series::Recorder;
 use crate::{LoadArgs, Verdict};
+
+/// A transaction of `$journey(user, &recorder)`, with the recorder shared.
+macro_rules! recorded {
+    ($recorder:expr, $journey:ident) => {{
+        let recorder: Arc<Recorder> = Arc::clone(&$recorder);
+        Transaction::new(Arc::new(move |user| {
+            let recorder = Arc::clone(&recorder);
+            Box::pin(async move { $journey(user, &recorder).await })
+        }))
+    }};
+}
 
 /// Restock a product when fewer units than this are available.
 const LOW_STOCK: i64 = 1_000;
@@ -30,11 +51,13 @@ struct Session {
     categories: Vec<String>,
 }
 
-/// Runs the journeys with goose and judges the bounds.
+/// Runs the journeys with goose, writes the reports and judges the
+/// bounds.
 pub async fn run(args: &LoadArgs) -> anyhow::Result<Verdict> {
     let mix = args.mix;
     let think = Duration::from_millis(args.think_ms);
     let mut attack = GooseAttack::initialize_with_config(configuration(args))?;
+    let recorder = Arc::new(Recorder::new(std::time::Instant::now()));
     let scenario = |name: &str, weight: usize| -> anyhow::Result<Scenario> {
         Ok(Scenario::new(name)
             .set_weight(weight)?
@@ -43,22 +66,22 @@ pub async fn run(args: &LoadArgs) -> anyhow::Result<Verdict> {
     if mix.browse > 0 {
         attack = attack.register_scenario(
             scenario("browse", mix.browse)?
-                .register_transaction(transaction!(start_guest).set_on_start())
-                .register_transaction(transaction!(browse).set_name("browse")),
+                .register_transaction(recorded!(recorder, start_guest).set_on_start())
+                .register_transaction(recorded!(recorder, browse).set_name("browse")),
         );
     }
     if mix.shopper > 0 {
         attack = attack.register_scenario(
             scenario("shopper", mix.shopper)?
-                .register_transaction(transaction!(start_guest).set_on_start())
-                .register_transaction(transaction!(edit_cart).set_name("edit cart")),
+                .register_transaction(recorded!(recorder, start_guest).set_on_start())
+                .register_transaction(recorded!(recorder, edit_cart).set_name("edit cart")),
         );
     }
     if mix.buyer > 0 {
         attack = attack.register_scenario(
             scenario("buyer", mix.buyer)?
-                .register_transaction(transaction!(start_guest).set_on_start())
-                .register_transaction(transaction!(check_out).set_name("check out")),
+                .register_transaction(recorded!(recorder, start_guest).set_on_start())
+                .register_transaction(recorded!(recorder, check_out).set_name("check out")),
         );
     }
     if mix.admin > 0 {
@@ -72,9 +95,11 @@ pub async fn run(args: &LoadArgs) -> anyhow::Result<Verdict> {
                 )
             })?
             .into();
+        let admin_recorder = Arc::clone(&recorder);
         let start_admin = Transaction::new(Arc::new(move |user| {
             let password = password.clone();
-            Box::pin(async move { start_admin(user, &password).await })
+            let recorder = Arc::clone(&admin_recorder);
+            Box::pin(async move { start_admin(user, &recorder, &password).await })
         }));
         attack = attack.register_scenario(
             // The restocker looks every second, whatever --think-ms says.
@@ -82,11 +107,46 @@ pub async fn run(args: &LoadArgs) -> anyhow::Result<Verdict> {
                 .set_weight(mix.admin)?
                 .set_wait_time(Duration::from_secs(1), Duration::from_secs(1))?
                 .register_transaction(start_admin.set_on_start())
-                .register_transaction(transaction!(restock).set_name("restock")),
+                .register_transaction(recorded!(recorder, restock).set_name("restock")),
         );
     }
     let outcome = attack.execute().await;
-    make_offline(&args.report_dir.join("report.html"))?;
+    make_offline(&args.report_dir.join("goose-report.html"))?;
+    let series = recorder.finish();
+    std::fs::write(
+        args.report_dir.join("timeseries.json"),
+        serde_json::to_vec_pretty(&series)?,
+    )?;
+    let m = args.mix;
+    let facts = vec![
+        ("target".to_string(), args.target.to_string()),
+        ("users".into(), args.users.to_string()),
+        (
+            "ramp-up, then load".into(),
+            format!("{} s, then {} s", args.ramp_up, args.duration),
+        ),
+        (
+            "mix".into(),
+            format!(
+                "browse={}, shopper={}, buyer={}, admin={}",
+                m.browse, m.shopper, m.buyer, m.admin
+            ),
+        ),
+        ("think time".into(), format!("0 to {} ms", args.think_ms)),
+        (
+            "goose's reports".into(),
+            "goose-report.html, goose-report.json".into(),
+        ),
+    ];
+    report::write(
+        &args.report_dir,
+        &Report {
+            title: "journeys".into(),
+            facts,
+            series: &series,
+            sweep: None,
+        },
+    )?;
     match outcome {
         Ok(_) => Ok(Verdict::Passed),
         Err(GooseError::ThresholdsFailed { failed, .. }) => Ok(Verdict::Failed(
@@ -137,8 +197,14 @@ fn configuration(args: &LoadArgs) -> GooseConfiguration {
     }
     config.run_time = Some(format!("{}s", args.duration));
     config.report_file = vec![
-        args.report_dir.join("report.html").display().to_string(),
-        args.report_dir.join("report.json").display().to_string(),
+        args.report_dir
+            .join("goose-report.html")
+            .display()
+            .to_string(),
+        args.report_dir
+            .join("goose-report.json")
+            .display()
+            .to_string(),
     ];
     if let Some(rate) = args.max_error_rate {
         config.threshold.push(format!("error-rate<={rate}%"));
@@ -146,6 +212,9 @@ fn configuration(args: &LoadArgs) -> GooseConfiguration {
     if let Some(ms) = args.max_p99_ms {
         config.threshold.push(format!("p99<={ms}ms"));
     }
+    // Goose's figures cover the whole run, ramp-up included, as the time
+    // series of report.html do: both count the same requests.
+    config.no_reset_metrics = true;
     // No controllers listening on fixed ports: a load test may run beside
     // another, and nothing here is driven remotely.
     config.no_telnet = true;
@@ -154,29 +223,52 @@ fn configuration(args: &LoadArgs) -> GooseConfiguration {
     config
 }
 
+/// Sends `request` and counts it in `recorder` under its method and name.
+async fn send(
+    user: &mut GooseUser,
+    recorder: &Recorder,
+    request: GooseRequest<'_>,
+) -> Result<GooseResponse, Box<TransactionError>> {
+    let response = user.request(request).await?;
+    let metric = &response.request;
+    recorder.record(
+        &format!("{} {}", metric.raw.method_label(), metric.name),
+        metric.response_time_micros(),
+        metric.success,
+    );
+    Ok(response)
+}
+
 /// Takes a guest token and learns the catalog.
-async fn start_guest(user: &mut GooseUser) -> TransactionResult {
+async fn start_guest(user: &mut GooseUser, recorder: &Recorder) -> TransactionResult {
     let request = GooseRequest::builder()
         .method(GooseMethod::Post)
         .path("/api/v1/auth/guest")
         .expect_status_code(201)
         .build();
-    let token = token_from(user.request(request).await?).await?;
+    let token = token_from(send(user, recorder, request).await?).await?;
     authorize(user, &token).await?;
-    learn_catalog(user).await
+    learn_catalog(user, recorder).await
 }
 
 /// Logs in as the admin and learns the catalog.
-async fn start_admin(user: &mut GooseUser, password: &str) -> TransactionResult {
-    let response = user
-        .post_json(
-            "/api/v1/auth/login",
-            &json!({"username": "admin", "password": password}),
-        )
-        .await?;
-    let token = token_from(response).await?;
+async fn start_admin(
+    user: &mut GooseUser,
+    recorder: &Recorder,
+    password: &str,
+) -> TransactionResult {
+    let path = "/api/v1/auth/login";
+    let builder = user
+        .get_request_builder(&GooseMethod::Post, path)?
+        .json(&json!({"username": "admin", "password": password}));
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Post)
+        .path(path)
+        .set_request_builder(builder)
+        .build();
+    let token = token_from(send(user, recorder, request).await?).await?;
     authorize(user, &token).await?;
-    learn_catalog(user).await
+    learn_catalog(user, recorder).await
 }
 
 /// The token of an auth response; a failed login fails the transaction.
@@ -206,8 +298,14 @@ async fn authorize(user: &mut GooseUser, token: &str) -> TransactionResult {
 }
 
 /// Reads the catalog's first page into the session.
-async fn learn_catalog(user: &mut GooseUser) -> TransactionResult {
-    let page = get_json(user, "/api/v1/products?page_size=100", "/api/v1/products").await?;
+async fn learn_catalog(user: &mut GooseUser, recorder: &Recorder) -> TransactionResult {
+    let page = get_json(
+        user,
+        recorder,
+        "/api/v1/products?page_size=100",
+        "/api/v1/products",
+    )
+    .await?;
     let items = page["items"].as_array().cloned().unwrap_or_default();
     if items.is_empty() {
         return Err(custom("the catalog is empty: nothing to load-test"));
@@ -224,20 +322,28 @@ async fn learn_catalog(user: &mut GooseUser) -> TransactionResult {
 }
 
 /// Browse: the catalog, one category, one product.
-async fn browse(user: &mut GooseUser) -> TransactionResult {
+async fn browse(user: &mut GooseUser, recorder: &Recorder) -> TransactionResult {
     let (product, category) = {
         let session = session(user)?;
         (pick(&session.products)?, pick(&session.categories)?)
     };
-    get_json(user, "/api/v1/products?page_size=20", "/api/v1/products").await?;
     get_json(
         user,
+        recorder,
+        "/api/v1/products?page_size=20",
+        "/api/v1/products",
+    )
+    .await?;
+    get_json(
+        user,
+        recorder,
         &format!("/api/v1/products?category={category}"),
         "/api/v1/products?category",
     )
     .await?;
     get_json(
         user,
+        recorder,
         &format!("/api/v1/products/{product}"),
         "/api/v1/products/{id}",
     )
@@ -246,10 +352,14 @@ async fn browse(user: &mut GooseUser) -> TransactionResult {
 }
 
 /// Adds one unit of a random catalog product to the cart; returns its id.
-async fn add_random_product(user: &mut GooseUser) -> Result<String, Box<TransactionError>> {
+async fn add_random_product(
+    user: &mut GooseUser,
+    recorder: &Recorder,
+) -> Result<String, Box<TransactionError>> {
     let product = pick(&session(user)?.products)?;
     send_json(
         user,
+        recorder,
         GooseMethod::Post,
         "/api/v1/cart/items",
         "/api/v1/cart/items",
@@ -261,11 +371,12 @@ async fn add_random_product(user: &mut GooseUser) -> Result<String, Box<Transact
 }
 
 /// Shopper: add a product, change its quantity, view the cart, remove it.
-async fn edit_cart(user: &mut GooseUser) -> TransactionResult {
-    let product = add_random_product(user).await?;
+async fn edit_cart(user: &mut GooseUser, recorder: &Recorder) -> TransactionResult {
+    let product = add_random_product(user, recorder).await?;
     let line = format!("/api/v1/cart/items/{product}");
     send_json(
         user,
+        recorder,
         GooseMethod::Put,
         &line,
         "/api/v1/cart/items/{product_id}",
@@ -273,21 +384,21 @@ async fn edit_cart(user: &mut GooseUser) -> TransactionResult {
         200,
     )
     .await?;
-    get_json(user, "/api/v1/cart", "/api/v1/cart").await?;
+    get_json(user, recorder, "/api/v1/cart", "/api/v1/cart").await?;
     let request = GooseRequest::builder()
         .method(GooseMethod::Delete)
         .path(line.as_str())
         .name("/api/v1/cart/items/{product_id}")
         .expect_status_code(200)
         .build();
-    user.request(request).await?;
+    send(user, recorder, request).await?;
     Ok(())
 }
 
 /// Buyer: add a product, check out with a fresh idempotency key, read the
 /// order back.
-async fn check_out(user: &mut GooseUser) -> TransactionResult {
-    add_random_product(user).await?;
+async fn check_out(user: &mut GooseUser, recorder: &Recorder) -> TransactionResult {
+    add_random_product(user, recorder).await?;
     let builder = user
         .get_request_builder(&GooseMethod::Post, "/api/v1/orders")?
         .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
@@ -298,7 +409,7 @@ async fn check_out(user: &mut GooseUser) -> TransactionResult {
         .set_request_builder(builder)
         .expect_status_code(201)
         .build();
-    let order: Value = match user.request(request).await?.response {
+    let order: Value = match send(user, recorder, request).await?.response {
         Ok(response) if response.status().as_u16() == 201 => response.json().await?,
         // The failure is already counted against the request.
         _ => return Ok(()),
@@ -306,13 +417,25 @@ async fn check_out(user: &mut GooseUser) -> TransactionResult {
     let id = order["id"]
         .as_str()
         .ok_or_else(|| custom("order without an id"))?;
-    get_json(user, &format!("/api/v1/orders/{id}"), "/api/v1/orders/{id}").await?;
+    get_json(
+        user,
+        recorder,
+        &format!("/api/v1/orders/{id}"),
+        "/api/v1/orders/{id}",
+    )
+    .await?;
     Ok(())
 }
 
 /// Admin: restock every product of the first page running low.
-async fn restock(user: &mut GooseUser) -> TransactionResult {
-    let page = get_json(user, "/api/v1/products?page_size=100", "/api/v1/products").await?;
+async fn restock(user: &mut GooseUser, recorder: &Recorder) -> TransactionResult {
+    let page = get_json(
+        user,
+        recorder,
+        "/api/v1/products?page_size=100",
+        "/api/v1/products",
+    )
+    .await?;
     for item in page["items"].as_array().cloned().unwrap_or_default() {
         if item["available"].as_i64().unwrap_or(0) >= LOW_STOCK {
             continue;
@@ -320,6 +443,7 @@ async fn restock(user: &mut GooseUser) -> TransactionResult {
         let id = item["id"].as_str().unwrap_or_default();
         send_json(
             user,
+            recorder,
             GooseMethod::Post,
             &format!("/api/v1/products/{id}/stock"),
             "/api/v1/products/{id}/stock",
@@ -335,6 +459,7 @@ async fn restock(user: &mut GooseUser) -> TransactionResult {
 /// when the request failed (the failure is already counted).
 async fn get_json(
     user: &mut GooseUser,
+    recorder: &Recorder,
     path: &str,
     name: &str,
 ) -> Result<Value, Box<TransactionError>> {
@@ -343,7 +468,7 @@ async fn get_json(
         .path(path)
         .name(name)
         .build();
-    match user.request(request).await?.response {
+    match send(user, recorder, request).await?.response {
         Ok(response) if response.status().is_success() => Ok(response.json().await?),
         _ => Ok(Value::Null),
     }
@@ -352,6 +477,7 @@ async fn get_json(
 /// Sends `body` as JSON and expects `status`.
 async fn send_json(
     user: &mut GooseUser,
+    recorder: &Recorder,
     method: GooseMethod,
     path: &str,
     name: &str,
@@ -366,7 +492,7 @@ async fn send_json(
         .set_request_builder(builder)
         .expect_status_code(status)
         .build();
-    user.request(request).await?;
+    send(user, recorder, request).await?;
     Ok(())
 }
 

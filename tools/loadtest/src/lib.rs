@@ -9,20 +9,30 @@
 //!   the cart, change the quantity, view the cart, remove the line), *buyer*
 //!   (add, check out with a fresh `Idempotency-Key`, read the order back) and
 //!   *admin* (restock every product running low, so stock never runs dry).
-//!   Goose writes an HTML report and a JSON report.
+//!   Each request also goes into a per-second time series by kind
+//!   ([`series`]); goose writes its own reports beside ours.
 //! - **Open loop** (`--rate`): requests leave on a fixed schedule whatever
 //!   the server does, and each latency is counted from the request's
 //!   *intended* send time, so a stall is charged to every request it delays
 //!   (coordinated omission corrected). Latencies go into HDR histograms with
 //!   microsecond resolution; the summary is JSON. `--rate 0` runs closed
 //!   loop instead, each connection sending as fast as answers come: the
-//!   saturation throughput.
+//!   saturation throughput. Several rates (`--rate 50,100,200`) run a
+//!   sweep and find the saturation point ([`open_loop::sweep`]).
+//!
+//! Both modes write `report.html` in `--report-dir` ([`report`]): one
+//! self-contained page (charts as inline SVG, nothing loaded from
+//! anywhere) with the summary per request kind, requests/s, errors and
+//! p50/p99 latency over time per kind, and for a sweep the latency against
+//! the offered rate with the saturation point marked.
 //!
 //! Both modes exit non-zero when the error rate or the p99 latency breaks
 //! the bounds given with `--max-error-rate` / `--max-p99-ms`.
 
 pub mod journeys;
 pub mod open_loop;
+pub mod report;
+pub mod series;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -66,8 +76,16 @@ pub struct LoadArgs {
     pub report_dir: PathBuf,
     /// Open-loop mode: this many requests per second on a fixed schedule;
     /// 0 runs closed loop, as fast as the connections are answered.
-    #[arg(long)]
-    pub rate: Option<f64>,
+    ///
+    /// Several rates make a sweep, each run for --duration in turn over
+    /// the same connections: a list, `50,100,200` (increasing), or a range,
+    /// `FROM:TO:STEPS` (`100:800:8` is 100, 200, ... 800). The sweep writes
+    /// `sweep.json` (per rate: offered, achieved, p50/p99/p99.9, error %)
+    /// and marks the saturation point in report.html: the first rate
+    /// served under 95 % of what was offered, or whose p99 passed 5 × the
+    /// lowest rate's p99 and 10 ms above it.
+    #[arg(long, value_name = "RATES")]
+    pub rate: Option<open_loop::sweep::Rates>,
     /// What the open-loop mode sends.
     #[arg(long, value_enum, default_value = "product")]
     pub workload: open_loop::Workload,
@@ -134,8 +152,14 @@ pub enum Verdict {
 /// Runs the load the flags describe and writes the reports.
 pub async fn run(args: LoadArgs) -> anyhow::Result<Verdict> {
     std::fs::create_dir_all(&args.report_dir)?;
-    match args.rate {
-        Some(rate) => open_loop::run(&args, rate).await,
+    match &args.rate {
+        Some(rates) => {
+            anyhow::ensure!(
+                args.duration > 0,
+                "--duration must be at least 1 second in open-loop mode"
+            );
+            open_loop::run(&args, rates).await
+        }
         None => journeys::run(&args).await,
     }
 }

@@ -51,7 +51,7 @@ async fn fixture() -> (String, Served) {
 
 const STALL: Duration = Duration::from_millis(500);
 
-fn args(target: &str, report_dir: &std::path::Path, rate: f64) -> LoadArgs {
+fn args(target: &str, report_dir: &std::path::Path, rate: &str) -> LoadArgs {
     LoadArgs {
         target: target.parse().unwrap(),
         users: 1,
@@ -63,7 +63,7 @@ fn args(target: &str, report_dir: &std::path::Path, rate: f64) -> LoadArgs {
         max_error_rate: Some(0.0),
         max_p99_ms: None,
         report_dir: report_dir.to_path_buf(),
-        rate: Some(rate),
+        rate: Some(rate.parse().unwrap()),
         workload: Workload::Product,
     }
 }
@@ -79,7 +79,7 @@ async fn open_loop_keeps_the_schedule_and_charges_a_stall_to_every_request_it_de
     std::fs::create_dir_all(&dir).unwrap();
     // One connection at 100 req/s for 3 s: 300 requests on a 10 ms grid. The
     // 100th stalls 500 ms; the ~50 requests scheduled meanwhile wait for it.
-    let verdict = shop_loadtest::run(args(&target, &dir, 100.0))
+    let verdict = shop_loadtest::run(args(&target, &dir, "100"))
         .await
         .unwrap();
     assert_eq!(verdict, Verdict::Passed);
@@ -103,7 +103,7 @@ async fn a_broken_bound_fails_the_run() {
     let (target, _served) = fixture().await;
     let dir = std::env::temp_dir().join(format!("open-loop-bound-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut strict = args(&target, &dir, 100.0);
+    let mut strict = args(&target, &dir, "100");
     strict.max_p99_ms = Some(100.0);
     match shop_loadtest::run(strict).await.unwrap() {
         Verdict::Failed(broken) => assert!(broken[0].starts_with("p99"), "{broken:?}"),
@@ -116,10 +116,85 @@ async fn closed_loop_sends_as_fast_as_answers_come() {
     let (target, _served) = fixture().await;
     let dir = std::env::temp_dir().join(format!("closed-loop-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let verdict = shop_loadtest::run(args(&target, &dir, 0.0)).await.unwrap();
+    let verdict = shop_loadtest::run(args(&target, &dir, "0")).await.unwrap();
     assert_eq!(verdict, Verdict::Passed);
     let s = summary(&dir);
     assert_eq!(s["mode"], "closed");
     // Far above the 100 req/s of the open-loop test, even in a debug build.
     assert!(s["ok"].as_u64().unwrap() > 1_000, "{s}");
+}
+
+/// A fixture whose product read takes `SERVICE`: one connection serves at
+/// most 1 / SERVICE requests per second.
+async fn slow_fixture() -> String {
+    let app = Router::new()
+        .route(
+            "/api/v1/products",
+            get(|| async {
+                Json(json!({"items": [{"id": "p1", "category": "c"}], "next_page_token": null}))
+            }),
+        )
+        .route(
+            "/api/v1/auth/guest",
+            post(|| async { (axum::http::StatusCode::CREATED, Json(json!({"token": "t"}))) }),
+        )
+        .route(
+            "/api/v1/products/{id}",
+            get(|| async {
+                tokio::time::sleep(SERVICE).await;
+                Json(json!({"id": "p1"}))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+const SERVICE: Duration = Duration::from_millis(10);
+
+#[tokio::test]
+async fn a_sweep_finds_the_rate_one_connection_cannot_serve_and_reports_it() {
+    let target = slow_fixture().await;
+    let dir = std::env::temp_dir().join(format!("sweep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // One connection, 10 ms a request: 100 req/s at most. 20 and 50 are
+    // served; 200 is not.
+    let mut sweep = args(&target, &dir, "20,50,200");
+    sweep.duration = 1;
+    sweep.max_error_rate = None;
+    assert_eq!(shop_loadtest::run(sweep).await.unwrap(), Verdict::Passed);
+    let s: Value = serde_json::from_slice(&std::fs::read(dir.join("sweep.json")).unwrap()).unwrap();
+    let steps = s["steps"].as_array().unwrap();
+    let offered: Vec<f64> = steps
+        .iter()
+        .map(|x| x["offered"].as_f64().unwrap())
+        .collect();
+    assert_eq!(offered, [20.0, 50.0, 200.0]);
+    let achieved: Vec<f64> = steps
+        .iter()
+        .map(|x| x["achieved"].as_f64().unwrap())
+        .collect();
+    assert!(achieved[0] >= 19.0 && achieved[1] >= 47.5, "{achieved:?}");
+    assert!(achieved[2] < 110.0, "one connection at 10 ms: {achieved:?}");
+    assert_eq!(s["saturation"]["index"], 2, "{s}");
+    assert_eq!(s["saturation"]["rate"], 200.0);
+
+    // The time series holds the one kind the workload sends, over the
+    // whole sweep: 1 s + 1 s + about 2 s to serve 200 requests.
+    let t: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("timeseries.json")).unwrap()).unwrap();
+    let kinds = t["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 1);
+    assert_eq!(kinds[0]["kind"], "GET /api/v1/products/{id}");
+    assert_eq!(kinds[0]["totals"]["ok"], 20 + 50 + 200);
+    assert!(kinds[0]["points"].as_array().unwrap().len() >= 4, "{t}");
+
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("id=\"sweep-latency\""));
+    assert!(html.contains("saturation: 200 req/s"));
+    assert!(
+        !dir.join("open-loop.json").exists(),
+        "a sweep writes sweep.json"
+    );
 }

@@ -11,7 +11,16 @@
 //! Latencies go into HDR histograms (1 µs to 60 s, 3 significant digits).
 //! With `--rate 0` each connection sends as soon as its previous request is
 //! answered (closed loop): the saturation throughput.
+//!
+//! Several rates (`--rate 50,100,200` or `--rate 50:400:8`) make a sweep:
+//! the same connections and shoppers run each rate for `--duration` in
+//! turn, and [`sweep::saturation`] says at which rate the shop stopped
+//! keeping up. Every HTTP request also goes into a per-second time series
+//! by kind ([`crate::series`]); its latency counts from the intended send
+//! time for the first request of a scheduled unit, and from when it left
+//! for the checkout that follows an add to cart.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -19,10 +28,14 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::report::{self, Report};
+use crate::series::Recorder;
 use crate::{LoadArgs, Verdict};
 
+pub mod sweep;
 mod worker;
 
+use sweep::{Rates, Step, Sweep};
 use worker::{Api, Worker};
 
 /// After the schedule ends, a connection behind it may still send for this
@@ -40,6 +53,17 @@ pub enum Workload {
     /// Add a product to the cart, then check out (two requests, one
     /// latency); restocks the catalog first, as the admin.
     Checkout,
+}
+
+impl Workload {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Product => "product",
+            Workload::Browse => "browse",
+            Workload::Checkout => "checkout",
+        }
+    }
 }
 
 /// What one run measured; written as `open-loop.json`.
@@ -64,8 +88,13 @@ pub struct Summary {
     /// Scheduled requests never sent: the connection was still behind
     /// when the grace period ended.
     pub not_sent: u64,
-    /// Answered requests per second over the schedule.
+    /// Answered requests per second over the schedule (answers given
+    /// after it ended, in the grace period, count too).
     pub achieved_rate: f64,
+    /// Successful answers per second, over the time from the schedule's
+    /// start to the last answer (at least the schedule's length): what the
+    /// shop served. Past saturation it falls below the offered rate.
+    pub throughput: f64,
     /// Percent of scheduled requests that failed or were not sent.
     pub error_rate_percent: f64,
     /// Latency percentiles in microseconds, from the intended send time.
@@ -95,12 +124,10 @@ pub struct Percentiles {
     pub max: u64,
 }
 
-/// Runs the schedule, writes `open-loop.json`, and judges the bounds.
-pub async fn run(args: &LoadArgs, rate: f64) -> anyhow::Result<Verdict> {
-    anyhow::ensure!(
-        rate >= 0.0 && rate.is_finite(),
-        "--rate must be 0 or more requests per second"
-    );
+/// Runs the schedule (or each rate of a sweep), writes `open-loop.json`
+/// (or `sweep.json`), `timeseries.json` and `report.html`, and judges the
+/// bounds.
+pub async fn run(args: &LoadArgs, rates: &Rates) -> anyhow::Result<Verdict> {
     let connections = args.users.max(1);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
@@ -117,9 +144,11 @@ pub async fn run(args: &LoadArgs, rate: f64) -> anyhow::Result<Verdict> {
         )?;
         api.restock_all(password, &catalog).await?;
     }
+    let recorder = Arc::new(Recorder::new(std::time::Instant::now()));
     let mut workers = Vec::with_capacity(connections);
     for index in 0..connections {
-        // Each connection is its own shopper: its own token and cart.
+        // Each connection is its own shopper: its own token and cart, kept
+        // over every rate of a sweep.
         let token = api.guest_token().await?;
         workers.push(Worker {
             api: api.clone(),
@@ -129,29 +158,145 @@ pub async fn run(args: &LoadArgs, rate: f64) -> anyhow::Result<Verdict> {
             index,
             connections,
             step: 0,
+            recorder: recorder.clone(),
         });
     }
 
     let duration = Duration::from_secs(args.duration);
+    let mut summaries = Vec::new();
+    let mut steps = Vec::new();
+    for &rate in rates.as_slice() {
+        let start_second = recorder.elapsed().as_secs_f64();
+        let (returned, tally) = schedule(workers, rate, duration).await?;
+        workers = returned;
+        let summary = tally.summary(args, rate, connections, duration);
+        print_summary(&summary);
+        steps.push(Step {
+            offered: rate,
+            achieved: summary.throughput,
+            ok: summary.ok,
+            errors: summary.errors,
+            not_sent: summary.not_sent,
+            error_rate_percent: summary.error_rate_percent,
+            p50_us: summary.latency_us.p50,
+            p99_us: summary.latency_us.p99,
+            p999_us: summary.latency_us.p999,
+            start_second,
+            end_second: recorder.elapsed().as_secs_f64(),
+        });
+        summaries.push(summary);
+    }
+    let series = recorder.finish();
+
+    let dir = &args.report_dir;
+    let (sweep, title) = match rates.single() {
+        Some(_) => {
+            let path = dir.join("open-loop.json");
+            std::fs::write(&path, serde_json::to_vec_pretty(&summaries[0])?)?;
+            println!("summary: {}", path.display());
+            let title = format!("{} loop, {}", summaries[0].mode, args.workload.name());
+            (None, title)
+        }
+        None => {
+            let saturation = sweep::saturation(&steps);
+            match &saturation {
+                Some(s) => println!("saturation at {} req/s: {}", s.rate, s.reason),
+                None => println!(
+                    "no saturation up to {} req/s",
+                    steps[steps.len() - 1].offered
+                ),
+            }
+            let sweep = Sweep { steps, saturation };
+            let path = dir.join("sweep.json");
+            std::fs::write(&path, serde_json::to_vec_pretty(&sweep)?)?;
+            println!("sweep: {}", path.display());
+            (
+                Some(sweep),
+                format!("open-loop sweep, {}", args.workload.name()),
+            )
+        }
+    };
+    std::fs::write(
+        dir.join("timeseries.json"),
+        serde_json::to_vec_pretty(&series)?,
+    )?;
+    let facts = vec![
+        ("target".to_string(), args.target.to_string()),
+        ("workload".into(), args.workload.name().to_string()),
+        ("connections".into(), connections.to_string()),
+        (
+            "offered rate".into(),
+            match rates.single() {
+                Some(0.0) => "closed loop (as fast as answers come)".into(),
+                _ => format!("{rates} req/s"),
+            },
+        ),
+        (
+            "duration".into(),
+            match rates.single() {
+                Some(_) => format!("{} s", args.duration),
+                None => format!("{} s per rate", args.duration),
+            },
+        ),
+    ];
+    report::write(
+        dir,
+        &Report {
+            title,
+            facts,
+            series: &series,
+            sweep: sweep.as_ref(),
+        },
+    )?;
+
+    let broken: Vec<String> = summaries
+        .iter()
+        .flat_map(|summary| {
+            let prefix = match rates.single() {
+                Some(_) => String::new(),
+                None => format!("at {} req/s: ", summary.target_rate),
+            };
+            judge(summary, args)
+                .into_iter()
+                .map(move |line| format!("{prefix}{line}"))
+        })
+        .collect();
+    Ok(if broken.is_empty() {
+        Verdict::Passed
+    } else {
+        Verdict::Failed(broken)
+    })
+}
+
+/// Runs every worker on one schedule; gives them back with what they
+/// counted together.
+async fn schedule(
+    workers: Vec<Worker>,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<(Vec<Worker>, Tally)> {
     let start = Instant::now() + Duration::from_millis(50);
     let tasks: Vec<_> = workers
         .into_iter()
-        .map(|worker| tokio::spawn(worker.run(start, duration, rate)))
+        .map(|mut worker| {
+            tokio::spawn(async move {
+                let tally = worker.run(start, duration, rate).await;
+                (worker, tally)
+            })
+        })
         .collect();
-    let mut total = Tally::new();
+    let mut total = Tally::new(start);
+    let mut workers = Vec::with_capacity(tasks.len());
     for task in tasks {
-        total.merge(task.await?);
+        let (worker, tally) = task.await?;
+        total.merge(tally);
+        workers.push(worker);
     }
-
-    let summary = total.summary(args, rate, connections, duration);
-    let path = args.report_dir.join("open-loop.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)?;
-    print_summary(&summary, &path);
-    Ok(judge(&summary, args))
+    Ok((workers, total))
 }
 
-/// The bounds the flags set, against what was measured.
-fn judge(summary: &Summary, args: &LoadArgs) -> Verdict {
+/// The bounds the flags set that `summary` breaks, each said in a line.
+fn judge(summary: &Summary, args: &LoadArgs) -> Vec<String> {
     let mut broken = Vec::new();
     if let Some(max) = args.max_error_rate
         && summary.error_rate_percent > max
@@ -167,14 +312,10 @@ fn judge(summary: &Summary, args: &LoadArgs) -> Verdict {
     {
         broken.push(format!("p99 {p99_ms:.2} ms is above {max} ms"));
     }
-    if broken.is_empty() {
-        Verdict::Passed
-    } else {
-        Verdict::Failed(broken)
-    }
+    broken
 }
 
-fn print_summary(s: &Summary, path: &std::path::Path) {
+fn print_summary(s: &Summary) {
     let ms = |us: u64| us as f64 / 1000.0;
     println!(
         "{} loop, {:?}, {} connections, {:.0} s: {} ok, {} errors, {} not sent; {:.1} req/s{}",
@@ -203,11 +344,14 @@ fn print_summary(s: &Summary, path: &std::path::Path) {
     for sample in &s.error_samples {
         println!("error: {sample}");
     }
-    println!("summary: {}", path.display());
 }
 
 /// What a connection counted.
 struct Tally {
+    /// When the schedule started.
+    start: Instant,
+    /// When the last answer came.
+    last_answer: Option<Instant>,
     /// Successful requests.
     ok: u64,
     /// Failed requests.
@@ -221,8 +365,10 @@ struct Tally {
 }
 
 impl Tally {
-    fn new() -> Self {
+    fn new(start: Instant) -> Self {
         Self {
+            start,
+            last_answer: None,
             ok: 0,
             errors: 0,
             not_sent: 0,
@@ -235,6 +381,7 @@ impl Tally {
         self.ok += other.ok;
         self.errors += other.errors;
         self.not_sent += other.not_sent;
+        self.last_answer = self.last_answer.max(other.last_answer);
         // Same bounds on both sides: adding cannot fail.
         let _ = self.latency.add(&other.latency);
         for sample in other.error_samples {
@@ -253,6 +400,12 @@ impl Tally {
     ) -> Summary {
         let h = &self.latency;
         let scheduled = self.ok + self.errors + self.not_sent;
+        let served_for = self
+            .last_answer
+            .map_or(Duration::ZERO, |last| {
+                last.saturating_duration_since(self.start)
+            })
+            .max(duration);
         let distribution = h
             .iter_quantiles(1)
             .map(|v| (v.quantile_iterated_to() * 100.0, v.value_iterated_to()))
@@ -268,6 +421,7 @@ impl Tally {
             errors: self.errors,
             not_sent: self.not_sent,
             achieved_rate: (self.ok + self.errors) as f64 / duration.as_secs_f64(),
+            throughput: self.ok as f64 / served_for.as_secs_f64(),
             error_rate_percent: if scheduled == 0 {
                 0.0
             } else {

@@ -1,6 +1,7 @@
 //! One connection of the open loop: its shopper's REST calls on a fixed
 //! schedule, each latency counted from its intended send time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -10,6 +11,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{GRACE, Tally, Workload};
+use crate::series::Recorder;
 
 /// The REST calls the workloads make.
 #[derive(Debug, Clone)]
@@ -121,11 +123,13 @@ pub(super) struct Worker {
     pub(super) connections: usize,
     /// Which browse step comes next.
     pub(super) step: usize,
+    /// Where every HTTP request is counted by kind.
+    pub(super) recorder: Arc<Recorder>,
 }
 
 impl Worker {
-    pub(super) async fn run(mut self, start: Instant, duration: Duration, rate: f64) -> Tally {
-        let mut tally = Tally::new();
+    pub(super) async fn run(&mut self, start: Instant, duration: Duration, rate: f64) -> Tally {
+        let mut tally = Tally::new(start);
         let end = start + duration;
         let hard_stop = end + GRACE;
         tokio::time::sleep_until(start).await;
@@ -148,8 +152,9 @@ impl Worker {
                 break;
             }
             tokio::time::sleep_until(intended).await;
-            let outcome = self.one().await;
-            let micros = intended.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+            let outcome = self.one(intended).await;
+            tally.last_answer = Some(Instant::now());
+            let micros = micros_since(intended);
             match outcome {
                 Ok(()) => {
                     tally.ok += 1;
@@ -168,8 +173,9 @@ impl Worker {
         tally
     }
 
-    /// One scheduled request (for checkout: the add and the checkout).
-    async fn one(&mut self) -> Result<(), String> {
+    /// One scheduled request (for checkout: the add and the checkout),
+    /// due at `intended`.
+    async fn one(&mut self, intended: Instant) -> Result<(), String> {
         let (product, category) = {
             let mut rng = rand::rng();
             let choose = |items: &[String], rng: &mut rand::rngs::ThreadRng| {
@@ -180,42 +186,74 @@ impl Worker {
                 choose(&self.catalog.categories, &mut rng),
             )
         };
-        match self.workload {
-            Workload::Product => self.get(&format!("/api/v1/products/{product}")).await,
+        let product_path = format!("/api/v1/products/{product}");
+        let (kind, path) = match self.workload {
+            Workload::Product => ("GET /api/v1/products/{id}", product_path),
             Workload::Browse => {
                 self.step = (self.step + 1) % 3;
                 match self.step {
-                    0 => self.get("/api/v1/products?page_size=20").await,
-                    1 => {
-                        self.get(&format!("/api/v1/products?category={category}"))
-                            .await
-                    }
-                    _ => self.get(&format!("/api/v1/products/{product}")).await,
+                    0 => (
+                        "GET /api/v1/products",
+                        "/api/v1/products?page_size=20".to_string(),
+                    ),
+                    1 => (
+                        "GET /api/v1/products?category",
+                        format!("/api/v1/products?category={category}"),
+                    ),
+                    _ => ("GET /api/v1/products/{id}", product_path),
                 }
             }
             Workload::Checkout => {
-                let api = &self.api;
-                let add = api
+                let add = self
+                    .api
                     .client
-                    .post(api.url("/api/v1/cart/items").map_err(|e| e.to_string())?)
+                    .post(self.url("/api/v1/cart/items")?)
                     .bearer_auth(&self.token)
                     .json(&json!({"product_id": product, "quantity": 1}));
-                expect(add.send().await, 200).await?;
-                let order = api
+                self.send("POST /api/v1/cart/items", intended, add, 200)
+                    .await?;
+                let order = self
+                    .api
                     .client
-                    .post(api.url("/api/v1/orders").map_err(|e| e.to_string())?)
+                    .post(self.url("/api/v1/orders")?)
                     .bearer_auth(&self.token)
                     .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
-                expect(order.send().await, 201).await
+                return self
+                    .send("POST /api/v1/orders", Instant::now(), order, 201)
+                    .await;
             }
-        }
+        };
+        let request = self
+            .api
+            .client
+            .get(self.url(&path)?)
+            .bearer_auth(&self.token);
+        self.send(kind, intended, request, 200).await
     }
 
-    async fn get(&self, path: &str) -> Result<(), String> {
-        let url = self.api.url(path).map_err(|e| e.to_string())?;
-        let request = self.api.client.get(url).bearer_auth(&self.token);
-        expect(request.send().await, 200).await
+    fn url(&self, path: &str) -> Result<Url, String> {
+        self.api.url(path).map_err(|e| e.to_string())
     }
+
+    /// Sends `request`, expects `status`, and records it as `kind` with its
+    /// latency counted from `since`.
+    async fn send(
+        &self,
+        kind: &str,
+        since: Instant,
+        request: reqwest::RequestBuilder,
+        status: u16,
+    ) -> Result<(), String> {
+        let outcome = expect(request.send().await, status).await;
+        self.recorder
+            .record(kind, micros_since(since), outcome.is_ok());
+        outcome
+    }
+}
+
+/// Microseconds from `since` to now.
+fn micros_since(since: Instant) -> u64 {
+    since.elapsed().as_micros().min(u128::from(u64::MAX)) as u64
 }
 
 /// Reads the whole answer and checks its status.
