@@ -199,13 +199,31 @@ fn ten_seconds_of_mixed_journeys_and_a_sweep_against_shop_up_make_reports_a_brow
         "3000 req/s over two connections saturates: {sweep}"
     );
 
-    runtime.block_on(async {
+    // Both pages as the browser shows them, read before any check so that
+    // a failed one leaves no browser behind.
+    let (journeys, swept) = runtime.block_on(async {
         let browser = Browser::start().await;
         let c = &browser.client;
+        let journeys = read(c, &reports.join("report.html"), "journeys-report.png").await;
+        let swept = read(c, &sweep_reports.join("report.html"), "sweep-report.png").await;
+        browser.close().await;
+        (journeys, swept)
+    });
+    for page in [&journeys, &swept] {
+        assert_eq!(page["urls"], json!([]), "no element refers to the network");
+        assert_eq!(page["resources"], json!([]), "the page loaded nothing");
+        assert_eq!(page["external"], 0, "no script, stylesheet, image or frame");
+        assert_eq!(page["csp_violations"], json!([]));
+        assert_eq!(
+            page["undrawn"], 0,
+            "every line of two points or more has an extent on screen"
+        );
+    }
 
+    {
         // The journeys: one summary row per kind goose saw, and per kind
         // the requests/s and latency charts, drawn second by second.
-        let page = open(c, &reports.join("report.html"), "journeys-report.png").await;
+        let page = &journeys;
         let kinds: BTreeSet<String> = strings(&page["summary_kinds"]).into_iter().collect();
         assert_eq!(kinds, goose_kinds);
         assert_eq!(page["summary_rows"], goose_kinds.len(), "{page}");
@@ -231,9 +249,10 @@ fn ten_seconds_of_mixed_journeys_and_a_sweep_against_shop_up_make_reports_a_brow
                 && all["p99"].as_u64().unwrap() >= seconds - 1,
             "the latency of every request together, second by second: {all}"
         );
-
+    }
+    {
         // The sweep: a row and a point per rate, the saturation marked.
-        let page = open(c, &sweep_reports.join("report.html"), "sweep-report.png").await;
+        let page = &swept;
         assert_eq!(
             strings(&page["summary_kinds"]),
             ["GET /api/v1/products/{id}"]
@@ -249,14 +268,14 @@ fn ten_seconds_of_mixed_journeys_and_a_sweep_against_shop_up_make_reports_a_brow
             "on both sweep charts: {page}"
         );
         assert_eq!(page["saturated_rows"], 1, "{page}");
-        browser.close().await;
-    });
+    }
 }
 
-/// Opens `file` in the browser and reads what the checks need; asserts
-/// that the page loaded nothing, refers to no http(s) URL and broke no
-/// rule of its Content-Security-Policy. Saves a screenshot as `png`.
-async fn open(c: &fantoccini::Client, file: &Path, png: &str) -> Value {
+/// Opens `file` in the browser and reads what the checks need: the
+/// tables, the points of each chart's lines, every attribute naming an
+/// http(s) URL, what the page loaded, and the reports of its
+/// Content-Security-Policy. Saves a screenshot as `png`.
+async fn read(c: &fantoccini::Client, file: &Path, png: &str) -> Value {
     let url = format!("file://{}", file.canonicalize().unwrap().display());
     c.goto(&url).await.unwrap();
     let script = r"
@@ -290,15 +309,8 @@ async fn open(c: &fantoccini::Client, file: &Path, png: &str) -> Value {
             external: document.querySelectorAll('script, link, img, iframe, object, embed').length,
         };
     ";
-    let page = c.execute(script, vec![]).await.unwrap();
-    assert_eq!(page["urls"], json!([]), "no element refers to the network");
-    assert_eq!(page["resources"], json!([]), "the page loaded nothing");
-    assert_eq!(page["external"], 0, "no script, stylesheet, image or frame");
-    assert_eq!(
-        page["undrawn"], 0,
-        "every line of two points or more has an extent on screen"
-    );
-    assert_eq!(csp_violations(c).await, Vec::<Value>::new());
+    let mut page = c.execute(script, vec![]).await.unwrap();
+    page["csp_violations"] = Value::Array(csp_violations(c).await);
     let shot = c.screenshot().await.unwrap();
     std::fs::write(file.with_file_name(png), shot).unwrap();
     page
