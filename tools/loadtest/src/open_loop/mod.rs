@@ -318,15 +318,15 @@ fn judge(summary: &Summary, args: &LoadArgs) -> Vec<String> {
 fn print_summary(s: &Summary) {
     let ms = |us: u64| us as f64 / 1000.0;
     println!(
-        "{} loop, {:?}, {} connections, {:.0} s: {} ok, {} errors, {} not sent; {:.1} req/s{}",
+        "{} loop, {}, {} connections, {:.0} s: {} ok, {} errors, {} not sent; {:.1} req/s served{}",
         s.mode,
-        s.workload,
+        s.workload.name(),
         s.connections,
         s.duration_seconds,
         s.ok,
         s.errors,
         s.not_sent,
-        s.achieved_rate,
+        s.throughput,
         if s.target_rate > 0.0 {
             format!(" (asked {:.1})", s.target_rate)
         } else {
