@@ -5,32 +5,18 @@
 //! `/openapi.json`, and "Try it out" lists the products. The final pages
 //! are saved as `target/artifacts/storefront-*.png` and `docs-*.png`.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs
-//! them); `CHROMIUM` and `CHROMEDRIVER` override where they are looked for.
+//! The browser is `support::browser` (Debian's `chromium` and
+//! `chromium-driver`, which `scripts/test` installs).
 
 mod support;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::{Value, json};
+use support::browser::{Browser, csp_violations};
 use support::{Stack, TEST_ADMIN_PASSWORD};
-
-fn find(var: &str, names: &[&str]) -> PathBuf {
-    if let Ok(path) = std::env::var(var) {
-        return PathBuf::from(path);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/bin", "/usr/lib/chromium"].map(PathBuf::from))
-        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{} not found: install Debian's chromium and chromium-driver (scripts/test does), or set {var}", names[0])
-        })
-}
 
 /// Clicks the element `locator` finds, once it is there (a page may still
 /// be rendering it).
@@ -112,71 +98,6 @@ async fn seed(stack: &Stack) {
     }
 }
 
-/// Headless Chromium under its own chromedriver, with a fresh profile;
-/// both go away with [`Browser::close`] (or when dropped).
-struct Browser {
-    client: fantoccini::Client,
-    driver: tokio::process::Child,
-    profile: PathBuf,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        let chromium = find(
-            "CHROMIUM",
-            &["chromium", "chromium-browser", "google-chrome"],
-        );
-        let chromedriver = find("CHROMEDRIVER", &["chromedriver"]);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = tokio::process::Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start chromedriver");
-        let profile = std::env::temp_dir().join(format!("shop-chromium-{}", uuid::Uuid::new_v4()));
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--no-first-run", "--window-size=1100,1000", format!("--user-data-dir={}", profile.display())]
-            }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        for _ in 0..50 {
-            match ClientBuilder::new(connector.clone())
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                Ok(client) => {
-                    return Browser {
-                        client,
-                        driver,
-                        profile,
-                    };
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-        panic!("chromedriver accepts no session");
-    }
-
-    async fn close(mut self) {
-        self.client.close().await.unwrap();
-        let _ = self.driver.kill().await;
-        let _ = std::fs::remove_dir_all(self.profile);
-    }
-}
-
 /// Saves a screenshot as `target/artifacts/{name}`.
 async fn screenshot(c: &fantoccini::Client, name: &str) {
     let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
@@ -189,7 +110,7 @@ async fn a_shopper_filters_adds_two_products_changes_a_quantity_checks_out_and_s
     let stack = Stack::start(&[]).await;
     seed(&stack).await;
     let base = stack.base_url();
-    let browser = Browser::start().await;
+    let browser = Browser::start(1100, 1000).await;
     let c = &browser.client;
 
     // Filter the catalog by category.
@@ -315,20 +236,6 @@ async fn operations_shown(c: &fantoccini::Client, count: usize) -> Vec<String> {
     shown
 }
 
-/// The Content-Security-Policy violations the page has reported so far.
-async fn csp_violations(c: &fantoccini::Client) -> Vec<Value> {
-    let script = r"
-        const done = arguments[arguments.length - 1];
-        const seen = [];
-        const keep = (reports) => { for (const r of reports) seen.push(`${r.body.effectiveDirective} ${r.body.blockedURL} ${r.body.sourceFile}:${r.body.lineNumber} ${r.body.sample}`); };
-        const observer = new ReportingObserver(keep, { types: ['csp-violation'], buffered: true });
-        observer.observe();
-        setTimeout(() => { keep(observer.takeRecords()); done(seen); }, 300);
-    ";
-    let seen = c.execute_async(script, vec![]).await.unwrap();
-    seen.as_array().cloned().unwrap_or_default()
-}
-
 #[tokio::test]
 async fn the_api_docs_list_every_operation_and_try_it_out_lists_the_products() {
     let stack = Stack::start(&[]).await;
@@ -342,7 +249,7 @@ async fn the_api_docs_list_every_operation_and_try_it_out_lists_the_products() {
         .unwrap();
     let operations = operations_of(&doc);
     assert!(operations.len() >= 16, "{operations:?}");
-    let browser = Browser::start().await;
+    let browser = Browser::start(1100, 1000).await;
     let c = &browser.client;
 
     // Every operation of the document, as the page renders it.

@@ -6,16 +6,19 @@
 //! Reports land in `target/artifacts/smoke-load/` (the sweep's in `sweep/`),
 //! with a screenshot of each page.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs
-//! them); `CHROMIUM` and `CHROMEDRIVER` override where they are looked for.
+//! The browser is `support::browser` (Debian's `chromium` and
+//! `chromium-driver`, which `scripts/test` installs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::ClientBuilder;
 use serde_json::{Value, json};
+
+mod support;
+
+use support::browser::{Browser, csp_violations};
 
 /// A loopback address of its own, so the design ports do not collide with
 /// a shop a developer is running on 127.0.0.1.
@@ -202,7 +205,7 @@ fn ten_seconds_of_mixed_journeys_and_a_sweep_against_shop_up_make_reports_a_brow
     // Both pages as the browser shows them, read before any check so that
     // a failed one leaves no browser behind.
     let (journeys, swept) = runtime.block_on(async {
-        let browser = Browser::start().await;
+        let browser = Browser::start(1240, 1400).await;
         let c = &browser.client;
         let journeys = read(c, &reports.join("report.html"), "journeys-report.png").await;
         let swept = read(c, &sweep_reports.join("report.html"), "sweep-report.png").await;
@@ -322,99 +325,4 @@ fn strings(v: &Value) -> Vec<String> {
         .iter()
         .map(|s| s.as_str().unwrap().to_string())
         .collect()
-}
-
-/// The Content-Security-Policy violations the page has reported so far
-/// (the report forbids loading anything).
-async fn csp_violations(c: &fantoccini::Client) -> Vec<Value> {
-    let script = r"
-        const done = arguments[arguments.length - 1];
-        const seen = [];
-        const keep = (reports) => { for (const r of reports) seen.push(`${r.body.effectiveDirective} ${r.body.blockedURL}`); };
-        const observer = new ReportingObserver(keep, { types: ['csp-violation'], buffered: true });
-        observer.observe();
-        setTimeout(() => { keep(observer.takeRecords()); done(seen); }, 300);
-    ";
-    let seen = c.execute_async(script, vec![]).await.unwrap();
-    seen.as_array().cloned().unwrap_or_default()
-}
-
-fn find(var: &str, names: &[&str]) -> PathBuf {
-    if let Ok(path) = std::env::var(var) {
-        return PathBuf::from(path);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/bin", "/usr/lib/chromium"].map(PathBuf::from))
-        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{} not found: install Debian's chromium and chromium-driver (scripts/test does), or set {var}", names[0])
-        })
-}
-
-/// Headless Chromium under its own chromedriver, with a fresh profile and
-/// no network services (as in `tests/browser.rs`).
-struct Browser {
-    client: fantoccini::Client,
-    driver: tokio::process::Child,
-    profile: PathBuf,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        let chromium = find(
-            "CHROMIUM",
-            &["chromium", "chromium-browser", "google-chrome"],
-        );
-        let chromedriver = find("CHROMEDRIVER", &["chromedriver"]);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = tokio::process::Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start chromedriver");
-        let profile = std::env::temp_dir().join(format!("shop-chromium-{}", uuid::Uuid::new_v4()));
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": chromium,
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--disable-dev-shm-usage", "--window-size=1240,1400",
-                         format!("--user-data-dir={}", profile.display())]
-            }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        for _ in 0..50 {
-            match ClientBuilder::new(connector.clone())
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                Ok(client) => {
-                    return Browser {
-                        client,
-                        driver,
-                        profile,
-                    };
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-        panic!("chromedriver accepts no session");
-    }
-
-    async fn close(mut self) {
-        self.client.close().await.unwrap();
-        let _ = self.driver.kill().await;
-        let _ = std::fs::remove_dir_all(self.profile);
-    }
 }

@@ -7,6 +7,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod api;
+pub mod browser;
 mod process;
 mod stack;
 
