@@ -403,7 +403,7 @@ async fn a_give_up_that_commits_while_the_saga_waits_for_the_order_row_is_seen()
     let mut s = quiet_stack(&hooks).await;
     let mug = s.product("MUG", 100, 10).await;
     s.add("alice", &mug, 3).await;
-    let mut gate = hooks.pause_after(Step::Reserved);
+    let mut gate = hooks.pause_after(Step::Committed);
     let mut orders = s.orders.clone();
     let checkout = tokio::spawn(async move {
         orders
@@ -415,8 +415,10 @@ async fn a_give_up_that_commits_while_the_saga_waits_for_the_order_row_is_seen()
     });
     gate.reached().await;
 
-    // A give-up holds the order's row, not yet committed, while the saga
-    // goes on to its conditional update before committing the stock.
+    // Its stock is sold. A give-up holds the order's row, not yet
+    // committed, while the saga goes on to confirm the order. (Paused any
+    // earlier, a check that missed the give-up would be caught by the next
+    // step's, whose statement starts after the give-up committed.)
     let pool = s.db.admin_pool().await;
     let mut give_up = pool.begin().await.unwrap();
     sqlx::query(
@@ -431,7 +433,7 @@ async fn a_give_up_that_commits_while_the_saga_waits_for_the_order_row_is_seen()
     let mut waited = false;
     for _ in 0..200 {
         let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE orders SET%'",
+            r"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ~ '^\s*UPDATE orders SET'",
         )
         .fetch_one(&pool)
         .await
@@ -446,7 +448,8 @@ async fn a_give_up_that_commits_while_the_saga_waits_for_the_order_row_is_seen()
         waited,
         "the saga's conditional update waits for the give-up's row lock"
     );
-    // ...and, once the give-up commits, re-checks the row the give-up wrote.
+    // ...and, once the give-up commits, re-checks the row the give-up wrote:
+    // the order is not confirmed, and its sold stock goes back.
     give_up.commit().await.unwrap();
     let err = checkout.await.unwrap().unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
