@@ -352,13 +352,21 @@ async fn an_unknown_stored_status_or_reason_is_an_internal_error_not_a_default()
     assert_eq!(err.code(), Code::Internal, "{err:?}");
 }
 
-#[tokio::test]
-async fn a_checkout_given_up_while_it_runs_is_never_confirmed() {
+/// Alice checks out three of ten mugs (key "k") on a quiet stack; the
+/// checkout is held right after `step`.
+async fn checkout_held_after(
+    step: Step,
+) -> (
+    Stack,
+    shop_proto::product::Product,
+    order_service::test_util::Gate,
+    tokio::task::JoinHandle<Result<tonic::Response<pb::Order>, tonic::Status>>,
+) {
     let hooks = Hooks::default();
     let mut s = quiet_stack(&hooks).await;
     let mug = s.product("MUG", 100, 10).await;
     s.add("alice", &mug, 3).await;
-    let mut gate = hooks.pause_after(Step::Reserved);
+    let mut gate = hooks.pause_after(step);
     let mut orders = s.orders.clone();
     let checkout = tokio::spawn(async move {
         orders
@@ -369,6 +377,12 @@ async fn a_checkout_given_up_while_it_runs_is_never_confirmed() {
             .await
     });
     gate.reached().await;
+    (s, mug, gate, checkout)
+}
+
+#[tokio::test]
+async fn a_checkout_given_up_while_it_runs_is_never_confirmed() {
+    let (mut s, mug, gate, checkout) = checkout_held_after(Step::Reserved).await;
 
     // Its stock is held; now the order is given up (as recovery's
     // `mark_release` does): the PENDING order marked `given_up` and a
@@ -399,21 +413,7 @@ async fn a_checkout_given_up_while_it_runs_is_never_confirmed() {
 
 #[tokio::test]
 async fn a_give_up_that_commits_while_the_saga_waits_for_the_order_row_is_seen() {
-    let hooks = Hooks::default();
-    let mut s = quiet_stack(&hooks).await;
-    let mug = s.product("MUG", 100, 10).await;
-    s.add("alice", &mug, 3).await;
-    let mut gate = hooks.pause_after(Step::Committed);
-    let mut orders = s.orders.clone();
-    let checkout = tokio::spawn(async move {
-        orders
-            .place_order(pb::PlaceOrderRequest {
-                user_id: "alice".into(),
-                idempotency_key: "k".into(),
-            })
-            .await
-    });
-    gate.reached().await;
+    let (mut s, mug, gate, checkout) = checkout_held_after(Step::Committed).await;
 
     // Its stock is sold. A give-up holds the order's row, not yet
     // committed, while the saga goes on to confirm the order. (Paused any

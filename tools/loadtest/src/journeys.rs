@@ -297,15 +297,23 @@ async fn authorize(user: &mut GooseUser, token: &str) -> TransactionResult {
     .map_err(Box::new)
 }
 
-/// Reads the catalog's first page into the session.
-async fn learn_catalog(user: &mut GooseUser, recorder: &Recorder) -> TransactionResult {
-    let page = get_json(
+/// The catalog's first 100 products, as JSON.
+async fn first_page(
+    user: &mut GooseUser,
+    recorder: &Recorder,
+) -> Result<Value, Box<TransactionError>> {
+    get_json(
         user,
         recorder,
         "/api/v1/products?page_size=100",
         "/api/v1/products",
     )
-    .await?;
+    .await
+}
+
+/// Reads the catalog's first page into the session.
+async fn learn_catalog(user: &mut GooseUser, recorder: &Recorder) -> TransactionResult {
+    let page = first_page(user, recorder).await?;
     let items = page["items"].as_array().cloned().unwrap_or_default();
     if items.is_empty() {
         return Err(custom("the catalog is empty: nothing to load-test"));
@@ -429,13 +437,7 @@ async fn check_out(user: &mut GooseUser, recorder: &Recorder) -> TransactionResu
 
 /// Admin: restock every product of the first page running low.
 async fn restock(user: &mut GooseUser, recorder: &Recorder) -> TransactionResult {
-    let page = get_json(
-        user,
-        recorder,
-        "/api/v1/products?page_size=100",
-        "/api/v1/products",
-    )
-    .await?;
+    let page = first_page(user, recorder).await?;
     for item in page["items"].as_array().cloned().unwrap_or_default() {
         if item["available"].as_i64().unwrap_or(0) >= LOW_STOCK {
             continue;

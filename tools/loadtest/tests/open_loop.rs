@@ -18,11 +18,10 @@ use shop_loadtest::{LoadArgs, Verdict};
 #[derive(Clone, Default)]
 struct Served(Arc<AtomicU64>);
 
-/// A gateway-shaped fixture: one product, guest tokens, and a product read
-/// that stalls for `STALL` on the 100th request.
-async fn fixture() -> (String, Served) {
-    let served = Served::default();
-    let app = Router::new()
+/// What every fixture answers like the gateway: a catalog of one product
+/// and guest tokens.
+fn catalog_and_guest<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
         .route(
             "/api/v1/products",
             get(|| async {
@@ -33,6 +32,13 @@ async fn fixture() -> (String, Served) {
             "/api/v1/auth/guest",
             post(|| async { (axum::http::StatusCode::CREATED, Json(json!({"token": "t"}))) }),
         )
+}
+
+/// A gateway-shaped fixture: one product, guest tokens, and a product read
+/// that stalls for `STALL` on the 100th request.
+async fn fixture() -> (String, Served) {
+    let served = Served::default();
+    let app = catalog_and_guest()
         .route(
             "/api/v1/products/{id}",
             get(|State(served): State<Served>| async move {
@@ -127,24 +133,13 @@ async fn closed_loop_sends_as_fast_as_answers_come() {
 /// A fixture whose product read takes `SERVICE`: one connection serves at
 /// most 1 / SERVICE requests per second.
 async fn slow_fixture() -> String {
-    let app = Router::new()
-        .route(
-            "/api/v1/products",
-            get(|| async {
-                Json(json!({"items": [{"id": "p1", "category": "c"}], "next_page_token": null}))
-            }),
-        )
-        .route(
-            "/api/v1/auth/guest",
-            post(|| async { (axum::http::StatusCode::CREATED, Json(json!({"token": "t"}))) }),
-        )
-        .route(
-            "/api/v1/products/{id}",
-            get(|| async {
-                tokio::time::sleep(SERVICE).await;
-                Json(json!({"id": "p1"}))
-            }),
-        );
+    let app = catalog_and_guest().route(
+        "/api/v1/products/{id}",
+        get(|| async {
+            tokio::time::sleep(SERVICE).await;
+            Json(json!({"id": "p1"}))
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
