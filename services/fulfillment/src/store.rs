@@ -123,8 +123,9 @@ impl Store {
         Ok(())
     }
 
-    /// Ships up to `limit` due shipments, each with its
-    /// `shop.fulfillment.shipped` event in the same transaction; how many.
+    /// Ships up to `limit` due shipments, with their
+    /// `shop.fulfillment.shipped` events written by one statement in the
+    /// same transaction; how many.
     #[sql("fulfillment.ship_due")]
     pub async fn ship_due(&self, limit: i64) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
@@ -143,12 +144,19 @@ impl Store {
         )
         .fetch_all(&mut *tx)
         .await?;
-        for row in &shipped {
-            let event = shop_proto::events::ShipmentShipped {
-                order_id: row.order_id.to_string(),
-                tracking_number: row.tracking_number.clone(),
-            };
-            outbox::record(&mut tx, Topic::ShipmentShipped, &event.order_id, &event).await?;
+        let events: Vec<_> = shipped
+            .iter()
+            .map(|row| {
+                let order_id = row.order_id.to_string();
+                let event = shop_proto::events::ShipmentShipped {
+                    order_id: order_id.clone(),
+                    tracking_number: row.tracking_number.clone(),
+                };
+                (order_id, event)
+            })
+            .collect();
+        if !events.is_empty() {
+            outbox::record_all(&mut tx, Topic::ShipmentShipped, &events).await?;
         }
         tx.commit().await?;
         Ok(shipped.len())

@@ -229,46 +229,20 @@ async fn a_shipment_is_the_caller_s_own_and_not_found_until_it_exists() {
 
 #[tokio::test]
 async fn a_cancel_that_arrives_before_its_confirm_still_cancels_the_shipment() {
-    use async_nats::jetstream;
     use prost::Message as _;
     let nats = NatsServer::start().await.expect("nats-server");
     let mut s = stack(&nats, "3600").await;
-    // Make sure the streams exist.
-    shop_runtime::events::connect(&nats.url(), "test")
-        .await
-        .unwrap();
-    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = order_events(&nats).await;
     let order_id = uuid::Uuid::new_v4().to_string();
     let publish = |subject: &'static str, payload: Vec<u8>| {
-        let js = js.clone();
-        let order_id = order_id.clone();
-        async move {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("ce-specversion", "1.0");
-            headers.insert("ce-id", uuid::Uuid::new_v4().to_string().as_str());
-            headers.insert("ce-type", subject);
-            headers.insert("ce-subject", order_id.as_str());
-            js.publish_with_headers(subject, headers, payload.into())
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-        }
+        publish_event(&js, subject, &order_id, uuid::Uuid::new_v4(), payload)
     };
     let cancelled = shop_proto::events::OrderCancelled {
         order_id: order_id.clone(),
         user_id: "alice".into(),
     };
     publish("shop.order.cancelled", cancelled.encode_to_vec()).await;
-    let confirmed = shop_proto::events::OrderConfirmed {
-        order_id: order_id.clone(),
-        user_id: "alice".into(),
-        number: "SO-999999".into(),
-        items: vec![],
-        total_minor: 100,
-        currency: "USD".into(),
-    };
-    publish("shop.order.confirmed", confirmed.encode_to_vec()).await;
+    publish("shop.order.confirmed", confirmed(&order_id)).await;
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -279,6 +253,165 @@ async fn a_cancel_that_arrives_before_its_confirm_still_cancels_the_shipment() {
         assert!(tokio::time::Instant::now() < deadline, "no shipment");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A JetStream context on `nats`, its streams made.
+async fn order_events(nats: &NatsServer) -> async_nats::jetstream::Context {
+    shop_runtime::events::connect(&nats.url(), "test")
+        .await
+        .unwrap();
+    async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap())
+}
+
+/// Publishes an order event as order-service's relay would (without its
+/// `Nats-Msg-Id`, so a second copy is stored too) and awaits the ack.
+async fn publish_event(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+    order_id: &str,
+    event_id: uuid::Uuid,
+    payload: Vec<u8>,
+) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("ce-specversion", "1.0");
+    headers.insert("ce-id", event_id.to_string().as_str());
+    headers.insert("ce-type", subject);
+    headers.insert("ce-subject", order_id);
+    js.publish_with_headers(subject.to_string(), headers, payload.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+/// `shop.order.confirmed` of `order_id` for alice.
+fn confirmed(order_id: &str) -> Vec<u8> {
+    use prost::Message as _;
+    shop_proto::events::OrderConfirmed {
+        order_id: order_id.into(),
+        user_id: "alice".into(),
+        number: "SO-999999".into(),
+        items: vec![],
+        total_minor: 100,
+        currency: "USD".into(),
+    }
+    .encode_to_vec()
+}
+
+/// Waits until fulfillment-service holds `count` shipments and the broker
+/// has every message of its consumer acknowledged.
+async fn wait_for_shipments(s: &Stack, nats: &NatsServer, count: i64) {
+    let pool = s.db.admin_pool().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let made: i64 = match sqlx::query_scalar("SELECT count(*) FROM fulfillment.shipments")
+            .fetch_one(&pool)
+            .await
+        {
+            Ok(made) => made,
+            // The service has not run its migrations yet.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => 0,
+            Err(e) => panic!("{e}"),
+        };
+        if made == count && consumer_state(nats).await.0 == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{made} of {count} shipments"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn events_waiting_together_are_applied_in_fewer_transactions_each_once() {
+    let nats = NatsServer::start().await.expect("nats-server");
+    let js = order_events(&nats).await;
+    // Ten confirms and a second copy of the first wait in the stream
+    // before fulfillment-service starts: its consumer receives them at once.
+    let first = uuid::Uuid::new_v4();
+    let first_order = uuid::Uuid::new_v4().to_string();
+    publish_event(
+        &js,
+        "shop.order.confirmed",
+        &first_order,
+        first,
+        confirmed(&first_order),
+    )
+    .await;
+    for _ in 1..10 {
+        let order = uuid::Uuid::new_v4().to_string();
+        publish_event(
+            &js,
+            "shop.order.confirmed",
+            &order,
+            uuid::Uuid::new_v4(),
+            confirmed(&order),
+        )
+        .await;
+    }
+    publish_event(
+        &js,
+        "shop.order.confirmed",
+        &first_order,
+        first,
+        confirmed(&first_order),
+    )
+    .await;
+
+    let s = stack(&nats, "3600").await;
+    wait_for_shipments(&s, &nats, 10).await;
+    // Rows one transaction inserted share its id (xmin).
+    let (inbox, transactions): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT xmin::text) FROM fulfillment.inbox")
+            .fetch_one(&s.db.admin_pool().await)
+            .await
+            .unwrap();
+    assert_eq!(inbox, 10, "each event recorded once, the copy dropped");
+    assert!(
+        transactions < 10,
+        "{transactions} transactions for 10 events waiting together"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_event_among_others_waiting_is_dead_lettered_alone() {
+    let nats = NatsServer::start().await.expect("nats-server");
+    let js = order_events(&nats).await;
+    for i in 0..11 {
+        // The sixth names no order its handler can read.
+        let order = if i == 5 {
+            "nope".to_string()
+        } else {
+            uuid::Uuid::new_v4().to_string()
+        };
+        publish_event(
+            &js,
+            "shop.order.confirmed",
+            &order,
+            uuid::Uuid::new_v4(),
+            confirmed(&order),
+        )
+        .await;
+    }
+
+    let s = stack(&nats, "3600").await;
+    wait_for_shipments(&s, &nats, 10).await;
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM fulfillment.inbox")
+        .fetch_one(&s.db.admin_pool().await)
+        .await
+        .unwrap();
+    assert_eq!(inbox, 10, "the ten others applied, once each");
+    let dlq = js.get_stream("DLQ").await.unwrap();
+    let dead = dlq.get_raw_message(1).await.unwrap();
+    assert_eq!(dead.subject.as_str(), "shop.dlq.fulfillment-orders");
+    let error = dead.headers.get("shop-dlq-error").unwrap().as_str();
+    assert!(error.contains("\"nope\" is no UUID"), "{error}");
+    assert!(
+        dlq.get_raw_message(2).await.is_err(),
+        "only the failing event is dead-lettered"
+    );
 }
 
 /// The fulfillment consumer as the broker sees it: (delivered but not yet

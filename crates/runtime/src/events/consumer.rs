@@ -10,6 +10,15 @@
 //!    the handler runs again from scratch; a crash after it redelivers and
 //!    the inbox drops the copy.
 //!
+//! Messages that arrive together (up to [`BATCH`] already received when the
+//! consumer looks) are applied in one transaction: one inbox statement for
+//! all of them, each handler in turn, one commit, then every
+//! acknowledgement, so a burst costs one commit instead of one per event.
+//! If anything in such a batch fails, it rolls back whole and each message
+//! is handled alone as above, so one bad event is retried or dead-lettered
+//! by itself and never holds back the others. Redeliveries and unreadable
+//! messages are always handled alone.
+//!
 //! A handler's transient error rolls back and asks for redelivery after a
 //! backoff ([`ConsumerSpec::backoff`]); a message that still fails after
 //! [`ConsumerSpec::max_deliver`] deliveries, or that cannot be read at all
@@ -41,7 +50,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use sqlx::{PgConnection, PgPool};
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -224,14 +233,37 @@ pub async fn run<H: Handler>(
             return Err(format!("injected fault: broker unreachable for {fetch_path}").into());
         }
         // Wakes at least every LAG_EVERY while idle, for the lag and faults.
-        let message = match tokio::time::timeout(LAG_EVERY, messages.next()).await {
+        let first = match tokio::time::timeout(LAG_EVERY, messages.next()).await {
             Err(_idle) => continue,
             Ok(None) => return Err("the broker ended the message stream".into()),
             Ok(Some(message)) => message?,
         };
-        handle_one(js, pool, spec, handler, faults, &message).await?;
+        // And whatever else has already arrived, without waiting for more.
+        let mut batch = vec![first];
+        let mut stopped = None;
+        while batch.len() < BATCH {
+            match messages.next().now_or_never() {
+                None => break,
+                Some(Some(Ok(message))) => batch.push(message),
+                Some(Some(Err(error))) => {
+                    stopped = Some(error.into());
+                    break;
+                }
+                Some(None) => {
+                    stopped = Some("the broker ended the message stream".into());
+                    break;
+                }
+            }
+        }
+        handle_batch(js, pool, spec, handler, faults, &batch).await?;
+        if let Some(error) = stopped {
+            return Err(error);
+        }
     }
 }
+
+/// Most messages applied in one transaction.
+pub const BATCH: usize = 100;
 
 /// How often a consumer publishes its lag and the DLQ's depth.
 const LAG_EVERY: Duration = Duration::from_secs(5);
@@ -266,16 +298,8 @@ async fn handle_one<H: Handler>(
     faults: &Faults,
     message: &jetstream::Message,
 ) -> Result<(), async_nats::Error> {
-    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-    let span = tracing::info_span!(
-        "event.consume",
-        otel.name = %format!("consume {}", message.subject),
-        otel.kind = "consumer",
-        messaging.system = "nats",
-        messaging.destination.name = %message.subject,
-        messaging.consumer.group.name = spec.name,
-    );
-    crate::telemetry::continue_trace(&span, &trace_headers(message), spec.component);
+    let delivered = deliveries(message);
+    let span = consume_span(spec, message);
     let outcome = async {
         let delivery = match parse(message) {
             Ok(delivery) => delivery,
@@ -302,19 +326,12 @@ async fn handle_one<H: Handler>(
         if faults.crash_after("event-committed") {
             return Ok(Outcome::Crashed("event-committed"));
         }
-        if let Some(time) = delivery.time {
-            let latency = (Utc::now() - time).to_std().unwrap_or_default();
-            metrics::histogram!("event_latency_seconds", "consumer" => spec.name)
-                .record(latency.as_secs_f64());
-        }
+        record_latency(spec, &delivery);
         Ok(Outcome::Applied)
     }
     .instrument(span.clone())
     .await;
-    let count = |outcome: &'static str| {
-        metrics::counter!("events_consumed_total", "consumer" => spec.name, "outcome" => outcome)
-            .increment(1);
-    };
+    let count = |outcome| count(spec, outcome);
     if delivered > 1 {
         metrics::counter!("event_redeliveries_total", "consumer" => spec.name).increment(1);
     }
@@ -327,13 +344,7 @@ async fn handle_one<H: Handler>(
             count("duplicate");
             message.ack().await
         }
-        Ok(Outcome::Crashed(step)) => {
-            metrics::counter!("event_consumer_crashes_total", "consumer" => spec.name, "step" => step)
-                .increment(1);
-            // No acknowledgement, no nak, the connection dropped with the
-            // consumer: the broker delivers the message again after ACK_WAIT.
-            Err(format!("injected fault: consumer crashed after {step}").into())
-        }
+        Ok(Outcome::Crashed(step)) => Err(crashed(spec, step)),
         Err(HandlerError::Transient(error)) if delivered < spec.max_deliver => {
             count("retried");
             let _enter = span.enter();
@@ -350,6 +361,145 @@ async fn handle_one<H: Handler>(
             message.ack_with(AckKind::Term).await
         }
     }
+}
+
+/// Handles `batch`: together in one transaction when every message in it
+/// is a first delivery of a readable event, else (or when that fails) each
+/// alone with [`handle_one`].
+async fn handle_batch<H: Handler>(
+    js: &jetstream::Context,
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    handler: &H,
+    faults: &Faults,
+    batch: &[jetstream::Message],
+) -> Result<(), async_nats::Error> {
+    let readable: Option<Vec<Delivery>> = batch
+        .iter()
+        .map(|m| parse(m).ok().filter(|_| deliveries(m) == 1))
+        .collect();
+    if let Some(events) = readable.filter(|events| events.len() > 1) {
+        let spans: Vec<tracing::Span> = batch.iter().map(|m| consume_span(spec, m)).collect();
+        match apply_together(pool, spec, handler, faults, &events, &spans).await {
+            Ok(Together::Applied(fresh)) => {
+                for ((message, event), fresh) in batch.iter().zip(&events).zip(fresh) {
+                    if fresh {
+                        count(spec, "applied");
+                        record_latency(spec, event);
+                    } else {
+                        count(spec, "duplicate");
+                    }
+                    message.ack().await?;
+                }
+                return Ok(());
+            }
+            Ok(Together::Crashed(step)) => return Err(crashed(spec, step)),
+            // Rolled back whole: each alone finds which one fails, and
+            // retries or dead-letters only that one.
+            Err(error) => {
+                tracing::debug!(consumer = spec.name, %error, "batch not applied together; one at a time")
+            }
+        }
+    }
+    for message in batch {
+        handle_one(js, pool, spec, handler, faults, message).await?;
+    }
+    Ok(())
+}
+
+/// What became of a batch applied together.
+enum Together {
+    /// Committed; per event, whether it was fresh (else a duplicate).
+    Applied(Vec<bool>),
+    /// A `crash after STEP` fault stopped the consumer there.
+    Crashed(&'static str),
+}
+
+/// Records every event of a batch in the inbox with one statement, runs
+/// the handler of each fresh one (under its own span) and commits once.
+async fn apply_together<H: Handler>(
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    handler: &H,
+    faults: &Faults,
+    events: &[Delivery],
+    spans: &[tracing::Span],
+) -> Result<Together, HandlerError> {
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let mut tx = pool.begin().await?;
+    let mut fresh: std::collections::HashSet<Uuid> = sqlx::query_scalar(
+        "INSERT INTO inbox (consumer, event_id) SELECT $1, id FROM UNNEST($2::uuid[]) AS id \
+         ON CONFLICT DO NOTHING RETURNING event_id",
+    )
+    .bind(spec.name)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut applied = Vec::with_capacity(events.len());
+    for (event, span) in events.iter().zip(spans) {
+        // A copy later in the same batch is a duplicate of the first.
+        let first = fresh.remove(&event.id);
+        if first {
+            handler
+                .handle(&mut tx, event)
+                .instrument(span.clone())
+                .await?;
+        }
+        applied.push(first);
+    }
+    if faults.crash_after("event-handled") {
+        return Ok(Together::Crashed("event-handled"));
+    }
+    tx.commit().await?;
+    if faults.crash_after("event-committed") {
+        return Ok(Together::Crashed("event-committed"));
+    }
+    Ok(Together::Applied(applied))
+}
+
+/// How many times the broker has delivered `message`, this time included.
+fn deliveries(message: &jetstream::Message) -> i64 {
+    message.info().map(|i| i.delivered).unwrap_or(1)
+}
+
+/// The consumer's span of `message`, continuing the producer's trace.
+fn consume_span(spec: &ConsumerSpec, message: &jetstream::Message) -> tracing::Span {
+    let span = tracing::info_span!(
+        "event.consume",
+        otel.name = %format!("consume {}", message.subject),
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.destination.name = %message.subject,
+        messaging.consumer.group.name = spec.name,
+    );
+    crate::telemetry::continue_trace(&span, &trace_headers(message), spec.component);
+    span
+}
+
+/// `events_consumed_total` by outcome.
+fn count(spec: &ConsumerSpec, outcome: &'static str) {
+    metrics::counter!("events_consumed_total", "consumer" => spec.name, "outcome" => outcome)
+        .increment(1);
+}
+
+/// `event_latency_seconds`: the producer's commit to this consumer's.
+fn record_latency(spec: &ConsumerSpec, event: &Delivery) {
+    if let Some(time) = event.time {
+        let latency = (Utc::now() - time).to_std().unwrap_or_default();
+        metrics::histogram!("event_latency_seconds", "consumer" => spec.name)
+            .record(latency.as_secs_f64());
+    }
+}
+
+/// Counts a `crash after STEP` fault and stops the consumer: no
+/// acknowledgement, no nak, the connection dropped with it, so the broker
+/// delivers its messages again after [`ACK_WAIT`].
+fn crashed(spec: &ConsumerSpec, step: &'static str) -> async_nats::Error {
+    metrics::counter!("event_consumer_crashes_total", "consumer" => spec.name, "step" => step)
+        .increment(1);
+    format!("injected fault: consumer crashed after {step}").into()
 }
 
 /// What became of a message.

@@ -47,3 +47,30 @@ pub async fn record<M: Message>(
     .await?;
     Ok(id)
 }
+
+/// Records one event of `topic` per `(aggregate_id, message)` on `conn`
+/// with a single statement (a batch's events, in the order given). Returns
+/// their ids. They carry the current span's trace context, as [`record`].
+pub async fn record_all<M: Message>(
+    conn: &mut PgConnection,
+    topic: Topic,
+    events: &[(String, M)],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::new_v4()).collect();
+    let aggregates: Vec<&str> = events.iter().map(|(a, _)| a.as_str()).collect();
+    let payloads: Vec<Vec<u8>> = events.iter().map(|(_, m)| m.encode_to_vec()).collect();
+    let traceparent = crate::telemetry::traceparent(&tracing::Span::current());
+    sqlx::query(
+        "INSERT INTO outbox (id, subject, aggregate_id, payload, traceparent) \
+         SELECT id, $4, aggregate_id, payload, $5 \
+         FROM UNNEST($1::uuid[], $2::text[], $3::bytea[]) AS e(id, aggregate_id, payload)",
+    )
+    .bind(&ids)
+    .bind(&aggregates)
+    .bind(&payloads)
+    .bind(topic.subject())
+    .bind(traceparent)
+    .execute(conn)
+    .await?;
+    Ok(ids)
+}
