@@ -121,13 +121,15 @@ pub async fn run(
         let pause = match &leader {
             None => config.idle * 10,
             Some(_) => match relay_batch(&pool, &js, &config).await {
-                Ok(0) => {
+                // A full batch may have more behind it: at once. A short one
+                // drained the outbox: the next poll after the pause.
+                Ok(published) => {
                     backoff = config.backoff;
-                    config.idle
-                }
-                Ok(_) => {
-                    backoff = config.backoff;
-                    Duration::ZERO
+                    if published as i64 >= config.batch {
+                        Duration::ZERO
+                    } else {
+                        config.idle
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(component = config.component, %error, "outbox batch not published; retrying");
