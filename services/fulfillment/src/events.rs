@@ -39,18 +39,17 @@ fn order_id(raw: &str) -> Result<Uuid, HandlerError> {
         .map_err(|_| HandlerError::Permanent(format!("order_id {raw:?} is no UUID")))
 }
 
+/// The order a confirm is about, and whose it is.
+fn confirmed(event: &Delivery) -> Result<(Uuid, String), HandlerError> {
+    let order = OrderConfirmed::decode(event.payload.clone())?;
+    Ok((order_id(&order.order_id)?, order.user_id))
+}
+
 impl Handler for OrderEvents {
     async fn handle(&self, conn: &mut PgConnection, event: &Delivery) -> Result<(), HandlerError> {
         match event.topic {
             Topic::OrderConfirmed => {
-                let order = OrderConfirmed::decode(event.payload.clone())?;
-                Store::prepare(
-                    conn,
-                    order_id(&order.order_id)?,
-                    &order.user_id,
-                    self.ship_after,
-                )
-                .await?;
+                Store::prepare(conn, &[confirmed(event)?], self.ship_after).await?;
             }
             Topic::OrderCancelled => {
                 let order = OrderCancelled::decode(event.payload.clone())?;
@@ -62,6 +61,27 @@ impl Handler for OrderEvents {
                     other.subject()
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// A batch of confirms only (the usual case) is one statement; one
+    /// with a cancel in it goes in order, one event at a time.
+    async fn handle_all(
+        &self,
+        conn: &mut PgConnection,
+        events: &[&Delivery],
+    ) -> Result<(), HandlerError> {
+        if events.iter().all(|e| e.topic == Topic::OrderConfirmed) {
+            let orders = events
+                .iter()
+                .map(|e| confirmed(e))
+                .collect::<Result<Vec<_>, _>>()?;
+            Store::prepare(conn, &orders, self.ship_after).await?;
+            return Ok(());
+        }
+        for event in events {
+            self.handle(conn, event).await?;
         }
         Ok(())
     }

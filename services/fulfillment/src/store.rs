@@ -71,30 +71,33 @@ impl Store {
         .ok_or(Error::NotFound)
     }
 
-    /// An order was confirmed: its shipment, PREPARING until `ship_after`
-    /// from now, or CANCELLED at once when its cancel came first. A second
-    /// confirm of one order changes nothing.
+    /// Orders were confirmed: each its shipment, PREPARING until
+    /// `ship_after` from now, or CANCELLED at once when its cancel came
+    /// first; one statement for all of them. A second confirm of one order
+    /// changes nothing.
     #[sql("fulfillment.prepare")]
     pub async fn prepare(
         conn: &mut PgConnection,
-        order_id: Uuid,
-        user_id: &str,
+        orders: &[(Uuid, String)],
         ship_after: Duration,
     ) -> sqlx::Result<()> {
-        let seconds = ship_after.as_secs_f64();
+        let (ids, users): (Vec<Uuid>, Vec<String>) = orders.iter().cloned().unzip();
+        let tracking: Vec<String> = ids.iter().copied().map(tracking_number).collect();
         sqlx::query!(
             r#"
             INSERT INTO shipments (order_id, user_id, status, tracking_number, ship_after)
-            SELECT $1, $2,
-                   CASE WHEN EXISTS (SELECT 1 FROM early_cancellations WHERE order_id = $1)
+            SELECT o.order_id, o.user_id,
+                   CASE WHEN EXISTS (SELECT 1 FROM early_cancellations e WHERE e.order_id = o.order_id)
                         THEN 'CANCELLED' ELSE 'PREPARING' END,
-                   $3, now() + make_interval(secs => $4)
+                   o.tracking_number, now() + make_interval(secs => $4)
+            FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS o(order_id, user_id, tracking_number)
+            ORDER BY o.order_id
             ON CONFLICT (order_id) DO NOTHING
             "#,
-            order_id,
-            user_id,
-            tracking_number(order_id),
-            seconds
+            &ids,
+            &users,
+            &tracking,
+            ship_after.as_secs_f64()
         )
         .execute(conn)
         .await?;

@@ -376,6 +376,90 @@ async fn events_waiting_together_are_applied_in_fewer_transactions_each_once() {
 }
 
 #[tokio::test]
+async fn a_batch_with_a_cancel_in_it_cancels_that_order_and_prepares_the_other() {
+    use prost::Message as _;
+    let nats = NatsServer::start().await.expect("nats-server");
+    let js = order_events(&nats).await;
+    // Waiting together: A cancelled before its confirm, then B confirmed.
+    let (a, b) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let cancelled = shop_proto::events::OrderCancelled {
+        order_id: a.clone(),
+        user_id: "alice".into(),
+    };
+    publish_event(
+        &js,
+        "shop.order.cancelled",
+        &a,
+        uuid::Uuid::new_v4(),
+        cancelled.encode_to_vec(),
+    )
+    .await;
+    publish_event(
+        &js,
+        "shop.order.confirmed",
+        &a,
+        uuid::Uuid::new_v4(),
+        confirmed(&a),
+    )
+    .await;
+    publish_event(
+        &js,
+        "shop.order.confirmed",
+        &b,
+        uuid::Uuid::new_v4(),
+        confirmed(&b),
+    )
+    .await;
+
+    let mut s = stack(&nats, "3600").await;
+    wait_for_shipments(&s, &nats, 2).await;
+    let status = |shipment: pb::Shipment| shipment.status();
+    assert_eq!(
+        status(s.shipment("alice", &a).await.unwrap()),
+        ShipmentStatus::Cancelled
+    );
+    assert_eq!(
+        status(s.shipment("alice", &b).await.unwrap()),
+        ShipmentStatus::Preparing
+    );
+}
+
+#[tokio::test]
+async fn orders_shipped_together_are_each_marked_shipped() {
+    let nats = NatsServer::start().await.expect("nats-server");
+    let mut s = stack(&nats, "1").await;
+    let mut orders = Vec::new();
+    for i in 0..6 {
+        orders.push(s.order(&format!("shopper-{i}")).await.id);
+    }
+    // They ship within one run of the shipper or two, their events go
+    // out in one relay batch or two, and order-service applies them so.
+    let pool = s.db.admin_pool().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let shipped: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM orders.orders WHERE fulfillment_status = 'SHIPPED'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if shipped == orders.len() as i64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{shipped} of {} orders marked shipped",
+            orders.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.assert_event_invariants().await;
+}
+
+#[tokio::test]
 async fn a_failing_event_among_others_waiting_is_dead_lettered_alone() {
     let nats = NatsServer::start().await.expect("nats-server");
     let js = order_events(&nats).await;

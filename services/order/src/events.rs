@@ -24,13 +24,25 @@ pub struct Shipments;
 
 impl Handler for Shipments {
     async fn handle(&self, conn: &mut PgConnection, event: &Delivery) -> Result<(), HandlerError> {
-        let shipped = ShipmentShipped::decode(event.payload.clone())?;
-        let order_id = Uuid::parse_str(&shipped.order_id).map_err(|_| {
-            HandlerError::Permanent(format!("order_id {:?} is no UUID", shipped.order_id))
-        })?;
+        self.handle_all(conn, &[event]).await
+    }
+
+    /// One statement for the whole batch.
+    async fn handle_all(
+        &self,
+        conn: &mut PgConnection,
+        events: &[&Delivery],
+    ) -> Result<(), HandlerError> {
+        let mut orders = Vec::with_capacity(events.len());
+        for event in events {
+            let shipped = ShipmentShipped::decode(event.payload.clone())?;
+            orders.push(Uuid::parse_str(&shipped.order_id).map_err(|_| {
+                HandlerError::Permanent(format!("order_id {:?} is no UUID", shipped.order_id))
+            })?);
+        }
         sqlx::query!(
-            "UPDATE orders SET fulfillment_status = 'SHIPPED', updated_at = now() WHERE id = $1",
-            order_id
+            "UPDATE orders SET fulfillment_status = 'SHIPPED', updated_at = now() WHERE id = ANY($1)",
+            &orders
         )
         .execute(conn)
         .await?;

@@ -135,6 +135,23 @@ pub trait Handler: Send + Sync + 'static {
         conn: &mut PgConnection,
         event: &Delivery,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Applies `events` (fresh, in the order they arrived) on `conn`, one
+    /// batch's work in one transaction; their inbox rows are already on
+    /// it. By default each with [`Handler::handle`]; a handler that can
+    /// apply a batch with one statement overrides it.
+    fn handle_all(
+        &self,
+        conn: &mut PgConnection,
+        events: &[&Delivery],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        async move {
+            for event in events {
+                self.handle(conn, event).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Creates or updates the durable consumer of `spec` on `js`.
@@ -415,8 +432,8 @@ enum Together {
     Crashed(&'static str),
 }
 
-/// Records every event of a batch in the inbox with one statement, runs
-/// the handler of each fresh one (under its own span) and commits once.
+/// Records every event of a batch in the inbox with one statement, applies
+/// the fresh ones with [`Handler::handle_all`] and commits once.
 async fn apply_together<H: Handler>(
     pool: &PgPool,
     spec: &ConsumerSpec,
@@ -437,17 +454,19 @@ async fn apply_together<H: Handler>(
     .await?
     .into_iter()
     .collect();
-    let mut applied = Vec::with_capacity(events.len());
-    for (event, span) in events.iter().zip(spans) {
-        // A copy later in the same batch is a duplicate of the first.
-        let first = fresh.remove(&event.id);
-        if first {
-            handler
-                .handle(&mut tx, event)
-                .instrument(span.clone())
-                .await?;
-        }
-        applied.push(first);
+    // A copy later in the same batch is a duplicate of the first.
+    let applied: Vec<bool> = events.iter().map(|e| fresh.remove(&e.id)).collect();
+    let todo: Vec<&Delivery> = events
+        .iter()
+        .zip(&applied)
+        .filter_map(|(event, &fresh)| fresh.then_some(event))
+        .collect();
+    // The batch's statements go under the first fresh event's span; each
+    // event's own span marks its arrival in its producer's trace.
+    if let Some(first) = applied.iter().position(|&fresh| fresh) {
+        let span = spans[first].clone();
+        span.record("messaging.batch.message_count", todo.len());
+        handler.handle_all(&mut tx, &todo).instrument(span).await?;
     }
     if faults.crash_after("event-handled") {
         return Ok(Together::Crashed("event-handled"));
@@ -473,6 +492,7 @@ fn consume_span(spec: &ConsumerSpec, message: &jetstream::Message) -> tracing::S
         messaging.system = "nats",
         messaging.destination.name = %message.subject,
         messaging.consumer.group.name = spec.name,
+        messaging.batch.message_count = tracing::field::Empty,
     );
     crate::telemetry::continue_trace(&span, &trace_headers(message), spec.component);
     span
