@@ -15,21 +15,41 @@ pub const COMPONENT: &str = shop_topology::Component::Gateway.name();
 /// `http_requests_total{route,method,status}` and
 /// `http_request_duration_seconds{route,method}`, by route template.
 pub(crate) async fn record_metrics(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = request.method().to_string();
-    let matched = request.extensions().get::<MatchedPath>().is_some();
-    name_by_route(&tracing::Span::current(), &method, &route, matched);
+    static RED: std::sync::LazyLock<shop_runtime::telemetry::RedMetrics> =
+        std::sync::LazyLock::new(|| {
+            shop_runtime::telemetry::RedMetrics::new(
+                "http_requests_total",
+                "http_request_duration_seconds",
+                "status",
+            )
+        });
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = request.method().clone();
+    name_by_route(
+        &tracing::Span::current(),
+        method.as_str(),
+        route,
+        matched.is_some(),
+    );
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "service" => COMPONENT, "route" => route.clone(), "method" => method.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "service" => COMPONENT, "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
+    let status = response.status();
+    // One operation per (method, route): the method leads its key.
+    let key = [method.as_str(), " ", route].concat();
+    RED.record(
+        &key,
+        || {
+            vec![
+                metrics::Label::from_static_parts("service", COMPONENT),
+                metrics::Label::new("route", route.to_string()),
+                metrics::Label::new("method", method.as_str().to_string()),
+            ]
+        },
+        status.as_u16(),
+        || status.as_str().to_string(),
+        started.elapsed(),
+    );
     response
 }
 

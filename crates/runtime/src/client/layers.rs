@@ -226,11 +226,22 @@ where
             Ok(response) => crate::telemetry::answered_code(response),
             Err(status) => status.code(),
         };
-        let method = std::mem::take(this.method);
-        metrics::counter!("grpc_client_requests_total", "method" => method.clone(), "code" => format!("{code:?}"))
-            .increment(1);
-        metrics::histogram!("grpc_client_request_duration_seconds", "method" => method)
-            .record(this.started.elapsed().as_secs_f64());
+        static RED: std::sync::LazyLock<crate::telemetry::RedMetrics> =
+            std::sync::LazyLock::new(|| {
+                crate::telemetry::RedMetrics::new(
+                    "grpc_client_requests_total",
+                    "grpc_client_request_duration_seconds",
+                    "code",
+                )
+            });
+        let method = this.method.as_str();
+        RED.record(
+            method,
+            || vec![metrics::Label::new("method", method.to_string())],
+            code as u16,
+            || format!("{code:?}"),
+            this.started.elapsed(),
+        );
         Poll::Ready(result)
     }
 }

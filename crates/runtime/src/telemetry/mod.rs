@@ -51,6 +51,7 @@ pub use propagation::{
     GrpcServerSpan, HeaderExtractor, SpanLayer, SpanService, client_span, continue_trace,
     start_trace, traceparent,
 };
+pub use red::RedMetrics;
 pub(crate) use red::{GrpcMetricsLayer, answered_code, handle as metrics_handle};
 
 /// How log lines are written.
