@@ -54,13 +54,26 @@ done
 declare -A pid_of
 # Starts a component and appends "component ms-to-ready" to $5.
 start() { # $1 = component, $2 = port, $3 = admin port, $4 = database role or -, $5 = file
-    local t0=$(date +%s%N) url=
+    local t0=$(date +%s%N) url= tries=0
     [ "$4" != - ] && url=$(db "$4")
     env ${url:+DATABASE_URL=$url} LISTEN_ADDR=127.0.0.1:$2 ADMIN_ADDR=127.0.0.1:$3 "$bin/$1" 2>>"$work/$1.log" &
     pid_of[$1]=$!
     pids+=($!)
     until curl -sf "http://127.0.0.1:$3/readyz" >/dev/null 2>&1; do
-        kill -0 "${pid_of[$1]}" 2>/dev/null || { echo "$1 died; see $work/$1.log" >&2; exit 1; }
+        if ! kill -0 "${pid_of[$1]}" 2>/dev/null; then
+            # The design ports lie in Linux's ephemeral range: a client
+            # connection (to PostgreSQL, say) may have held one and left it
+            # in TIME_WAIT for up to a minute. Wait for it, then start again.
+            if tail -1 "$work/$1.log" | grep -q "Address already in use" && [ $((tries += 1)) -le 70 ]; then
+                sleep 1
+                env ${url:+DATABASE_URL=$url} LISTEN_ADDR=127.0.0.1:$2 ADMIN_ADDR=127.0.0.1:$3 "$bin/$1" 2>>"$work/$1.log" &
+                pid_of[$1]=$!
+                pids+=($!)
+                continue
+            fi
+            echo "$1 died; see $work/$1.log" >&2
+            exit 1
+        fi
         sleep 0.002
     done
     echo "$1 $(( ($(date +%s%N) - t0) / 1000000 ))" >>"$5"
