@@ -70,6 +70,16 @@ fn exported_metrics() -> BTreeSet<String> {
                 }
             }
         }
+        // RED pairs: `RedMetrics::new("counter", "histogram", "outcome label")`.
+        for rest in text.split("RedMetrics::new(").skip(1) {
+            let mut literals = rest.split('"').skip(1).step_by(2);
+            if let (Some(counter), Some(histogram)) = (literals.next(), literals.next()) {
+                names.insert(counter.to_string());
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.insert(format!("{histogram}{suffix}"));
+                }
+            }
+        }
     }
     for name in [
         "process_cpu_seconds_total",
