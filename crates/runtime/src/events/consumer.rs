@@ -12,7 +12,7 @@
 //!
 //! Messages that arrive together (up to [`BATCH`] already received when the
 //! consumer looks) are applied in one transaction: one inbox statement for
-//! all of them, each handler in turn, one commit, then every
+//! all of them, the handlers ([`Handler::handle_all`]), one commit, then every
 //! acknowledgement, so a burst costs one commit instead of one per event.
 //! If anything in such a batch fails, it rolls back whole and each message
 //! is handled alone as above, so one bad event is retried or dead-lettered
@@ -306,7 +306,8 @@ async fn report_lag(
     }
 }
 
-/// Handles one message: inbox, handler, commit, then the acknowledgement.
+/// Handles one message: inbox, handler, commit ([`apply`]), then the
+/// acknowledgement, a nak for a retry, or the DLQ.
 async fn handle_one<H: Handler>(
     js: &jetstream::Context,
     pool: &PgPool,
@@ -317,37 +318,29 @@ async fn handle_one<H: Handler>(
 ) -> Result<(), async_nats::Error> {
     let delivered = deliveries(message);
     let span = consume_span(spec, message);
-    let outcome = async {
-        let delivery = match parse(message) {
-            Ok(delivery) => delivery,
-            Err(error) => return Err(HandlerError::Permanent(error)),
-        };
-        let mut tx = pool.begin().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(spec.name)
-        .bind(delivery.id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            return Ok(Outcome::Duplicate);
+    let outcome = match parse(message) {
+        Err(error) => Err(HandlerError::Permanent(error)),
+        Ok(event) => {
+            let one = std::slice::from_ref(&event);
+            apply(
+                pool,
+                spec,
+                handler,
+                faults,
+                one,
+                std::slice::from_ref(&span),
+            )
+            .await
+            .map(|applied| match applied {
+                Applied::Committed(fresh) if fresh[0] => {
+                    record_latency(spec, &event);
+                    Outcome::Applied
+                }
+                Applied::Committed(_) => Outcome::Duplicate,
+                Applied::Crashed(step) => Outcome::Crashed(step),
+            })
         }
-        handler.handle(&mut tx, &delivery).await?;
-        if faults.crash_after("event-handled") {
-            return Ok(Outcome::Crashed("event-handled"));
-        }
-        tx.commit().await?;
-        if faults.crash_after("event-committed") {
-            return Ok(Outcome::Crashed("event-committed"));
-        }
-        record_latency(spec, &delivery);
-        Ok(Outcome::Applied)
-    }
-    .instrument(span.clone())
-    .await;
+    };
     let count = |outcome| count(spec, outcome);
     if delivered > 1 {
         metrics::counter!("event_redeliveries_total", "consumer" => spec.name).increment(1);
@@ -397,8 +390,8 @@ async fn handle_batch<H: Handler>(
         .collect();
     if let Some(events) = readable.filter(|events| events.len() > 1) {
         let spans: Vec<tracing::Span> = batch.iter().map(|m| consume_span(spec, m)).collect();
-        match apply_together(pool, spec, handler, faults, &events, &spans).await {
-            Ok(Together::Applied(fresh)) => {
+        match apply(pool, spec, handler, faults, &events, &spans).await {
+            Ok(Applied::Committed(fresh)) => {
                 for ((message, event), fresh) in batch.iter().zip(&events).zip(fresh) {
                     if fresh {
                         count(spec, "applied");
@@ -410,7 +403,7 @@ async fn handle_batch<H: Handler>(
                 }
                 return Ok(());
             }
-            Ok(Together::Crashed(step)) => return Err(crashed(spec, step)),
+            Ok(Applied::Crashed(step)) => return Err(crashed(spec, step)),
             // Rolled back whole: each alone finds which one fails, and
             // retries or dead-letters only that one.
             Err(error) => {
@@ -424,24 +417,25 @@ async fn handle_batch<H: Handler>(
     Ok(())
 }
 
-/// What became of a batch applied together.
-enum Together {
+/// What became of events applied in one transaction.
+enum Applied {
     /// Committed; per event, whether it was fresh (else a duplicate).
-    Applied(Vec<bool>),
+    Committed(Vec<bool>),
     /// A `crash after STEP` fault stopped the consumer there.
     Crashed(&'static str),
 }
 
-/// Records every event of a batch in the inbox with one statement, applies
-/// the fresh ones with [`Handler::handle_all`] and commits once.
-async fn apply_together<H: Handler>(
+/// In one transaction: records every event in the inbox with one
+/// statement, applies the fresh ones with [`Handler::handle_all`] (under
+/// the first fresh one's span), and commits. A batch, or one event.
+async fn apply<H: Handler>(
     pool: &PgPool,
     spec: &ConsumerSpec,
     handler: &H,
     faults: &Faults,
     events: &[Delivery],
     spans: &[tracing::Span],
-) -> Result<Together, HandlerError> {
+) -> Result<Applied, HandlerError> {
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
     let mut tx = pool.begin().await?;
     let mut fresh: std::collections::HashSet<Uuid> = sqlx::query_scalar(
@@ -463,19 +457,21 @@ async fn apply_together<H: Handler>(
         .collect();
     // The batch's statements go under the first fresh event's span; each
     // event's own span marks its arrival in its producer's trace.
-    if let Some(first) = applied.iter().position(|&fresh| fresh) {
-        let span = spans[first].clone();
-        span.record("messaging.batch.message_count", todo.len());
-        handler.handle_all(&mut tx, &todo).instrument(span).await?;
-    }
+    let Some(first) = applied.iter().position(|&fresh| fresh) else {
+        // Only duplicates: nothing to do or commit (no step to crash after).
+        return Ok(Applied::Committed(applied));
+    };
+    let span = spans[first].clone();
+    span.record("messaging.batch.message_count", todo.len());
+    handler.handle_all(&mut tx, &todo).instrument(span).await?;
     if faults.crash_after("event-handled") {
-        return Ok(Together::Crashed("event-handled"));
+        return Ok(Applied::Crashed("event-handled"));
     }
     tx.commit().await?;
     if faults.crash_after("event-committed") {
-        return Ok(Together::Crashed("event-committed"));
+        return Ok(Applied::Crashed("event-committed"));
     }
-    Ok(Together::Applied(applied))
+    Ok(Applied::Committed(applied))
 }
 
 /// How many times the broker has delivered `message`, this time included.
