@@ -38,8 +38,9 @@ pub struct Downstream {
 /// What reserving stock for an order came to.
 #[derive(Debug)]
 pub enum Reserved {
-    /// All lines are held.
-    Held(Reservation),
+    /// All lines are reserved: sold at once (COMMITTED), or, for a retry
+    /// that found an earlier call's reservation, whatever that one is.
+    Made(Reservation),
     /// Some lines are short; nothing is held.
     Short(Vec<Shortage>),
     /// A product no longer exists; nothing is held.
@@ -97,7 +98,9 @@ impl Downstream {
         })
     }
 
-    /// Holds stock for the cart's lines, keyed by the order id.
+    /// Sells stock for the cart's lines at once (a COMMITTED reservation:
+    /// reserve and commit in one call and one transaction), keyed by the
+    /// order id.
     pub async fn reserve(&self, order_id: Uuid, lines: &[OrderItem]) -> Result<Reserved> {
         let request = product_pb::ReserveStockRequest {
             reservation_id: order_id.to_string(),
@@ -109,6 +112,7 @@ impl Downstream {
                 })
                 .collect(),
             ttl_seconds: 0,
+            commit: true,
         };
         let result = self
             .product_policy
@@ -117,7 +121,7 @@ impl Downstream {
             })
             .await;
         match result {
-            Ok(reservation) => Ok(Reserved::Held(convert(reservation)?)),
+            Ok(reservation) => Ok(Reserved::Made(convert(reservation)?)),
             // A FAILED_PRECONDITION is a shortage, unless a product changed
             // currency since the cart was read: then nothing is held, and
             // the shopper has to fix the cart (the policy's FAILED_PRECONDITION),

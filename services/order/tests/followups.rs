@@ -384,9 +384,9 @@ async fn checkout_held_after(
 async fn a_checkout_given_up_while_it_runs_is_never_confirmed() {
     let (mut s, mug, gate, checkout) = checkout_held_after(Step::Reserved).await;
 
-    // Its stock is held; now the order is given up (as recovery's
-    // `mark_release` does): the PENDING order marked `given_up` and a
-    // RELEASE row, together.
+    // Its stock is sold (a checkout's reserve commits at once); now the
+    // order is given up (as recovery's `mark_release` does): the PENDING
+    // order marked `given_up` and a RELEASE row, together.
     let pool = s.db.admin_pool().await;
     sqlx::query(
         "WITH given_up AS (UPDATE orders.orders SET given_up = true RETURNING id)
@@ -398,7 +398,8 @@ async fn a_checkout_given_up_while_it_runs_is_never_confirmed() {
     gate.resume();
     let err = checkout.await.unwrap().unwrap_err();
 
-    // The saga saw the row before committing: it released and settled.
+    // The saga's conditional confirm saw the give-up: it gave the sold
+    // stock back and settled.
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert_eq!(s.available(&mug).await, 10);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM orders.order_followups")

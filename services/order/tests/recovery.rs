@@ -264,6 +264,51 @@ async fn a_saga_that_wakes_after_recovery_confirmed_its_order_returns_it_and_sel
 }
 
 #[tokio::test]
+async fn a_checkout_that_finds_its_stock_only_held_commits_it_before_confirming() {
+    let mut s = start().await;
+    let hooks = Hooks::default();
+    spawn_order_with_hooks(&mut s, &hooks, &[]).await;
+    let mug = s.product("MUG", 100, 10).await;
+    s.add("alice", &mug, 3).await;
+
+    // A checkout sells its stock in its ReserveStock call. Here a held
+    // reservation already stands under the order's id (as one made without
+    // `commit` would), so the saga's reserve returns it as it is.
+    let mut gate = hooks.pause_after(Step::StockRequested);
+    let checkout = place_in_background(&s, "alice", "k");
+    gate.reached().await;
+    let pool = s.db.admin_pool().await;
+    let order_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM orders.orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let held = s
+        .products
+        .reserve_stock(product_pb::ReserveStockRequest {
+            reservation_id: order_id.to_string(),
+            lines: vec![product_pb::ReservationLine {
+                product_id: mug.id.clone(),
+                quantity: 3,
+            }],
+            ttl_seconds: 0,
+            commit: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.status(), product_pb::ReservationStatus::Held);
+    assert_eq!(held_and_sold(&s).await, (3, 0));
+
+    // The saga commits the held stock, then confirms: sold once.
+    gate.resume();
+    let order = checkout.await.unwrap().unwrap().into_inner();
+    assert_eq!(order.status(), OrderStatus::Confirmed);
+    assert_eq!(held_and_sold(&s).await, (0, 3));
+    assert_eq!(s.available(&mug).await, 7);
+    s.assert_invariants().await;
+}
+
+#[tokio::test]
 async fn a_saga_paused_before_asking_for_stock_reserves_nothing_once_recovery_forgot_it() {
     let mut s = start().await;
     let hooks = Hooks::default();

@@ -144,9 +144,8 @@ impl ProductApi {
                 line.quantity,
             ));
         }
-        self.store
-            .reserve(&ReserveRequest::new(id, lines, ttl)?)
-            .await
+        let request = ReserveRequest::new(id, lines, ttl)?.committing(req.commit);
+        self.store.reserve(&request).await
     }
 }
 

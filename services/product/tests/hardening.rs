@@ -23,6 +23,7 @@ async fn a_reservation_over_two_currencies_is_refused_and_holds_nothing() {
             reservation_id: uuid::Uuid::new_v4().to_string(),
             lines: vec![line(&mug, 1), line(&tee, 1)],
             ttl_seconds: 0,
+            commit: false,
         })
         .await
         .unwrap_err();
@@ -58,6 +59,7 @@ async fn a_currency_change_between_two_reservations_is_refused_once_lines_mix() 
             reservation_id: uuid::Uuid::new_v4().to_string(),
             lines: vec![line(&mug, 1), line(&tee, 1)],
             ttl_seconds: 0,
+            commit: false,
         })
         .await
         .unwrap_err();

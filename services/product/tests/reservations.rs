@@ -16,6 +16,15 @@ fn reserve(id: &str, lines: Vec<pb::ReservationLine>) -> pb::ReserveStockRequest
         reservation_id: id.into(),
         lines,
         ttl_seconds: 0,
+        commit: false,
+    }
+}
+
+/// A reserve that sells at once (`commit`), as a checkout's is.
+fn reserve_and_commit(id: &str, lines: Vec<pb::ReservationLine>) -> pb::ReserveStockRequest {
+    pb::ReserveStockRequest {
+        commit: true,
+        ..reserve(id, lines)
     }
 }
 
@@ -79,6 +88,75 @@ async fn reserve_commit_and_release_move_stock_between_buckets() {
         .await
         .unwrap_err();
     assert_eq!(late_commit.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn a_reserve_with_commit_sells_the_stock_at_once_and_a_retry_sells_nothing_more() {
+    let mut h = start().await;
+    let mug = create(&mut h.client, "MUG", 10).await;
+    let id = Uuid::new_v4().to_string();
+
+    let sold = h
+        .client
+        .reserve_stock(reserve_and_commit(&id, vec![line(&mug, 3)]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sold.status(), ReservationStatus::Committed);
+    assert_eq!(
+        (sold.lines[0].quantity, sold.lines[0].unit_price_minor),
+        (3, mug.unit_price_minor)
+    );
+    // Straight from available to sold: nothing is held on the way.
+    assert_eq!(buckets(&h.db, &mug.id).await, (7, 0, 3, 10));
+
+    // The retry of the same call, and a commit after it, change nothing.
+    let retry = h
+        .client
+        .reserve_stock(reserve_and_commit(&id, vec![line(&mug, 3)]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retry.status(), ReservationStatus::Committed);
+    h.client
+        .commit_reservation(pb::CommitReservationRequest {
+            reservation_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(buckets(&h.db, &mug.id).await, (7, 0, 3, 10));
+    let stored = h
+        .client
+        .get_reservation(pb::GetReservationRequest {
+            reservation_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.status(), ReservationStatus::Committed);
+
+    // Released (the order given up or cancelled), the sold stock goes back once.
+    h.client
+        .release_reservation(pb::ReleaseReservationRequest { reservation_id: id })
+        .await
+        .unwrap();
+    assert_eq!(buckets(&h.db, &mug.id).await, (10, 0, 0, 10));
+}
+
+#[tokio::test]
+async fn a_short_reserve_with_commit_sells_nothing() {
+    let mut h = start().await;
+    let mug = create(&mut h.client, "MUG", 2).await;
+    let err = h
+        .client
+        .reserve_stock(reserve_and_commit(
+            &Uuid::new_v4().to_string(),
+            vec![line(&mug, 3)],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(buckets(&h.db, &mug.id).await, (2, 0, 0, 2));
 }
 
 #[tokio::test]

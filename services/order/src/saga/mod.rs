@@ -41,9 +41,10 @@ pub enum Step {
     /// The cart's lines are saved on the order, marked as asking for
     /// stock; ReserveStock is next.
     StockRequested,
-    /// Stock is held.
+    /// Stock is reserved: sold at once in a checkout (ReserveStock with
+    /// `commit`), so `Committed` follows with nothing in between.
     Reserved,
-    /// The reservation is committed.
+    /// The reservation is committed (recovery commits a held one here).
     Committed,
     /// The order is CONFIRMED; the cart is not cleared yet.
     Confirmed,
@@ -177,7 +178,7 @@ impl Saga {
         }
         self.after(Step::StockRequested).await?;
         let reservation = match self.downstream.reserve(id, &cart.items).await {
-            Ok(Reserved::Held(reservation)) => reservation,
+            Ok(Reserved::Made(reservation)) => reservation,
             Ok(Reserved::Short(shortages)) => {
                 return self
                     .reject(id, RejectionReason::InsufficientStock, shortages)
@@ -208,10 +209,16 @@ impl Saga {
 
     /// From a reservation to a CONFIRMED order with its cart cleared.
     async fn finish(&self, id: Uuid, user_id: &str, reservation: Reservation) -> Result<Order> {
-        // Commit only for an order nobody gave up on. Should recovery give it
-        // up after this point, it finds the reservation (it exists now) and
-        // releases it.
-        if !self.store.still_pending(id).await? {
+        // A checkout's ReserveStock sold the stock at once: confirming is
+        // conditional on nobody having given the order up, and if somebody
+        // did, `settled_elsewhere` gives the sold stock back. Anything else
+        // (a held reservation recovery found, one released or expired)
+        // goes on only for an order nobody gave up on. Should recovery give
+        // it up after this point, it finds the reservation (it exists now)
+        // and releases it.
+        if reservation.status != ReservationStatus::Committed
+            && !self.store.still_pending(id).await?
+        {
             return self.settled_elsewhere(id).await;
         }
         let committed = match reservation.status {

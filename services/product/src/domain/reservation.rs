@@ -80,6 +80,8 @@ pub struct ReserveRequest {
     pub quantities: Vec<i64>,
     /// How long the stock is held.
     pub ttl: Duration,
+    /// Sold at once (COMMITTED) instead of held.
+    pub commit: bool,
 }
 
 impl ReserveRequest {
@@ -120,7 +122,13 @@ impl ReserveRequest {
             product_ids,
             quantities,
             ttl,
+            commit: false,
         })
+    }
+
+    /// The same request, selling the stock at once when `commit`.
+    pub fn committing(self, commit: bool) -> Self {
+        Self { commit, ..self }
     }
 }
 

@@ -15,7 +15,8 @@ use crate::domain::{Reservation, ReservationStatus, ReserveRequest, ReservedLine
 use crate::error::{Error, Result};
 
 impl Store {
-    /// Holds stock for every line or none, keyed by the reservation id.
+    /// Holds stock for every line or none, keyed by the reservation id; with
+    /// `req.commit` the stock is sold at once (the reservation COMMITTED).
     #[sql("product.reserve")]
     pub async fn reserve(&self, req: &ReserveRequest) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
@@ -23,12 +24,13 @@ impl Store {
         let inserted = sqlx::query!(
             r#"
             INSERT INTO reservations (id, status, expires_at)
-            VALUES ($1, 'HELD', now() + make_interval(secs => $2))
+            VALUES ($1, CASE WHEN $3 THEN 'COMMITTED' ELSE 'HELD' END, now() + make_interval(secs => $2))
             ON CONFLICT (id) DO NOTHING
             RETURNING expires_at, created_at
             "#,
             req.id,
             ttl_seconds,
+            req.commit,
         )
         .fetch_optional(&mut *tx)
         .await?;
@@ -80,14 +82,17 @@ impl Store {
             return Err(Error::InsufficientStock(shortages));
         }
 
-        // The stock moves and the lines copy the products as they are now,
-        // in one statement.
+        // The stock moves (to held, or to sold when committing) and the
+        // lines copy the products as they are now, in one statement.
         let mut lines = sqlx::query_as!(
             ReservedLine,
             r#"
             WITH moved AS (
                 UPDATE products p
-                SET available = p.available - l.qty, held = p.held + l.qty, updated_at = now()
+                SET available = p.available - l.qty,
+                    held = p.held + CASE WHEN $4 THEN 0 ELSE l.qty END,
+                    sold = p.sold + CASE WHEN $4 THEN l.qty ELSE 0 END,
+                    updated_at = now()
                 FROM UNNEST($2::uuid[], $3::bigint[]) AS l(id, qty)
                 WHERE p.id = l.id
                 RETURNING p.id, p.sku, p.name, l.qty, p.unit_price_minor, p.currency
@@ -99,6 +104,7 @@ impl Store {
             req.id,
             &req.product_ids,
             &req.quantities,
+            req.commit,
         )
         .fetch_all(&mut *tx)
         .await
@@ -107,7 +113,11 @@ impl Store {
         lines.sort_by_key(|line| line.product_id);
         Ok(Reservation {
             id: req.id,
-            status: ReservationStatus::Held,
+            status: if req.commit {
+                ReservationStatus::Committed
+            } else {
+                ReservationStatus::Held
+            },
             lines,
             expires_at: head.expires_at,
             created_at: head.created_at,
