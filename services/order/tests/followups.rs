@@ -430,11 +430,11 @@ async fn a_give_up_that_commits_while_the_saga_waits_for_the_order_row_is_seen()
     .await
     .unwrap();
     gate.resume();
-    // The saga's update waits for the row's lock...
+    // The saga's confirm waits for the row's lock...
     let mut waited = false;
     for _ in 0..200 {
         let waiting: i64 = sqlx::query_scalar(
-            r"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ~ '^\s*UPDATE orders SET'",
+            r"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ~ 'UPDATE orders SET status = .CONFIRMED.'",
         )
         .fetch_one(&pool)
         .await

@@ -23,6 +23,38 @@ use uuid::Uuid;
 
 use super::Topic;
 
+/// One event ready for its outbox row: the values of the row's columns
+/// `(id, subject, aggregate_id, payload, traceparent)`. [`record`] inserts
+/// it; a producer that writes the row in a statement of its own (a CTE
+/// beside the change it reports, to save round trips) binds these fields.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The event id: ce-id, Nats-Msg-Id.
+    pub id: Uuid,
+    /// The subject of `topic`.
+    pub subject: &'static str,
+    pub aggregate_id: String,
+    /// The protobuf message, encoded.
+    pub payload: Vec<u8>,
+    /// The current span's W3C trace context, so consumers continue the
+    /// trace of the change.
+    pub traceparent: Option<String>,
+}
+
+impl Outgoing {
+    /// `message` as an event of `topic` about `aggregate_id`, with a new
+    /// id and the current span's trace context.
+    pub fn new<M: Message>(topic: Topic, aggregate_id: &str, message: &M) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            subject: topic.subject(),
+            aggregate_id: aggregate_id.to_string(),
+            payload: message.encode_to_vec(),
+            traceparent: crate::telemetry::traceparent(&tracing::Span::current()),
+        }
+    }
+}
+
 /// Records `message` as an event of `topic` about `aggregate_id`, on
 /// `conn` (inside the caller's transaction). Returns the event id. The
 /// current span's trace context goes with it, so its consumers continue
@@ -33,19 +65,18 @@ pub async fn record<M: Message>(
     aggregate_id: &str,
     message: &M,
 ) -> Result<Uuid, sqlx::Error> {
-    let id = Uuid::new_v4();
-    let traceparent = crate::telemetry::traceparent(&tracing::Span::current());
+    let event = Outgoing::new(topic, aggregate_id, message);
     sqlx::query(
         "INSERT INTO outbox (id, subject, aggregate_id, payload, traceparent) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(id)
-    .bind(topic.subject())
-    .bind(aggregate_id)
-    .bind(message.encode_to_vec())
-    .bind(traceparent)
+    .bind(event.id)
+    .bind(event.subject)
+    .bind(&event.aggregate_id)
+    .bind(&event.payload)
+    .bind(&event.traceparent)
     .execute(conn)
     .await?;
-    Ok(id)
+    Ok(event.id)
 }
 
 /// Records one event of `topic` per `(aggregate_id, message)` on `conn`

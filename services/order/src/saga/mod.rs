@@ -107,13 +107,13 @@ impl Saga {
     /// Checks out the user's cart, once per idempotency key.
     pub async fn place(&self, user_id: &str, key: &str) -> Result<Placed> {
         let id = Uuid::new_v4();
-        let Some(number) = self.store.insert_pending(id, user_id, key).await? else {
+        let Some(seq) = self.store.insert_pending(id, user_id, key).await? else {
             return self.replay(user_id, key).await;
         };
-        let number = display_number(number);
+        let number = display_number(seq);
         tracing::info!(order_id = %id, order_number = %number, "order placed");
         self.after(Step::OrderCreated).await?;
-        let result = self.checkout(id, user_id).await;
+        let result = self.checkout(id, user_id, seq).await;
         let outcome = match &result {
             Ok(_) => {
                 tracing::info!(order_id = %id, order_number = %number, "order confirmed");
@@ -148,7 +148,8 @@ impl Saga {
         }
     }
 
-    async fn checkout(&self, id: Uuid, user_id: &str) -> Result<Order> {
+    /// Steps 2 to 6 of order `id`, whose number is `seq`.
+    async fn checkout(&self, id: Uuid, user_id: &str, seq: i64) -> Result<Order> {
         let cart = match self.downstream.cart(user_id).await {
             Ok(cart) => cart,
             Err(e) => {
@@ -204,11 +205,17 @@ impl Saga {
             }
         };
         self.after(Step::Reserved).await?;
-        self.finish(id, user_id, reservation).await
+        self.finish(id, user_id, seq, reservation).await
     }
 
     /// From a reservation to a CONFIRMED order with its cart cleared.
-    async fn finish(&self, id: Uuid, user_id: &str, reservation: Reservation) -> Result<Order> {
+    async fn finish(
+        &self,
+        id: Uuid,
+        user_id: &str,
+        seq: i64,
+        reservation: Reservation,
+    ) -> Result<Order> {
         // A checkout's ReserveStock sold the stock at once: confirming is
         // conditional on nobody having given the order up, and if somebody
         // did, `settled_elsewhere` gives the sold stock back. Anything else
@@ -240,7 +247,7 @@ impl Saga {
         self.after(Step::Committed).await?;
         let Some(order) = self
             .store
-            .confirm(id, &committed.items, &committed.currency)
+            .confirm(id, user_id, seq, &committed.items, &committed.currency)
             .await?
         else {
             return self.settled_elsewhere(id).await;

@@ -69,7 +69,10 @@ impl Saga {
                     "nothing"
                 })
             }
-            Some(reservation) => match self.finish(id, &order.user_id, reservation).await {
+            Some(reservation) => match self
+                .finish(id, &order.user_id, order.number, reservation)
+                .await
+            {
                 Ok(_) => Ok("confirmed"),
                 Err(Error::Rejected(..)) => Ok("rejected"),
                 Err(e) => Err(e),

@@ -9,13 +9,13 @@
 
 use shop_proto::events;
 use shop_runtime::db::sql;
-use shop_runtime::events::{Topic, outbox};
+use shop_runtime::events::Topic;
+use shop_runtime::events::outbox::Outgoing;
 use uuid::Uuid;
 
 use shop_runtime::Failure;
 
 use super::Store;
-use super::followups::enqueue;
 use crate::domain::followup::Kind;
 use crate::domain::{Order, OrderItem, OrderStatus, RejectionReason, Shortage, display_number};
 use crate::error::Result;
@@ -64,41 +64,25 @@ impl Store {
     }
 
     /// PENDING → CONFIRMED with the reserved lines, enqueueing CLEAR_CART
-    /// and recording OrderConfirmed, in one transaction. Returns the
-    /// confirmed order, or None when it was no longer PENDING or was given
-    /// up.
+    /// and recording OrderConfirmed, in one statement (one round trip, no
+    /// BEGIN/COMMIT: every part hangs on the conditional update, so either
+    /// all of it is written or nothing). `user_id` and `seq` (its number)
+    /// are the order's, for the event. Returns the confirmed order, or None
+    /// when it was no longer PENDING or was given up.
     #[sql("orders.confirm")]
     pub async fn confirm(
         &self,
         id: Uuid,
+        user_id: &str,
+        seq: i64,
         items: &[OrderItem],
         currency: &str,
     ) -> Result<Option<Order>> {
-        let mut tx = self.pool.begin().await?;
         let total: i64 = items.iter().map(|i| i.line_total_minor).sum();
-        // Conditional on the row's latest version: a give-up that held the
-        // row while this waited is seen (`given_up`).
-        let Some(head) = sqlx::query!(
-            r#"
-            UPDATE orders SET status = 'CONFIRMED', total_minor = $2, currency = $3, updated_at = now()
-            WHERE id = $1 AND status = 'PENDING' AND NOT given_up
-            RETURNING user_id, number, stock_requested, created_at
-            "#,
-            id,
-            total,
-            currency
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(None);
-        };
-        replace_items(&mut tx, id, items).await?;
-        enqueue(&mut tx, id, Kind::ClearCart, self.schedule).await?;
         let event = events::OrderConfirmed {
             order_id: id.to_string(),
-            user_id: head.user_id.clone(),
-            number: display_number(head.number),
+            user_id: user_id.to_string(),
+            number: display_number(seq),
             items: items
                 .iter()
                 .map(|i| events::OrderLine {
@@ -110,8 +94,66 @@ impl Store {
             total_minor: total,
             currency: currency.to_string(),
         };
-        outbox::record(&mut tx, Topic::OrderConfirmed, &event.order_id, &event).await?;
-        tx.commit().await?;
+        let event = Outgoing::new(Topic::OrderConfirmed, &event.order_id, &event);
+        let lines = Lines::of(items);
+        // The update is conditional on the row's latest version: a give-up
+        // that held the row while this waited is seen (`given_up`). The
+        // lines are made the reservation's: changed ones (a price moved
+        // between the cart's read and the reservation) updated, ones no
+        // longer there deleted, equal ones not written. The follow-up and
+        // the outbox row (columns as `shop_runtime::events::outbox`) are
+        // inserted only for a confirmed row.
+        let head = sqlx::query!(
+            r#"
+            WITH confirmed AS (
+                UPDATE orders SET status = 'CONFIRMED', total_minor = $2, currency = $3, updated_at = now()
+                WHERE id = $1 AND status = 'PENDING' AND NOT given_up
+                RETURNING user_id, number, stock_requested, created_at
+            ), upserted AS (
+                INSERT INTO order_items (order_id, product_id, sku, name, quantity, unit_price_minor, line_total_minor)
+                SELECT $1, l.* FROM confirmed,
+                    UNNEST($4::uuid[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[]) AS l
+                ON CONFLICT (order_id, product_id) DO UPDATE
+                SET sku = excluded.sku, name = excluded.name, quantity = excluded.quantity,
+                    unit_price_minor = excluded.unit_price_minor, line_total_minor = excluded.line_total_minor
+                WHERE (order_items.sku, order_items.name, order_items.quantity, order_items.unit_price_minor, order_items.line_total_minor)
+                    IS DISTINCT FROM (excluded.sku, excluded.name, excluded.quantity, excluded.unit_price_minor, excluded.line_total_minor)
+            ), dropped AS (
+                DELETE FROM order_items
+                WHERE order_id = $1 AND product_id <> ALL($4) AND EXISTS (SELECT 1 FROM confirmed)
+            ), followup AS (
+                INSERT INTO order_followups (order_id, kind)
+                SELECT $1, $10 FROM confirmed
+                ON CONFLICT (order_id, kind) DO UPDATE
+                SET next_attempt_at = GREATEST(order_followups.next_attempt_at, now() + make_interval(secs => $11))
+            ), recorded AS (
+                INSERT INTO outbox (id, subject, aggregate_id, payload, traceparent)
+                SELECT $12, $13, $14, $15, $16 FROM confirmed
+            )
+            SELECT user_id, number, stock_requested, created_at FROM confirmed
+            "#,
+            id,
+            total,
+            currency,
+            &lines.product_ids,
+            &lines.skus,
+            &lines.names,
+            &lines.quantities,
+            &lines.unit_prices,
+            &lines.line_totals,
+            Kind::ClearCart.as_str(),
+            self.schedule.horizon.as_secs_f64(),
+            event.id,
+            event.subject,
+            event.aggregate_id,
+            event.payload,
+            event.traceparent,
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(head) = head else {
+            return Ok(None);
+        };
         let mut items = items.to_vec();
         items.sort_by(|a, b| a.sku.cmp(&b.sku));
         Ok(Some(Order {
@@ -126,7 +168,7 @@ impl Store {
             shortages: Vec::new(),
             stock_requested: head.stock_requested,
             created_at: head.created_at,
-            // Shipping starts from the event this transaction recorded.
+            // Shipping starts from the event this statement recorded.
             fulfillment_status: None,
         }))
     }
@@ -207,40 +249,4 @@ impl Lines {
             line_totals: items.iter().map(|i| i.line_total_minor).collect(),
         }
     }
-}
-
-/// Makes the order's lines `items`, in one statement: lines that changed
-/// (a price moved between the cart's read and the reservation) are
-/// updated, lines no longer there deleted; equal lines are not written.
-#[sql("orders.replace_items")]
-async fn replace_items(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    id: Uuid,
-    items: &[OrderItem],
-) -> Result<()> {
-    let lines = Lines::of(items);
-    sqlx::query!(
-        r#"
-        WITH upserted AS (
-            INSERT INTO order_items (order_id, product_id, sku, name, quantity, unit_price_minor, line_total_minor)
-            SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])
-            ON CONFLICT (order_id, product_id) DO UPDATE
-            SET sku = excluded.sku, name = excluded.name, quantity = excluded.quantity,
-                unit_price_minor = excluded.unit_price_minor, line_total_minor = excluded.line_total_minor
-            WHERE (order_items.sku, order_items.name, order_items.quantity, order_items.unit_price_minor, order_items.line_total_minor)
-                IS DISTINCT FROM (excluded.sku, excluded.name, excluded.quantity, excluded.unit_price_minor, excluded.line_total_minor)
-        )
-        DELETE FROM order_items WHERE order_id = $1 AND product_id <> ALL($2)
-        "#,
-        id,
-        &lines.product_ids,
-        &lines.skus,
-        &lines.names,
-        &lines.quantities,
-        &lines.unit_prices,
-        &lines.line_totals,
-    )
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
