@@ -2,7 +2,9 @@
 //! its relay (docs/events.md).
 //!
 //! A producer records an event with [`outbox::record`] in the transaction
-//! of the change it reports, into the `outbox` table of its own schema. The
+//! of the change it reports, into the `outbox` table of its own schema (or
+//! binds an [`outbox::Outgoing`] in the very statement of the change, as
+//! order-service's confirm does). The
 //! [`relay`] of that service (one per service across replicas, by an
 //! advisory lock) publishes what is unpublished, awaits JetStream's
 //! acknowledgement, and marks it published; a crash in between publishes
