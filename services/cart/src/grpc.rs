@@ -122,10 +122,11 @@ impl CartApi {
                 previous_unit_price_minor: None,
             });
         }
-        self.store
+        let lines = self
+            .store
             .remove_purchased(&user_id, order_id, &bought)
             .await?;
-        self.priced(user_id, HashMap::new()).await
+        self.price(user_id, lines, HashMap::new()).await
     }
 }
 

@@ -55,29 +55,43 @@ impl Store {
     ) -> Result<Vec<Line>> {
         let mut tx = lock_cart(&self.pool, user_id).await?;
         claim_currency(&mut tx, user_id, currency).await?;
-        let total = sqlx::query_scalar!(
+        // The line changed and the cart's other lines, read in one
+        // statement (its snapshot is taken under the cart lock, so it sees
+        // every line a concurrent change committed): the CTE's row is the
+        // line as written, the rest as stored.
+        let lines = sqlx::query_as!(
+            Line,
             r#"
-            INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, $3)
-            ON CONFLICT (user_id, product_id)
-            DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity
-            WHERE cart_items.quantity + EXCLUDED.quantity <= $4
-            RETURNING quantity
+            WITH added AS (
+                INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, $3)
+                ON CONFLICT (user_id, product_id)
+                DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity
+                WHERE cart_items.quantity + EXCLUDED.quantity <= $4
+                RETURNING product_id, quantity, previous_unit_price_minor, added_at
+            )
+            SELECT product_id AS "product_id!", quantity AS "quantity!", previous_unit_price_minor
+            FROM (SELECT * FROM added
+                  UNION ALL
+                  SELECT product_id, quantity, previous_unit_price_minor, added_at
+                  FROM cart_items WHERE user_id = $1 AND product_id <> $2) lines
+            ORDER BY added_at, product_id
             "#,
             user_id,
             product_id,
             quantity,
             MAX_QUANTITY as i32,
         )
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .on_constraint(QUANTITY_RANGE, quantity_out_of_range)?;
-        if total.is_none() {
+        if !lines.iter().any(|line| line.product_id == product_id) {
+            // The conditional update left the line alone.
             return Err(Error::invalid(
                 "quantity",
                 format!("a line holds at most {MAX_QUANTITY} units"),
             ));
         }
-        let lines = lines_within_limit(&mut tx, user_id).await?;
+        let lines = within_limit(lines)?;
         tx.commit().await?;
         Ok(lines)
     }
@@ -143,50 +157,75 @@ impl Store {
         Ok(())
     }
 
-    /// Takes an order's purchased quantities out of the cart, once per order.
-    /// Lines bought in full go; a line the shopper topped up during checkout
-    /// keeps the extra units; other lines are untouched.
+    /// Takes an order's purchased quantities out of the cart, once per order,
+    /// and returns the cart's lines after it. Lines bought in full go; a
+    /// line the shopper topped up during checkout keeps the extra units;
+    /// other lines are untouched.
     #[sql("cart.remove_purchased")]
     pub async fn remove_purchased(
         &self,
         user_id: &str,
         order_id: Uuid,
         bought: &[Line],
-    ) -> Result<()> {
-        let mut tx = lock_cart(&self.pool, user_id).await?;
+    ) -> Result<Vec<Line>> {
+        // The cart lock and the purchase's mark in one statement: the mark
+        // is inserted from the locked row, so after the lock is held.
+        let mut tx = self.pool.begin().await?;
         let first_time = sqlx::query_scalar!(
-            "INSERT INTO purchases (order_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING order_id",
+            r#"
+            WITH locked AS (
+                INSERT INTO carts (user_id) VALUES ($2)
+                ON CONFLICT (user_id) DO UPDATE SET updated_at = now()
+                RETURNING user_id
+            )
+            INSERT INTO purchases (order_id, user_id) SELECT $1, user_id FROM locked
+            ON CONFLICT DO NOTHING
+            RETURNING order_id
+            "#,
             order_id,
             user_id
         )
         .fetch_optional(&mut *tx)
         .await?;
         if first_time.is_none() {
-            return Ok(());
+            // Removed before: the cart as it is.
+            let lines = select_lines(&mut *tx, user_id).await?;
+            tx.commit().await?;
+            return Ok(lines);
         }
         let ids: Vec<Uuid> = bought.iter().map(|l| l.product_id).collect();
         let quantities: Vec<i32> = bought.iter().map(|l| l.quantity).collect();
         // Lines bought in full go, lines topped up meanwhile keep the extra:
-        // disjoint rows, so one statement does both.
-        sqlx::query!(
+        // disjoint rows, so one statement does both, and returns the cart
+        // after it (the kept lines as updated, the others as stored).
+        let lines = sqlx::query_as!(
+            Line,
             r#"
             WITH gone AS (
                 DELETE FROM cart_items c
                 USING UNNEST($2::uuid[], $3::int[]) AS b(product_id, qty)
                 WHERE c.user_id = $1 AND c.product_id = b.product_id AND c.quantity <= b.qty
+            ), kept AS (
+                UPDATE cart_items c SET quantity = c.quantity - b.qty
+                FROM UNNEST($2::uuid[], $3::int[]) AS b(product_id, qty)
+                WHERE c.user_id = $1 AND c.product_id = b.product_id AND c.quantity > b.qty
+                RETURNING c.product_id, c.quantity, c.previous_unit_price_minor, c.added_at
             )
-            UPDATE cart_items c SET quantity = c.quantity - b.qty
-            FROM UNNEST($2::uuid[], $3::int[]) AS b(product_id, qty)
-            WHERE c.user_id = $1 AND c.product_id = b.product_id AND c.quantity > b.qty
+            SELECT product_id AS "product_id!", quantity AS "quantity!", previous_unit_price_minor
+            FROM (SELECT * FROM kept
+                  UNION ALL
+                  SELECT product_id, quantity, previous_unit_price_minor, added_at
+                  FROM cart_items WHERE user_id = $1 AND product_id <> ALL($2)) lines
+            ORDER BY added_at, product_id
             "#,
             user_id,
             &ids,
             &quantities,
         )
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(lines)
     }
 }
 
@@ -253,7 +292,11 @@ async fn lines_within_limit(
     tx: &mut Transaction<'_, Postgres>,
     user_id: &str,
 ) -> Result<Vec<Line>> {
-    let lines = select_lines(&mut **tx, user_id).await?;
+    within_limit(select_lines(&mut **tx, user_id).await?)
+}
+
+/// `lines`, or the error of a cart over 50 lines.
+fn within_limit(lines: Vec<Line>) -> Result<Vec<Line>> {
     if lines.len() > MAX_LINES as usize {
         return Err(Error::invalid(
             "product_id",
