@@ -241,6 +241,27 @@ impl Running {
     }
 }
 
+/// Polls `probe` every 50 ms until it answers `Ok`, and returns that;
+/// after `within`, panics with the last `Err` (what `probe` saw instead).
+/// The one "wait until the system gets there" loop of the tests: each
+/// asynchronous effect (an outbox drained, a shipment made, a crash
+/// counted) is awaited through it, bounded.
+pub async fn eventually<T, E: std::fmt::Display>(
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) if tokio::time::Instant::now() >= deadline => {
+                panic!("not within {within:?}: {seen}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 /// Asserts the graceful shutdown of a gRPC service: health reports
 /// SERVING, flips to NOT_SERVING as soon as shutdown begins (while the
 /// server still answers), and `run` returns within the drain bound.

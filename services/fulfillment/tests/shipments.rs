@@ -13,7 +13,7 @@ use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::order::{self as order_pb};
 use shop_proto::product::CreateProductRequest;
 use shop_proto::product::product_service_client::ProductServiceClient;
-use shop_testkit::{Running, TestDb};
+use shop_testkit::{Running, TestDb, eventually};
 use tonic::transport::Channel;
 
 struct Stack {
@@ -104,16 +104,13 @@ impl Stack {
 
     /// Waits until `order`'s shipment is `status`.
     async fn wait_for(&mut self, order: &order_pb::Order, status: ShipmentStatus) -> pb::Shipment {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(shipment) = self.shipment(&order.user_id, &order.id).await
-                && shipment.status() == status
-            {
-                return shipment;
+        eventually(Duration::from_secs(20), async || {
+            match self.shipment(&order.user_id, &order.id).await {
+                Ok(shipment) if shipment.status() == status => Ok(shipment),
+                seen => Err(format!("want {status:?}, have {seen:?}")),
             }
-            assert!(tokio::time::Instant::now() < deadline, "never {status:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     async fn cancel(&mut self, order: &order_pb::Order) -> Result<order_pb::Order, tonic::Status> {
@@ -149,8 +146,7 @@ async fn a_confirmed_order_gets_one_shipment_that_ships_and_then_cannot_be_cance
     assert_eq!(shipped.tracking_number, preparing.tracking_number);
 
     // order-service hears of it, and refuses the cancel from then on.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually(Duration::from_secs(20), async || {
         let seen = s
             .orders
             .get_order(order_pb::GetOrderRequest {
@@ -160,15 +156,12 @@ async fn a_confirmed_order_gets_one_shipment_that_ships_and_then_cannot_be_cance
             .await
             .unwrap()
             .into_inner();
-        if seen.fulfillment_status == "SHIPPED" {
-            break;
+        match seen.fulfillment_status.as_str() {
+            "SHIPPED" => Ok(()),
+            other => Err(format!("the order's fulfillment status is {other:?}")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "order never SHIPPED"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let refused = s.cancel(&order).await.unwrap_err();
     assert_eq!(
         refused.code(),
@@ -244,15 +237,11 @@ async fn a_cancel_that_arrives_before_its_confirm_still_cancels_the_shipment() {
     publish("shop.order.cancelled", cancelled.encode_to_vec()).await;
     publish("shop.order.confirmed", confirmed(&order_id)).await;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(shipment) = s.shipment("alice", &order_id).await {
-            assert_eq!(shipment.status(), ShipmentStatus::Cancelled, "{shipment:?}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no shipment");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let shipment = eventually(Duration::from_secs(20), async || {
+        s.shipment("alice", &order_id).await
+    })
+    .await;
+    assert_eq!(shipment.status(), ShipmentStatus::Cancelled, "{shipment:?}");
 }
 
 /// A JetStream context on `nats`, its streams made.
@@ -302,8 +291,7 @@ fn confirmed(order_id: &str) -> Vec<u8> {
 /// has every message of its consumer acknowledged.
 async fn wait_for_shipments(s: &Stack, nats: &NatsServer, count: i64) {
     let pool = s.db.admin_pool().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), async || {
         let made: i64 = match sqlx::query_scalar("SELECT count(*) FROM fulfillment.shipments")
             .fetch_one(&pool)
             .await
@@ -313,15 +301,16 @@ async fn wait_for_shipments(s: &Stack, nats: &NatsServer, count: i64) {
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => 0,
             Err(e) => panic!("{e}"),
         };
-        if made == count && consumer_state(nats).await.0 == 0 {
-            return;
+        if made != count {
+            return Err(format!("{made} of {count} shipments"));
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{made} of {count} shipments"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        // The consumer exists once a shipment was made from its message.
+        match consumer_state(nats).await.0 {
+            0 => Ok(()),
+            pending => Err(format!("{pending} messages unacknowledged")),
+        }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -438,8 +427,7 @@ async fn orders_shipped_together_are_each_marked_shipped() {
     // They ship within one run of the shipper or two, their events go
     // out in one relay batch or two, and order-service applies them so.
     let pool = s.db.admin_pool().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), async || {
         let shipped: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM orders.orders WHERE fulfillment_status = 'SHIPPED'",
         )
@@ -447,15 +435,14 @@ async fn orders_shipped_together_are_each_marked_shipped() {
         .await
         .unwrap();
         if shipped == orders.len() as i64 {
-            break;
+            return Ok(());
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
+        Err(format!(
             "{shipped} of {} orders marked shipped",
             orders.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        ))
+    })
+    .await;
     s.assert_event_invariants().await;
 }
 
@@ -519,18 +506,13 @@ async fn consumer_state(nats: &NatsServer) -> (usize, usize) {
 /// Waits until the broker has the fulfillment consumer's every message
 /// acknowledged, and says how many deliveries that took.
 async fn deliveries_once_all_acknowledged(nats: &NatsServer) -> usize {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (pending, deliveries) = consumer_state(nats).await;
-        if pending == 0 {
-            return deliveries;
+    eventually(Duration::from_secs(30), async || {
+        match consumer_state(nats).await {
+            (0, deliveries) => Ok(deliveries),
+            (pending, _) => Err(format!("{pending} unacknowledged")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{pending} never acknowledged"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -582,8 +564,7 @@ async fn a_consumer_killed_before_its_commit_applies_the_event_once_when_deliver
     // this test crashes a consumer at this step, so the process-wide
     // counter is its own.)
     let fulfillment_admin = s.services[3].admin_addr;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(Duration::from_secs(10), async || {
         let metrics = reqwest::get(format!("http://{fulfillment_admin}/metrics"))
             .await
             .unwrap()
@@ -593,11 +574,11 @@ async fn a_consumer_killed_before_its_commit_applies_the_event_once_when_deliver
         if metrics.lines().any(|l| {
             l.starts_with("event_consumer_crashes_total{") && l.contains(r#"step="event-handled""#)
         }) {
-            break;
+            return Ok(());
         }
-        assert!(tokio::time::Instant::now() < deadline, "never crashed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Err("no crash after event-handled counted")
+    })
+    .await;
     assert_eq!(
         consumer_state(&nats).await.0,
         1,

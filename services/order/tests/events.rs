@@ -12,6 +12,7 @@ use prost::Message as _;
 use shop_natstemp::NatsServer;
 use shop_proto::events;
 use shop_proto::order as pb;
+use shop_testkit::eventually;
 
 use common::{Stack, start_with};
 
@@ -20,39 +21,36 @@ async fn stack_on(nats: &NatsServer) -> Stack {
     start_with(&[("NATS_URL", &nats.url())]).await
 }
 
-/// Every message on the ORDERS stream, waiting until there are `count`.
+/// Every message on the ORDERS stream, once it holds at least `count`.
 async fn orders_stream(nats: &NatsServer, count: usize) -> Vec<jetstream::Message> {
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = jetstream::new(client);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(mut stream) = js.get_stream("ORDERS").await {
-            let stored = stream.info().await.unwrap().state.messages;
-            if stored as usize >= count || tokio::time::Instant::now() > deadline {
-                let consumer = stream
-                    .create_consumer(pull::Config::default())
-                    .await
-                    .unwrap();
-                let mut batch = consumer
-                    .fetch()
-                    .max_messages(stored as usize + 10)
-                    .expires(Duration::from_millis(500))
-                    .messages()
-                    .await
-                    .unwrap();
-                let mut messages = Vec::new();
-                while let Some(message) = batch.next().await {
-                    messages.push(message.unwrap());
-                }
-                return messages;
-            }
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let (stream, stored) = eventually(Duration::from_secs(20), async || {
+        let mut stream = js.get_stream("ORDERS").await.map_err(|e| e.to_string())?;
+        let stored = stream.info().await.unwrap().state.messages as usize;
+        match stored >= count {
+            true => Ok((stream, stored)),
+            false => Err(format!(
+                "the ORDERS stream holds {stored} of {count} events"
+            )),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the ORDERS stream never held {count} events"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    })
+    .await;
+    let consumer = stream
+        .create_consumer(pull::Config::default())
+        .await
+        .unwrap();
+    let mut batch = consumer
+        .fetch()
+        .max_messages(stored + 10)
+        .expires(Duration::from_millis(500))
+        .messages()
+        .await
+        .unwrap();
+    let mut messages = Vec::new();
+    while let Some(message) = batch.next().await {
+        messages.push(message.unwrap());
     }
+    messages
 }
 
 fn header(message: &jetstream::Message, name: &str) -> String {
@@ -80,14 +78,13 @@ async fn unpublished(s: &Stack) -> i64 {
 }
 
 async fn wait_until_published(s: &Stack) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while unpublished(s).await > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the outbox never drained"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(20), async || {
+        match unpublished(s).await {
+            0 => Ok(()),
+            n => Err(format!("{n} events unpublished")),
+        }
+    })
+    .await
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use order_service::test_util::{Hooks, Ran, Step, Worker};
 use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::order::{self as pb, OrderStatus};
+use shop_testkit::eventually;
 use tonic::Code;
 use uuid::Uuid;
 
@@ -431,24 +432,19 @@ async fn a_give_up_that_commits_while_the_saga_waits_for_the_order_row_is_seen()
     .unwrap();
     gate.resume();
     // The saga's confirm waits for the row's lock...
-    let mut waited = false;
-    for _ in 0..200 {
+    eventually(Duration::from_secs(5), async || {
         let waiting: i64 = sqlx::query_scalar(
             r"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ~ 'UPDATE orders SET status = .CONFIRMED.'",
         )
         .fetch_one(&pool)
         .await
         .unwrap();
-        if waiting > 0 {
-            waited = true;
-            break;
+        match waiting {
+            0 => Err("the saga's confirm is not waiting for the give-up's row lock"),
+            _ => Ok(()),
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(
-        waited,
-        "the saga's conditional update waits for the give-up's row lock"
-    );
+    })
+    .await;
     // ...and, once the give-up commits, re-checks the row the give-up wrote:
     // the order is not confirmed, and its sold stock goes back.
     give_up.commit().await.unwrap();

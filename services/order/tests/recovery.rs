@@ -11,6 +11,7 @@ use order_service::test_util::{Hooks, Step};
 use shop_proto::order::order_service_client::OrderServiceClient;
 use shop_proto::order::{self as pb, OrderStatus};
 use shop_proto::product::{self as product_pb};
+use shop_testkit::eventually;
 use tonic::Code;
 
 use common::{Stack, reason, start};
@@ -42,19 +43,12 @@ async fn crash_then_recover(step: Step) -> (Stack, product_pb::Product) {
     .await;
     s.orders = OrderServiceClient::connect(s.order.url()).await.unwrap();
 
-    let pool = s.db.admin_pool().await;
-    for _ in 0..100 {
-        let unfinished: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM orders.orders o WHERE o.status = 'PENDING' OR EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if unfinished == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        &s,
+        "SELECT count(*) FROM orders.orders o WHERE o.status = 'PENDING' OR EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
+        0,
+    )
+    .await;
     s.assert_invariants().await;
     (s, mug)
 }
@@ -154,14 +148,18 @@ async fn spawn_order_with_hooks(s: &mut Stack, hooks: &Hooks, extra: &[(&str, &s
 /// Polls an SQL count over the order schema until it is `want` (10 s at most).
 async fn wait_for(s: &Stack, sql: &str, want: i64) {
     let pool = s.db.admin_pool().await;
-    for _ in 0..200 {
-        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-        if n == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{sql} never reached {want}");
+    eventually(
+        Duration::from_secs(10),
+        async || match sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        {
+            n if n == want => Ok(()),
+            n => Err(format!("{sql} is {n}, want {want}")),
+        },
+    )
+    .await
 }
 
 /// Units held or sold by reservations, across all products.
