@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use sqlx::{Connection as _, PgConnection};
-use support::TestDb;
+use support::{TestDb, eventually};
 
 /// Every service's role and schema, from the component list.
 fn databases() -> Vec<shop_topology::Database> {
@@ -77,21 +77,20 @@ async fn one_schema_dumped_with_pg_dump_restores_intact_into_a_fresh_database() 
     let product =
         product_service::test_util::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
     // The service migrates and seeds once it has bound its port.
-    let mut before = (0, 0, String::new());
-    for _ in 0..100 {
+    eventually(Duration::from_secs(10), async || {
         let pool = db.admin_pool().await;
         let seeded: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM product.products")
             .fetch_one(&pool)
             .await
             .ok();
         pool.close().await;
-        if seeded.unwrap_or(0) > 0 {
-            before = catalog_fingerprint(&db.admin_url()).await;
-            break;
+        match seeded {
+            Some(n) if n > 0 => Ok(()),
+            _ => Err("the demo catalog is not seeded yet"),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(before.0 > 0, "the demo catalog was seeded");
+    })
+    .await;
+    let before = catalog_fingerprint(&db.admin_url()).await;
     product.stop().await.unwrap();
 
     // The documented procedure (docs/reliability.md): dump one schema...

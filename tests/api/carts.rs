@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Api, problem};
+use crate::support::{Api, eventually, problem};
 
 /// The stack, a new shopper's token and the id of a mug at $12.50 with 10 in stock.
 async fn shopper_and_mug() -> (Api, String, String) {
@@ -197,19 +197,15 @@ async fn a_line_whose_price_changed_shows_what_it_was_in_the_cart_and_on_the_car
         .await;
     assert_eq!(patched.status(), StatusCode::OK);
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let line = loop {
+    let line = eventually(std::time::Duration::from_secs(20), async || {
         let cart = api.get_json("/api/v1/cart", Some(&shopper)).await;
         let line = cart["items"][0].clone();
-        if line.get("previous_unit_price_cents").is_some() {
-            break line;
+        match line.get("previous_unit_price_cents") {
+            Some(_) => Ok(line),
+            None => Err(format!("no previous price yet: {line}")),
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no previous price: {line}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(line["unit_price_cents"], 1500);
     assert_eq!(line["previous_unit_price_cents"], 1200);
 

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::{Api, problem};
+use crate::support::{Api, eventually, problem};
 
 /// The stack, the id of a mug at $12.50 with 3 in stock, and a shopper with 2 of them in the cart.
 async fn shopper_with_two_mugs() -> (Api, String, String) {
@@ -217,20 +217,15 @@ async fn an_order_s_shipment_appears_once_fulfillment_hears_of_it_for_its_owner_
     let order = api.placed_order(&shopper, "ship-1").await;
     let path = format!("/api/v1/orders/{}/shipment", order["id"].as_str().unwrap());
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let shipment = loop {
+    let shipment = eventually(std::time::Duration::from_secs(20), async || {
         let response = api.get(&path, Some(&shopper)).await;
-        if response.status() == StatusCode::OK {
-            break response.json::<Value>().await.unwrap();
+        match response.status() {
+            StatusCode::OK => Ok(response.json::<Value>().await.unwrap()),
+            StatusCode::NOT_FOUND => Err("no shipment yet (404 until it exists)"),
+            other => panic!("{other} before the shipment exists, not 404"),
         }
-        assert_eq!(
-            response.status(),
-            StatusCode::NOT_FOUND,
-            "404 until it exists"
-        );
-        assert!(std::time::Instant::now() < deadline, "no shipment");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(shipment["order_id"], order["id"]);
     assert!(
         ["PREPARING", "SHIPPED"].contains(&shipment["status"].as_str().unwrap()),

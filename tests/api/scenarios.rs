@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use shop_testkit::Running;
 
-use crate::support::{Api, Stack, invariant_violations};
+use crate::support::{Api, Stack, eventually, invariant_violations};
 
 #[derive(Debug, Deserialize)]
 struct File {
@@ -123,19 +123,19 @@ async fn load(api: &Api, request: &str) -> (usize, usize, Duration) {
 /// Waits until no order is left PENDING or with work left (10 s at most).
 async fn settled(api: &Api) {
     let pool = api.stack.db.admin_pool().await;
-    for _ in 0..100 {
+    eventually(Duration::from_secs(10), async || {
         let left: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM orders.orders o WHERE o.status = 'PENDING' OR EXISTS (SELECT 1 FROM orders.order_followups f WHERE f.order_id = o.id)",
         )
         .fetch_one(&pool)
         .await
         .unwrap();
-        if left == 0 {
-            return;
+        match left {
+            0 => Ok(()),
+            _ => Err(format!("{left} orders unsettled after the faults were cleared")),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("orders still unsettled 10 s after the faults were cleared");
+    })
+    .await
 }
 
 #[tokio::test]

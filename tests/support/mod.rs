@@ -15,6 +15,6 @@ pub use api::{Api, problem};
 pub use process::own_process_env;
 pub use shop_testkit::{
     TEST_ADMIN_PASSWORD, TEST_AUTH_SECRET, TEST_FAULTS_TOKEN, TEST_PAGE_TOKEN_SECRET, TestDb, env,
-    invariant_violations, invariant_violations_at,
+    eventually, invariant_violations, invariant_violations_at,
 };
 pub use stack::Stack;
