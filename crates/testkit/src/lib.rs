@@ -384,3 +384,30 @@ async fn violations_at(admin_url: &str, sql: &'static str) -> Vec<String> {
 /// `bench/run` runs the same file.
 const INVARIANTS_SQL: &str = include_str!("../../../db/invariants.sql");
 const EVENT_INVARIANTS_SQL: &str = include_str!("../../../db/event-invariants.sql");
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::eventually;
+
+    #[tokio::test]
+    async fn eventually_returns_the_first_answer_that_is_ok() {
+        let mut polls = 0;
+        let value = eventually(Duration::from_secs(5), async || {
+            polls += 1;
+            match polls {
+                3 => Ok(polls),
+                _ => Err(format!("poll {polls}")),
+            }
+        })
+        .await;
+        assert_eq!(value, 3);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "still waiting")]
+    async fn eventually_gives_up_after_its_bound_with_what_it_saw_last() {
+        eventually::<(), _>(Duration::from_millis(120), async || Err("still waiting")).await;
+    }
+}

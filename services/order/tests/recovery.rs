@@ -171,6 +171,20 @@ async fn held_and_sold(s: &Stack) -> (i64, i64) {
         .unwrap()
 }
 
+/// The paused checkout ends CONFIRMED, its 3 mugs sold once (none held,
+/// 7 of 10 left), and the invariants hold.
+async fn confirmed_with_three_mugs_sold_once(
+    s: &mut Stack,
+    mug: &product_pb::Product,
+    checkout: tokio::task::JoinHandle<Result<tonic::Response<pb::Order>, tonic::Status>>,
+) {
+    let order = checkout.await.unwrap().unwrap().into_inner();
+    assert_eq!(order.status(), OrderStatus::Confirmed);
+    assert_eq!(held_and_sold(s).await, (0, 3));
+    assert_eq!(s.available(mug).await, 7);
+    s.assert_invariants().await;
+}
+
 /// A checkout running on its own task, for tests that pause the saga.
 fn place_in_background(
     s: &Stack,
@@ -254,11 +268,7 @@ async fn a_saga_that_wakes_after_recovery_confirmed_its_order_returns_it_and_sel
 
     // The live saga wakes up and finds the order confirmed: one sale, not two.
     gate.resume();
-    let order = checkout.await.unwrap().unwrap().into_inner();
-    assert_eq!(order.status(), OrderStatus::Confirmed);
-    assert_eq!(held_and_sold(&s).await, (0, 3));
-    assert_eq!(s.available(&mug).await, 7);
-    s.assert_invariants().await;
+    confirmed_with_three_mugs_sold_once(&mut s, &mug, checkout).await;
 }
 
 #[tokio::test]
@@ -299,11 +309,7 @@ async fn a_checkout_that_finds_its_stock_only_held_commits_it_before_confirming(
 
     // The saga commits the held stock, then confirms: sold once.
     gate.resume();
-    let order = checkout.await.unwrap().unwrap().into_inner();
-    assert_eq!(order.status(), OrderStatus::Confirmed);
-    assert_eq!(held_and_sold(&s).await, (0, 3));
-    assert_eq!(s.available(&mug).await, 7);
-    s.assert_invariants().await;
+    confirmed_with_three_mugs_sold_once(&mut s, &mug, checkout).await;
 }
 
 #[tokio::test]

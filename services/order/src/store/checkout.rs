@@ -100,9 +100,9 @@ impl Store {
         // that held the row while this waited is seen (`given_up`). The
         // lines are made the reservation's: changed ones (a price moved
         // between the cart's read and the reservation) updated, ones no
-        // longer there deleted, equal ones not written. The follow-up and
-        // the outbox row (columns as `shop_runtime::events::outbox`) are
-        // inserted only for a confirmed row.
+        // longer there deleted, equal ones not written. The follow-up (the
+        // insert of `followups::enqueue`) and the outbox row (the columns of
+        // `outbox::Outgoing`) are inserted only for a confirmed row.
         let head = sqlx::query!(
             r#"
             WITH confirmed AS (
