@@ -144,6 +144,13 @@ impl Store {
     }
 
     /// The products among `ids` that exist, in no particular order.
+    ///
+    /// `ANY(ARRAY(SELECT unnest($1)))` rather than `ANY($1)`: the set is
+    /// the same, and PostgreSQL then keeps one generic plan for the
+    /// statement. With `ANY($1)` it plans every call anew, because the plan
+    /// for a known array looks cheaper than the generic one (its planning
+    /// cost 4 to 5 times its execution in `bench/checkout`; see
+    /// docs/benchmarks.md, "Statements planned on every call").
     #[sql("product.get_many")]
     pub async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<Product>> {
         let rows = self
@@ -154,7 +161,7 @@ impl Store {
                     r#"
             SELECT id, sku, name, description, category, image_url, unit_price_minor, currency,
                    available, created_at, updated_at
-            FROM products WHERE id = ANY($1)
+            FROM products WHERE id = ANY(ARRAY(SELECT unnest($1::uuid[])))
             "#,
                     ids
                 )
@@ -335,4 +342,106 @@ impl Store {
 
 fn product_not_found(id: Uuid) -> Error {
     Error::NotFound(format!("product {id} not found"))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Statements of the checkout's path that PostgreSQL would plan on
+    //! every call unless written for a generic plan (`Store::get_many`).
+
+    use std::str::FromStr as _;
+    use std::time::Duration;
+
+    use shop_runtime::db::Reads;
+    use sqlx::PgPool;
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use uuid::Uuid;
+
+    use super::Store;
+    use crate::domain::ReserveRequest;
+
+    /// A store whose pool and reads are one connection each, so the
+    /// statements they prepared can be read back; migrated, with a catalog
+    /// of 1,000 products.
+    async fn one_connection_store(db: &shop_testkit::TestDb) -> (Store, PgPool, Vec<Uuid>) {
+        let options = PgConnectOptions::from_str(&db.url("product_svc"))
+            .unwrap()
+            .options([("search_path", crate::SCHEMA)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        crate::MIGRATOR.run(&pool).await.unwrap();
+        let store = Store::new(pool.clone(), Reads::new(&pool, 1));
+        // A catalog big enough to be read through its primary key (on a
+        // few rows any plan is a scan, generic or not), with statistics,
+        // as autovacuum keeps them under load.
+        sqlx::raw_sql(
+            "INSERT INTO products (sku, name, description, category, unit_price_minor, currency, available, stock_added)
+             SELECT 'SKU-' || n, 'Product ' || n, 'Described', 'bulk', 100, 'USD', 100, 100
+             FROM generate_series(1, 1000) AS n;
+             ANALYZE products",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let ids = sqlx::query_scalar("SELECT id FROM products ORDER BY id LIMIT 2")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        (store, pool, ids)
+    }
+
+    /// (generic plans, custom plans) of the statement on `conn` whose text
+    /// contains `marker`.
+    async fn plans(conn: &mut sqlx::PgConnection, marker: &str) -> (i64, i64) {
+        sqlx::query_as(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE $1",
+        )
+        .bind(format!("%{marker}%"))
+        .fetch_one(conn)
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_batch_get_is_planned_once_not_on_every_call() {
+        let db = shop_testkit::TestDb::new().await;
+        let (store, _, ids) = one_connection_store(&db).await;
+        for _ in 0..8 {
+            assert_eq!(store.get_many(&ids).await.unwrap().len(), 2);
+        }
+        let (generic, custom) = store
+            .reads
+            .run(async |conn| Ok(plans(conn, "image_url, unit_price_minor").await))
+            .await
+            .unwrap();
+        assert!(
+            generic >= 3 && custom <= 5,
+            "after five custom plans PostgreSQL keeps the generic one: {generic} generic, {custom} custom"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_reserve_lock_on_products_is_planned_once_not_on_every_call() {
+        let db = shop_testkit::TestDb::new().await;
+        let (store, pool, ids) = one_connection_store(&db).await;
+        for _ in 0..8 {
+            let request = ReserveRequest::new(
+                Uuid::new_v4(),
+                [(ids[0], 1), (ids[1], 1)],
+                Duration::from_secs(60),
+            )
+            .unwrap()
+            .committing(true);
+            store.reserve(&request).await.unwrap();
+        }
+        let mut conn = pool.acquire().await.unwrap();
+        let (generic, custom) = plans(&mut conn, "FOR UPDATE").await;
+        assert!(
+            generic >= 3 && custom <= 5,
+            "after five custom plans PostgreSQL keeps the generic one: {generic} generic, {custom} custom"
+        );
+    }
 }
