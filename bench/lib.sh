@@ -36,7 +36,8 @@ trap cleanup EXIT
 as_pg "$pgbin/initdb" -D "$pgdir/data" -A trust -U postgres >/dev/null
 as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
     -o "-p $PGPORT -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=300 \
-        -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" start >/dev/null
+        -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all \
+        -c pg_stat_statements.track_planning=on" start >/dev/null
 psql_() { psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres "$@"; }
 psql_ -d postgres -c "CREATE DATABASE shop" -c "CREATE DATABASE pgbench"
 psql_ -d shop -f db/bootstrap.sql >/dev/null
