@@ -53,8 +53,9 @@ impl Store {
         quantity: i32,
         currency: &CurrencyCheck,
     ) -> Result<Vec<Line>> {
-        let mut tx = lock_cart(&self.pool, user_id).await?;
-        claim_currency(&mut tx, user_id, currency).await?;
+        let mut locked = lock_cart(&self.pool, user_id).await?;
+        claim_currency(&mut locked, user_id, currency).await?;
+        let mut tx = locked.tx;
         // The line changed and the cart's other lines, read in one
         // statement (its snapshot is taken under the cart lock, so it sees
         // every line a concurrent change committed): the CTE's row is the
@@ -106,8 +107,9 @@ impl Store {
         quantity: i32,
         currency: &CurrencyCheck,
     ) -> Result<Vec<Line>> {
-        let mut tx = lock_cart(&self.pool, user_id).await?;
-        claim_currency(&mut tx, user_id, currency).await?;
+        let mut locked = lock_cart(&self.pool, user_id).await?;
+        claim_currency(&mut locked, user_id, currency).await?;
+        let mut tx = locked.tx;
         sqlx::query!(
             r#"
             INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, $3)
@@ -128,7 +130,7 @@ impl Store {
     /// Removes a line; a missing line is not an error.
     #[sql("cart.remove")]
     pub async fn remove(&self, user_id: &str, product_id: Uuid) -> Result<()> {
-        let mut tx = lock_cart(&self.pool, user_id).await?;
+        let mut tx = lock_cart(&self.pool, user_id).await?.tx;
         sqlx::query!(
             "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2",
             user_id,
@@ -143,7 +145,7 @@ impl Store {
     /// Empties a cart; it takes any currency again.
     #[sql("cart.clear")]
     pub async fn clear(&self, user_id: &str) -> Result<()> {
-        let mut tx = lock_cart(&self.pool, user_id).await?;
+        let mut tx = lock_cart(&self.pool, user_id).await?.tx;
         sqlx::query!("DELETE FROM cart_items WHERE user_id = $1", user_id)
             .execute(&mut *tx)
             .await?;
@@ -229,34 +231,49 @@ impl Store {
     }
 }
 
+/// A transaction holding the lock on the shopper's cart row, and the
+/// cart's currency as the lock found it (only changed under the lock).
+struct Locked<'a> {
+    tx: Transaction<'a, Postgres>,
+    currency: Option<String>,
+}
+
 /// Begins a transaction holding the lock on the shopper's cart row.
 #[sql("cart.lock_cart")]
-async fn lock_cart<'a>(pool: &PgPool, user_id: &str) -> Result<Transaction<'a, Postgres>> {
+async fn lock_cart<'a>(pool: &PgPool, user_id: &str) -> Result<Locked<'a>> {
     let mut tx = pool.begin().await?;
-    sqlx::query!(
+    // After waiting for the lock, the update reads the row's latest
+    // version: the currency returned is the one every change committed.
+    let currency = sqlx::query_scalar!(
         r#"
         INSERT INTO carts (user_id) VALUES ($1)
         ON CONFLICT (user_id) DO UPDATE SET updated_at = now()
+        RETURNING currency
         "#,
         user_id
     )
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    Ok(tx)
+    Ok(Locked { tx, currency })
 }
 
 /// Records `check.currency` as the cart's currency, or fails with
 /// FAILED_PRECONDITION. Runs under the cart lock, so it sees every line a
 /// concurrent change committed: the claim holds when the cart already is in
-/// that currency, or when every line it holds now is one the catalog just
-/// confirmed to be in it (an empty cart, or a cart whose products all moved
-/// to a new currency together).
+/// that currency (what the lock read: no statement then), or when every
+/// line it holds now is one the catalog just confirmed to be in it (an
+/// empty cart, or a cart whose products all moved to a new currency
+/// together).
 #[sql("cart.claim_currency")]
 async fn claim_currency(
-    tx: &mut Transaction<'_, Postgres>,
+    locked: &mut Locked<'_>,
     user_id: &str,
     check: &CurrencyCheck,
 ) -> Result<()> {
+    if locked.currency.as_deref() == Some(check.currency.as_str()) {
+        return Ok(());
+    }
+    let tx = &mut locked.tx;
     let claimed = sqlx::query_scalar!(
         r#"
         UPDATE carts SET currency = $2
@@ -275,10 +292,7 @@ async fn claim_currency(
     if claimed.is_some() {
         return Ok(());
     }
-    let current = sqlx::query_scalar!("SELECT currency FROM carts WHERE user_id = $1", user_id)
-        .fetch_one(&mut **tx)
-        .await?
-        .unwrap_or_else(|| "another currency".into());
+    let current = locked.currency.as_deref().unwrap_or("another currency");
     Err(Error::FailedPrecondition(format!(
         "the cart holds items priced in {current}; this product is priced in {}",
         check.currency
