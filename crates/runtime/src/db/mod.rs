@@ -128,6 +128,17 @@ pub async fn connect(
             "lock_timeout",
             settings.lock_timeout.as_millis().to_string(),
         ),
+        // Every statement of the pool is planned once per connection. On
+        // `auto`, PostgreSQL re-plans a prepared statement on every call
+        // whenever a plan for the call's values looks cheaper than the
+        // generic one, which it always does for a filter on an array
+        // parameter (`= ANY($1)`, `UNNEST($2, $3)`: the custom plan sees
+        // the array's length): planning then cost several times the
+        // execution (docs/benchmarks.md, "Statements planned on every
+        // call"). The services' statements find rows by key, which a
+        // generic plan does as well; [`Reads`] keeps `auto` for the one
+        // that needs its values planned (the catalog search).
+        ("plan_cache_mode", "force_generic_plan".to_string()),
     ]);
     // No ping before lending a connection (sqlx's default is one round trip
     // per acquire, which doubled PostgreSQL's work for a one-statement
@@ -243,9 +254,12 @@ impl Reads {
     /// timeout; `max` comes out of the process's budget
     /// ([`crate::server::ServiceSpec::connect_with_reads`]).
     pub fn new(pool: &PgPool, max: u32) -> Self {
-        let manager = ReadConnections {
-            options: (*pool.connect_options()).clone(),
-        };
+        // A search is sent unnamed to be planned for its pattern, which
+        // needs PostgreSQL's own choice of plan back (see `connect`).
+        let options = (*pool.connect_options())
+            .clone()
+            .options([("plan_cache_mode", "auto")]);
+        let manager = ReadConnections { options };
         let timeout = pool.options().get_acquire_timeout();
         let pool = deadpool::managed::Pool::builder(manager)
             .max_size(max.max(1) as usize)

@@ -147,10 +147,12 @@ impl Store {
     ///
     /// `ANY(ARRAY(SELECT unnest($1)))` rather than `ANY($1)`: the set is
     /// the same, and PostgreSQL then keeps one generic plan for the
-    /// statement. With `ANY($1)` it plans every call anew, because the plan
-    /// for a known array looks cheaper than the generic one (its planning
-    /// cost 4 to 5 times its execution in `bench/checkout`; see
-    /// docs/benchmarks.md, "Statements planned on every call").
+    /// statement. The reads leave the choice of plan to PostgreSQL (for
+    /// the search), and with `ANY($1)` it plans every call anew, because
+    /// the plan for a known array looks cheaper than the generic one (its
+    /// planning cost 4 to 5 times its execution in `bench/checkout`; see
+    /// docs/benchmarks.md, "Statements planned on every call"). The
+    /// pool's statements are planned once anyway (`shop_runtime::db`).
     #[sql("product.get_many")]
     pub async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<Product>> {
         let rows = self
@@ -347,33 +349,34 @@ fn product_not_found(id: Uuid) -> Error {
 #[cfg(test)]
 mod tests {
     //! Statements of the checkout's path that PostgreSQL would plan on
-    //! every call unless written for a generic plan (`Store::get_many`).
+    //! every call: the reads' batch get unless written for a generic plan
+    //! (`Store::get_many`), the pool's unless its connections keep generic
+    //! plans (`shop_runtime::db::connect`).
 
-    use std::str::FromStr as _;
     use std::time::Duration;
 
-    use shop_runtime::db::Reads;
     use sqlx::PgPool;
-    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
     use uuid::Uuid;
 
     use super::Store;
     use crate::domain::ReserveRequest;
 
-    /// A store whose pool and reads are one connection each, so the
-    /// statements they prepared can be read back; migrated, with a catalog
-    /// of 1,000 products.
+    /// A store whose pool and reads are one connection each, connected as
+    /// the service connects them (so the statements they prepared can be
+    /// read back), with a catalog of 1,000 products.
     async fn one_connection_store(db: &shop_testkit::TestDb) -> (Store, PgPool, Vec<Uuid>) {
-        let options = PgConnectOptions::from_str(&db.url("product_svc"))
-            .unwrap()
-            .options([("search_path", crate::SCHEMA)]);
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
+        let url = db.url("product_svc");
+        let env = shop_testkit::env(&[
+            ("DATABASE_URL", url.as_str()),
+            ("PAGE_TOKEN_SECRET", shop_testkit::TEST_PAGE_TOKEN_SECRET),
+            ("DB_MAX_CONNECTIONS", "2"),
+        ]);
+        let config = crate::Config::from_env(&env).unwrap();
+        let (pool, reads) = crate::SERVICE
+            .connect_with_reads(&config.common)
             .await
             .unwrap();
-        crate::MIGRATOR.run(&pool).await.unwrap();
-        let store = Store::new(pool.clone(), Reads::new(&pool, 1));
+        let store = Store::new(pool.clone(), reads);
         // A catalog big enough to be read through its primary key (on a
         // few rows any plan is a scan, generic or not), with statistics,
         // as autovacuum keeps them under load.

@@ -40,9 +40,8 @@ impl Store {
             return self.reservation(req.id).await;
         };
 
-        // Planned once, as `Store::get_many` explains.
         let locked = sqlx::query!(
-            "SELECT id, available, currency FROM products WHERE id = ANY(ARRAY(SELECT unnest($1::uuid[]))) ORDER BY id FOR UPDATE",
+            "SELECT id, available, currency FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE",
             &req.product_ids,
         )
         .fetch_all(&mut *tx)
