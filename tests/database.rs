@@ -77,19 +77,19 @@ async fn one_schema_dumped_with_pg_dump_restores_intact_into_a_fresh_database() 
     let product =
         product_service::test_util::spawn_product(&db, &[("SEED_DEMO_CATALOG", "true")]).await;
     // The service migrates and seeds once it has bound its port.
+    let pool = db.admin_pool().await;
     eventually(Duration::from_secs(10), async || {
-        let pool = db.admin_pool().await;
         let seeded: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM product.products")
             .fetch_one(&pool)
             .await
             .ok();
-        pool.close().await;
         match seeded {
             Some(n) if n > 0 => Ok(()),
             _ => Err("the demo catalog is not seeded yet"),
         }
     })
     .await;
+    pool.close().await;
     let before = catalog_fingerprint(&db.admin_url()).await;
     product.stop().await.unwrap();
 

@@ -116,6 +116,13 @@ async fn a_product_in_another_currency_is_refused() {
     let err = h.add("alice", &eur.id, 1).await.unwrap_err();
 
     assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message()
+            .starts_with("the cart holds items priced in USD;")
+            && err.message().ends_with("is priced in EUR"),
+        "the refusal names both currencies: {}",
+        err.message()
+    );
     assert_eq!(h.get("alice").await.unwrap().items.len(), 1);
 }
 

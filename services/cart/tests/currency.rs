@@ -53,19 +53,26 @@ async fn concurrent_adds_in_two_currencies_never_mix_the_cart() {
                         quantity: 1,
                     })
                     .await;
-                (currency, result.map(|_| ()).map_err(|s| s.code()))
+                let result = result
+                    .map(|_| ())
+                    .map_err(|s| (s.code(), s.message().to_string()));
+                (currency, result)
             })
         });
-        let results: Vec<(String, Result<(), Code>)> = futures_join(adds).await;
+        let results: Vec<(String, Result<(), Refusal>)> = futures_join(adds).await;
 
         // Assert: one currency won; every add of the other one was refused
-        // as FAILED_PRECONDITION, never INTERNAL.
+        // as FAILED_PRECONDITION naming the winner, never INTERNAL.
         let cart = h.get(&user).await.expect("the cart prices in one currency");
         assert!(!cart.items.is_empty());
         for (currency, result) in &results {
             match result {
                 Ok(()) => assert_eq!(*currency, cart.currency, "round {round}: {results:?}"),
-                Err(code) => assert_eq!(*code, Code::FailedPrecondition, "round {round}"),
+                Err((code, message)) => {
+                    assert_eq!(*code, Code::FailedPrecondition, "round {round}");
+                    let winner = format!("the cart holds items priced in {};", cart.currency);
+                    assert!(message.starts_with(&winner), "round {round}: {message}");
+                }
             }
         }
         let accepted = results.iter().filter(|(_, r)| r.is_ok()).count();
@@ -73,6 +80,9 @@ async fn concurrent_adds_in_two_currencies_never_mix_the_cart() {
         assert_eq!(cart.subtotal_minor, 100 * accepted as i64);
     }
 }
+
+/// A refused add: its status code and message.
+type Refusal = (Code, String);
 
 async fn futures_join<T: Send + 'static>(
     handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,

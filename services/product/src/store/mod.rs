@@ -417,7 +417,7 @@ mod tests {
         }
         let (generic, custom) = store
             .reads
-            .run(async |conn| Ok(plans(conn, "image_url, unit_price_minor").await))
+            .run(async |conn| Ok(plans(conn, "unnest($1").await))
             .await
             .unwrap();
         assert!(
